@@ -1,0 +1,141 @@
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
+
+use super::SharedLogContext;
+use crate::body::{BoxError, ProxyBody};
+use crate::telemetry::metrics::{
+    HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL, HTTP_RESPONSE_BYTES_TOTAL,
+};
+
+/// What the access log needs once the body is done; dropping it ends the in-flight count.
+pub(super) struct Finish {
+    pub(super) start: Instant,
+    pub(super) method: &'static str,
+    pub(super) is_head: bool,
+    pub(super) path: Box<str>,
+    pub(super) client: Option<SocketAddr>,
+    pub(super) context: SharedLogContext,
+    pub(super) span: tracing::Span,
+}
+
+impl Finish {
+    fn record(self, status: StatusCode, bytes: u64, completed: bool) {
+        let bucket = self.context.bucket().map_or("none", |b| &**b).to_owned();
+        let elapsed = self.start.elapsed();
+        let status_label = status.as_str().to_owned();
+        metrics::counter!(HTTP_REQUESTS_TOTAL, "bucket" => bucket.clone(), "method" => self.method, "status" => status_label).increment(1);
+        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => bucket.clone())
+            .record(elapsed.as_secs_f64());
+        if bytes > 0 {
+            metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => bucket.clone())
+                .increment(bytes);
+        }
+        let client = self.client.map(|c| c.to_string());
+        self.span.in_scope(|| {
+            tracing::info!(
+                target: "access",
+                method = self.method,
+                path = &*self.path,
+                bucket = %bucket,
+                status = status.as_u16(),
+                bytes,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                client = client.as_deref().unwrap_or("-"),
+                completed,
+                "request finished"
+            );
+        });
+    }
+}
+
+/// A response body that writes the access-log event when it ends or is dropped.
+pub struct LoggedBody {
+    inner: ProxyBody,
+    status: StatusCode,
+    bytes: u64,
+    finish: Option<Finish>,
+}
+
+impl std::fmt::Debug for LoggedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedBody")
+            .field("status", &self.status)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoggedBody {
+    pub(super) fn wrap(inner: ProxyBody, finish: Finish, status: StatusCode) -> ProxyBody {
+        let mut body = Self {
+            inner,
+            status,
+            bytes: 0,
+            finish: Some(finish),
+        };
+        if body.inner.is_end_stream() {
+            body.done(true);
+        }
+        crate::body::boxed(body)
+    }
+
+    fn done(&mut self, completed: bool) {
+        if let Some(finish) = self.finish.take() {
+            let completed = completed || finish.is_head;
+            finish.record(self.status, self.bytes, completed);
+        }
+    }
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &polled {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.done(true);
+                }
+            }
+            Some(Err(error)) => {
+                if let Some(finish) = &this.finish {
+                    finish
+                        .span
+                        .in_scope(|| tracing::warn!(%error, "response body failed mid-stream"));
+                }
+                this.done(false);
+            }
+            None => this.done(true),
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        self.done(false);
+    }
+}

@@ -1,0 +1,93 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::body::{Finish, LoggedBody};
+use super::{ClientAddr, LogContext, SharedLogContext};
+use crate::body::ProxyBody;
+use crate::telemetry::metrics::{HTTP_REQUESTS_IN_FLIGHT, method_label};
+
+/// The service made by [`super::AccessLogLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessLogService<S> {
+    pub(super) inner: S,
+}
+
+impl<S, B> Service<Request<B>> for AccessLogService<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let context: SharedLogContext = Arc::new(LogContext::default());
+        request.extensions_mut().insert(context.clone());
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+        let finish = Finish {
+            start: Instant::now(),
+            method: method_label(request.method()),
+            is_head: request.method() == http::Method::HEAD,
+            // The path only: query strings may carry tokens.
+            path: request.uri().path().into(),
+            client: request.extensions().get::<ClientAddr>().map(|c| c.0),
+            context,
+            span: tracing::Span::current(),
+        };
+        ResponseFuture {
+            inner: self.inner.call(request),
+            finish: Some(finish),
+        }
+    }
+}
+
+pin_project! {
+    /// Wraps the response body so the request is logged when it finishes.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        finish: Option<Finish>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, E>>,
+{
+    type Output = Result<Response<ProxyBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let Some(finish) = this.finish.take() else {
+            return Poll::Ready(result);
+        };
+        Poll::Ready(result.map(|response| {
+            let status = response.status();
+            response.map(|body| LoggedBody::wrap(body, finish, status))
+        }))
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
+}

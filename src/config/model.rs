@@ -1,0 +1,172 @@
+//! The validated configuration the rest of the proxy is built from.
+//!
+//! These types are produced only by [`crate::config::Config::from_yaml_str`] and
+//! friends, after `${VAR}` expansion and validation, so the code that builds the
+//! layer stack never has to re-check them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A string that must never be printed: credentials, tokens.
+///
+/// `Debug` and `Display` print `[redacted]`, so a secret cannot leak through a
+/// log line or an error message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is really used (signing, comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main (data) listener.
+    pub server: ServerConfig,
+    /// The admin API listener.
+    pub admin: AdminConfig,
+    /// Outgoing connection pool settings shared by every bucket.
+    pub upstream: UpstreamConfig,
+    /// The bucket routes, in configuration order.
+    pub buckets: Vec<BucketConfig>,
+    /// Log level and format.
+    pub logging: LoggingConfig,
+    /// The Prometheus listener.
+    pub metrics: MetricsConfig,
+}
+
+/// Settings of the main listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the proxy listens for clients.
+    pub address: SocketAddr,
+    /// Longest wait for S3's response headers before answering 504.
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    pub graceful_shutdown_timeout: Duration,
+    /// A client that has not sent its complete request headers within this time is dropped (slow-loris).
+    pub header_read_timeout: Duration,
+    /// How often every bucket's backend is probed for `/ready`.
+    pub readiness_probe_interval: Duration,
+    /// Upper bound on concurrently open client connections; further ones wait in the accept queue.
+    pub max_connections: usize,
+    /// Largest accepted request head (request line plus headers), in bytes.
+    pub max_header_bytes: usize,
+}
+
+/// Settings of the admin API listener (`/admin/*`).
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Where the admin API listens; `None` disables it.
+    pub address: Option<SocketAddr>,
+    /// Bearer token required by `/admin/*` when set.
+    pub token: Option<Secret>,
+}
+
+/// Settings of the pooled hyper client that talks to S3.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamConfig {
+    /// Idle keep-alive connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Longest wait for a TCP (and TLS) connection to S3.
+    pub connect_timeout: Duration,
+}
+
+/// One path prefix mapped to one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct BucketConfig {
+    /// Unique name, used in logs, metrics labels and `/ready`.
+    pub name: String,
+    /// URL prefix, starting with `/`, without a trailing `/` (except the root `/`).
+    pub path_prefix: String,
+    /// Where and how to reach the bucket.
+    pub s3: S3Config,
+    /// Access control for this bucket.
+    pub auth: AuthConfig,
+}
+
+/// Where a bucket lives and the credentials used to sign requests to it.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// The real S3 bucket name (never shown to clients).
+    pub bucket: String,
+    /// The region used for signing.
+    pub region: String,
+    /// Custom endpoint (MinIO, R2, …); `None` means AWS (`https://s3.<region>.amazonaws.com`).
+    pub endpoint: Option<http::Uri>,
+    /// Path-style (`endpoint/bucket/key`) rather than virtual-hosted (`bucket.endpoint/key`) addressing.
+    pub force_path_style: bool,
+    /// Signing credentials; `None` sends unsigned requests (public buckets).
+    pub credentials: Option<S3Credentials>,
+    /// Extra PEM CA bundle trusted for this bucket's HTTPS endpoint.
+    pub ca_cert_path: Option<PathBuf>,
+}
+
+/// AWS credentials for one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// Access key id (not secret by itself, but never logged either).
+    pub access_key: Secret,
+    /// Secret access key.
+    pub secret_key: Secret,
+    /// Optional STS session token.
+    pub session_token: Option<Secret>,
+}
+
+/// Access control settings of one bucket.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Whether requests must be authenticated.
+    pub enabled: bool,
+}
+
+/// Log output settings.
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    /// A `tracing` filter: a level (`trace`..`error`) or directives such as `info,hyper=warn`.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// The Prometheus exporter settings.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Whether the `/metrics` listener runs.
+    pub enabled: bool,
+    /// Where `/metrics` is served.
+    pub address: SocketAddr,
+}

@@ -1,0 +1,1812 @@
+//! Semantic validation: from [`RawConfig`] to the validated [`Config`].
+//!
+//! Every rule is checked for every bucket, and every violation is collected,
+//! so that one run of `yatagarasu check` lists everything to fix. No message
+//! contains an option's value: it may come from the environment or be secret.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::ConfigError;
+use super::model::{
+    AdminConfig, AuthConfig, BucketConfig, Config, LogFormat, LoggingConfig, MetricsConfig,
+    S3Config, S3Credentials, Secret, ServerConfig, UpstreamConfig,
+};
+use super::raw::{
+    Bool, RawAdmin, RawBucket, RawConfig, RawLogging, RawMetrics, RawS3, RawServer, RawUpstream,
+    Str, U64,
+};
+
+const ANY_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const LOCALHOST_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+const NO_CREDENTIALS: &str = "no credentials: set access_key and secret_key, set \
+     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or set anonymous: true";
+
+const AUTH_UNAVAILABLE: &str =
+    "authentication is not available in this version; refusing to serve the bucket unprotected";
+
+const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+/// Checks every rule and builds the validated configuration, or returns every violation.
+pub(crate) fn validate(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut errs = Errors::default();
+    let server = server(raw.server, &mut errs);
+    let admin = admin(raw.admin, &mut errs);
+    let upstream = upstream(raw.upstream, &mut errs);
+    let buckets = buckets(raw.buckets, env, &mut errs);
+    let logging = logging(raw.logging, &mut errs);
+    let metrics = metrics(raw.metrics, &mut errs);
+    if let (Some(server), Some(admin), Some(metrics)) = (&server, &admin, &metrics) {
+        listener_conflicts(server, admin, metrics, &mut errs);
+    }
+    match (server, admin, upstream, buckets, logging, metrics) {
+        (
+            Some(server),
+            Some(admin),
+            Some(upstream),
+            Some(buckets),
+            Some(logging),
+            Some(metrics),
+        ) if errs.0.is_empty() => Ok(Config {
+            server,
+            admin,
+            upstream,
+            buckets,
+            logging,
+            metrics,
+        }),
+        _ => {
+            debug_assert!(!errs.0.is_empty(), "a section failed without an error");
+            Err(errs.0)
+        }
+    }
+}
+
+/// The violations found so far.
+#[derive(Debug, Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError::new(path, message));
+    }
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
+// ---------------------------------------------------------------- listeners
+
+fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
+    let before = errs.count();
+    let port = port(raw.port, "server.port", errs);
+    let address = listen_address(
+        raw.address.map(|s| s.0),
+        port,
+        SocketAddr::new(ANY_V4, 8080),
+        "server.address",
+        Some("server.port"),
+        errs,
+    );
+    let request_timeout = seconds(
+        raw.request_timeout_seconds,
+        30,
+        true,
+        "server.request_timeout_seconds",
+        errs,
+    );
+    let graceful_shutdown_timeout = seconds(
+        raw.graceful_shutdown_timeout_seconds,
+        30,
+        false,
+        "server.graceful_shutdown_timeout_seconds",
+        errs,
+    );
+    let header_read_timeout = seconds(
+        raw.header_read_timeout_seconds,
+        10,
+        true,
+        "server.header_read_timeout_seconds",
+        errs,
+    );
+    let readiness_probe_interval = seconds(
+        raw.readiness_probe_interval_seconds,
+        10,
+        true,
+        "server.readiness_probe_interval_seconds",
+        errs,
+    );
+    let max_connections = count(
+        raw.max_connections,
+        10_000,
+        1,
+        usize::MAX,
+        "server.max_connections",
+        errs,
+    );
+    let max_header_bytes = count(
+        raw.max_header_bytes,
+        65_536,
+        4096,
+        1_048_576,
+        "server.max_header_bytes",
+        errs,
+    );
+    (errs.count() == before).then(|| ServerConfig {
+        address: address.unwrap_or(SocketAddr::new(ANY_V4, 8080)),
+        request_timeout,
+        graceful_shutdown_timeout,
+        header_read_timeout,
+        readiness_probe_interval,
+        max_connections,
+        max_header_bytes,
+    })
+}
+
+fn admin(raw: RawAdmin, errs: &mut Errors) -> Option<AdminConfig> {
+    let before = errs.count();
+    let enabled = raw.enabled.is_none_or(|Bool(b)| b);
+    let address = listen_address(
+        raw.address.map(|s| s.0),
+        None,
+        SocketAddr::new(LOCALHOST_V4, 9091),
+        "admin.address",
+        None,
+        errs,
+    );
+    let token = match raw.token {
+        Some(Str(t)) if t.is_empty() => {
+            errs.push("admin.token", "is empty: set a token or remove the key");
+            None
+        }
+        Some(Str(t)) => Some(Secret::new(t)),
+        None => None,
+    };
+    (errs.count() == before).then_some(AdminConfig {
+        address: if enabled { address } else { None },
+        token,
+    })
+}
+
+fn metrics(raw: RawMetrics, errs: &mut Errors) -> Option<MetricsConfig> {
+    let before = errs.count();
+    let enabled = raw.enabled.is_none_or(|Bool(b)| b);
+    let port = port(raw.port, "metrics.port", errs);
+    let address = listen_address(
+        raw.address.map(|s| s.0),
+        port,
+        SocketAddr::new(ANY_V4, 9090),
+        "metrics.address",
+        Some("metrics.port"),
+        errs,
+    );
+    (errs.count() == before).then(|| MetricsConfig {
+        enabled,
+        address: address.unwrap_or(SocketAddr::new(ANY_V4, 9090)),
+    })
+}
+
+/// Rejects two enabled listeners on the same port of overlapping addresses:
+/// the second bind would fail at start-up anyway, with a worse message.
+fn listener_conflicts(
+    server: &ServerConfig,
+    admin: &AdminConfig,
+    metrics: &MetricsConfig,
+    errs: &mut Errors,
+) {
+    let mut listeners = vec![("server.address", server.address)];
+    if let Some(a) = admin.address {
+        listeners.push(("admin.address", a));
+    }
+    if metrics.enabled {
+        listeners.push(("metrics.address", metrics.address));
+    }
+    for (i, (path, addr)) in listeners.iter().enumerate() {
+        if let Some((other, _)) = listeners[..i].iter().find(|(_, earlier)| {
+            addr.port() != 0
+                && earlier.port() == addr.port()
+                && (earlier.ip() == addr.ip()
+                    || earlier.ip().is_unspecified()
+                    || addr.ip().is_unspecified())
+        }) {
+            errs.push(*path, format!("uses the same port as {other}"));
+        }
+    }
+}
+
+fn port(raw: Option<U64>, path: &str, errs: &mut Errors) -> Option<u16> {
+    let U64(p) = raw?;
+    match u16::try_from(p) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            errs.push(path, "must be a port number (0 to 65535)");
+            None
+        }
+    }
+}
+
+/// What an `address` option holds.
+#[derive(Debug, PartialEq, Eq)]
+enum AddressSpec {
+    /// `host:port`, already resolved.
+    Full(SocketAddr),
+    /// A bare IP address: the port comes from elsewhere.
+    Ip(IpAddr),
+    /// A bare host name: resolved once the port is known.
+    Host(String),
+}
+
+const BAD_ADDRESS: &str = "not a valid address (expected host:port)";
+
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !s.starts_with(['-', '.'])
+}
+
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    (host, port).to_socket_addrs().ok()?.next()
+}
+
+/// Parses `host:port`, `ip`, `[ipv6]` or `host`; `Err` carries the message.
+fn parse_address(s: &str) -> Result<AddressSpec, &'static str> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(AddressSpec::Full(addr));
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(AddressSpec::Ip(ip));
+    }
+    if let Some(ip) = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .and_then(|s| s.parse::<Ipv6Addr>().ok())
+    {
+        return Ok(AddressSpec::Ip(IpAddr::V6(ip)));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port.parse().map_err(|_| BAD_ADDRESS)?;
+            if !is_host_name(host) {
+                return Err(BAD_ADDRESS);
+            }
+            resolve(host, port)
+                .map(AddressSpec::Full)
+                .ok_or("not a valid address (expected host:port): the host name does not resolve")
+        }
+        None if is_host_name(s) => Ok(AddressSpec::Host(s.to_owned())),
+        None => Err(BAD_ADDRESS),
+    }
+}
+
+/// Combines an `address` option (either form) with an optional `port` option.
+///
+/// Returns `None` after recording an error.
+fn listen_address(
+    address: Option<String>,
+    port: Option<u16>,
+    default: SocketAddr,
+    address_path: &str,
+    port_path: Option<&str>,
+    errs: &mut Errors,
+) -> Option<SocketAddr> {
+    let Some(address) = address else {
+        return Some(port.map_or(default, |p| SocketAddr::new(default.ip(), p)));
+    };
+    let spec = match parse_address(&address) {
+        Ok(spec) => spec,
+        Err(message) => {
+            errs.push(address_path, message);
+            return None;
+        }
+    };
+    match (spec, port) {
+        (AddressSpec::Full(addr), None) => Some(addr),
+        (AddressSpec::Full(addr), Some(p)) if addr.port() == p => Some(addr),
+        (AddressSpec::Full(_), Some(_)) => {
+            errs.push(
+                port_path.unwrap_or(address_path),
+                format!("differs from the port given in {address_path}"),
+            );
+            None
+        }
+        (AddressSpec::Ip(ip), Some(p)) => Some(SocketAddr::new(ip, p)),
+        (AddressSpec::Host(host), Some(p)) => match resolve(&host, p) {
+            Some(addr) => Some(addr),
+            None => {
+                errs.push(
+                    address_path,
+                    "not a valid address (expected host:port): the host name does not resolve",
+                );
+                None
+            }
+        },
+        (AddressSpec::Ip(_) | AddressSpec::Host(_), None) => {
+            let message = match port_path {
+                Some(port_path) => format!("has no port: write host:port or set {port_path}"),
+                None => BAD_ADDRESS.to_owned(),
+            };
+            errs.push(address_path, message);
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------- numbers
+
+fn seconds(
+    raw: Option<U64>,
+    default: u64,
+    positive: bool,
+    path: &str,
+    errs: &mut Errors,
+) -> Duration {
+    let secs = raw.map_or(default, |U64(s)| s);
+    if positive && secs == 0 {
+        errs.push(path, "must be greater than 0");
+    }
+    Duration::from_secs(secs)
+}
+
+fn count(
+    raw: Option<U64>,
+    default: usize,
+    min: usize,
+    max: usize,
+    path: &str,
+    errs: &mut Errors,
+) -> usize {
+    let Some(U64(n)) = raw else {
+        return default;
+    };
+    match usize::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => n,
+        _ => {
+            let message = match (min, max) {
+                (1, usize::MAX) => "must be greater than 0".to_owned(),
+                (min, usize::MAX) => format!("must be at least {min}"),
+                (min, max) => format!("must be between {min} and {max}"),
+            };
+            errs.push(path, message);
+            default
+        }
+    }
+}
+
+fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
+    let before = errs.count();
+    let pool_max_idle_per_host = count(
+        raw.pool_max_idle_per_host,
+        64,
+        0,
+        usize::MAX,
+        "upstream.pool_max_idle_per_host",
+        errs,
+    );
+    let pool_idle_timeout = seconds(
+        raw.pool_idle_timeout_seconds,
+        90,
+        false,
+        "upstream.pool_idle_timeout_seconds",
+        errs,
+    );
+    let connect_timeout = seconds(
+        raw.connect_timeout_seconds,
+        5,
+        true,
+        "upstream.connect_timeout_seconds",
+        errs,
+    );
+    (errs.count() == before).then_some(UpstreamConfig {
+        pool_max_idle_per_host,
+        pool_idle_timeout,
+        connect_timeout,
+    })
+}
+
+// ---------------------------------------------------------------- logging
+
+fn logging(raw: RawLogging, errs: &mut Errors) -> Option<LoggingConfig> {
+    let before = errs.count();
+    let level = raw
+        .level
+        .map_or_else(|| "info".to_owned(), |Str(s)| s.trim().to_owned());
+    if level.is_empty() {
+        errs.push("logging.level", "must not be empty");
+    } else if !level.contains([',', '=']) {
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(&level)) {
+            errs.push(
+                "logging.level",
+                "must be trace, debug, info, warn or error, or a filter directive such as \
+                 info,hyper=warn",
+            );
+        }
+    } else if tracing_subscriber::EnvFilter::builder()
+        .parse(&level)
+        .is_err()
+    {
+        errs.push(
+            "logging.level",
+            "not a valid filter directive (expected e.g. info,hyper=warn)",
+        );
+    }
+    let format = match raw.format {
+        None => Some(LogFormat::Json),
+        Some(Str(f)) if f.trim().eq_ignore_ascii_case("json") => Some(LogFormat::Json),
+        Some(Str(f)) if f.trim().eq_ignore_ascii_case("text") => Some(LogFormat::Text),
+        Some(_) => {
+            errs.push("logging.format", "must be json or text");
+            None
+        }
+    };
+    match format {
+        Some(format) if errs.count() == before => Some(LoggingConfig { level, format }),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- buckets
+
+fn buckets(
+    raw: Option<Vec<RawBucket>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<Vec<BucketConfig>> {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() {
+        errs.push("buckets", "at least one bucket is required");
+        return None;
+    }
+    let before = errs.count();
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut prefixes: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, b) in raw.into_iter().enumerate() {
+        let at = format!("buckets[{i}]");
+        let name = bucket_name(b.name, &at, errs);
+        if let Some(name) = &name {
+            if let Some(first) = names.get(name) {
+                errs.push(
+                    format!("{at}.name"),
+                    format!("duplicate bucket name (also used by buckets[{first}])"),
+                );
+            } else {
+                names.insert(name.clone(), i);
+            }
+        }
+        let path_prefix = path_prefix(b.path_prefix, &at, errs);
+        if let Some(prefix) = &path_prefix {
+            if let Some(first) = prefixes.get(prefix) {
+                errs.push(
+                    format!("{at}.path_prefix"),
+                    format!("duplicate path_prefix (also used by buckets[{first}])"),
+                );
+            } else {
+                prefixes.insert(prefix.clone(), i);
+            }
+        }
+        let s3 = match b.s3 {
+            Some(s3) => s3_config(s3, &format!("{at}.s3"), env, errs),
+            None => {
+                errs.push(format!("{at}.s3"), "missing");
+                None
+            }
+        };
+        let auth_enabled = b.auth.and_then(|a| a.enabled).is_some_and(|Bool(e)| e);
+        if auth_enabled {
+            errs.push(format!("{at}.auth.enabled"), AUTH_UNAVAILABLE);
+        }
+        if let (Some(name), Some(path_prefix), Some(s3)) = (name, path_prefix, s3) {
+            out.push(BucketConfig {
+                name,
+                path_prefix,
+                s3,
+                auth: AuthConfig {
+                    enabled: auth_enabled,
+                },
+            });
+        }
+    }
+    (errs.count() == before).then_some(out)
+}
+
+fn bucket_name(raw: Option<Str>, at: &str, errs: &mut Errors) -> Option<String> {
+    let path = format!("{at}.name");
+    let Some(Str(name)) = raw else {
+        errs.push(path, "missing");
+        return None;
+    };
+    if name.is_empty() {
+        errs.push(path, "must not be empty");
+        return None;
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        errs.push(
+            path,
+            "may contain only ASCII letters, digits, '_', '.' and '-' (it is a metrics label)",
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// Validates a path prefix and returns it without its trailing `/`.
+fn path_prefix(raw: Option<Str>, at: &str, errs: &mut Errors) -> Option<String> {
+    let path = format!("{at}.path_prefix");
+    let Some(Str(prefix)) = raw else {
+        errs.push(path, "missing");
+        return None;
+    };
+    match check_path_prefix(&prefix) {
+        Ok(normalised) => Some(normalised),
+        Err(message) => {
+            errs.push(path, message);
+            None
+        }
+    }
+}
+
+fn check_path_prefix(prefix: &str) -> Result<String, &'static str> {
+    if !prefix.starts_with('/') {
+        return Err("must start with '/'");
+    }
+    if prefix
+        .chars()
+        .any(|c| matches!(c, '%' | '?' | '#' | '\\') || c.is_whitespace() || c.is_control())
+    {
+        return Err("must not contain '%', '?', '#', '\\', whitespace or control characters");
+    }
+    // Anything else outside RFC 3986 `pchar` could never match a request path.
+    if !prefix.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '/' | '-'
+                    | '.'
+                    | '_'
+                    | '~'
+                    | '!'
+                    | '$'
+                    | '&'
+                    | '\''
+                    | '('
+                    | ')'
+                    | '*'
+                    | '+'
+                    | ','
+                    | ';'
+                    | '='
+                    | ':'
+                    | '@'
+            )
+    }) {
+        return Err("may contain only ASCII letters, digits, '/' and -._~!$&'()*+,;=:@");
+    }
+    if prefix.contains("//") {
+        return Err("must not contain '//'");
+    }
+    let normalised = match prefix.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped,
+        _ => prefix,
+    };
+    if normalised.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err("must not contain '.' or '..' segments");
+    }
+    let reserved = |r: &str| {
+        normalised == r
+            || normalised
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if reserved("/health") || reserved("/ready") {
+        return Err(
+            "must not be /health or /ready or lie under them (they are the probe endpoints)",
+        );
+    }
+    Ok(normalised.to_owned())
+}
+
+fn s3_config(
+    raw: RawS3,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<S3Config> {
+    let before = errs.count();
+    let bucket = match raw.bucket {
+        None => {
+            errs.push(format!("{at}.bucket"), "missing");
+            None
+        }
+        Some(Str(b)) => {
+            let problems = s3_bucket_problems(&b);
+            for p in &problems {
+                errs.push(format!("{at}.bucket"), *p);
+            }
+            problems.is_empty().then_some(b)
+        }
+    };
+    let endpoint = raw.endpoint.and_then(|Str(e)| match parse_endpoint(&e) {
+        Ok(uri) => Some(uri),
+        Err(message) => {
+            errs.push(format!("{at}.endpoint"), message);
+            None
+        }
+    });
+    let region = match raw.region {
+        None => {
+            errs.push(format!("{at}.region"), "missing");
+            None
+        }
+        Some(Str(r)) => match region_problem(&r, endpoint.is_some()) {
+            Some(message) => {
+                errs.push(format!("{at}.region"), message);
+                None
+            }
+            None => Some(r),
+        },
+    };
+    let anonymous = raw.anonymous.is_some_and(|Bool(a)| a);
+    let credentials = credentials(
+        raw.access_key,
+        raw.secret_key,
+        raw.session_token,
+        anonymous,
+        at,
+        env,
+        errs,
+    );
+    let ca_cert_path = raw.ca_cert_path.and_then(|Str(p)| {
+        let path = format!("{at}.ca_cert_path");
+        if endpoint
+            .as_ref()
+            .is_some_and(|e| e.scheme_str() == Some("http"))
+        {
+            errs.push(
+                &path,
+                "is only used with an https endpoint, and the endpoint is http",
+            );
+        }
+        if p.is_empty() {
+            errs.push(path, "must not be empty");
+            return None;
+        }
+        let file = PathBuf::from(p);
+        if let Err(message) = check_ca_file(&file) {
+            errs.push(path, message);
+        }
+        Some(file)
+    });
+    if errs.count() != before {
+        return None;
+    }
+    Some(S3Config {
+        bucket: bucket?,
+        region: region?,
+        endpoint,
+        force_path_style: raw.force_path_style.is_some_and(|Bool(b)| b),
+        credentials,
+        ca_cert_path,
+    })
+}
+
+/// Every S3 bucket naming rule that `name` breaks.
+fn s3_bucket_problems(name: &str) -> Vec<&'static str> {
+    let mut problems = Vec::new();
+    if !(3..=63).contains(&name.len()) {
+        problems.push("must be 3 to 63 characters long");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        problems.push("may contain only lowercase letters, digits, '.' and '-'");
+    }
+    // Case is the previous rule's business: report each rule independently.
+    let bad_edge = |c: Option<char>| c.is_some_and(|c| !c.is_ascii_alphanumeric());
+    if bad_edge(name.chars().next()) || bad_edge(name.chars().last()) {
+        problems.push("must begin and end with a lowercase letter or digit");
+    }
+    if name.contains("..") {
+        problems.push("must not contain two adjacent periods");
+    }
+    if name.parse::<Ipv4Addr>().is_ok() {
+        problems.push("must not be formatted as an IP address");
+    }
+    problems
+}
+
+fn region_problem(region: &str, custom_endpoint: bool) -> Option<&'static str> {
+    if region.is_empty() {
+        Some("must not be empty")
+    } else if !custom_endpoint
+        && !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Some(
+            "must be an AWS region such as us-east-1 (lowercase letters, digits and '-') \
+             when no endpoint is set",
+        )
+    } else if !region.chars().all(|c| c.is_ascii_graphic() && c != '/') {
+        Some("must not contain whitespace, control characters, '/' or non-ASCII characters")
+    } else {
+        None
+    }
+}
+
+fn parse_endpoint(s: &str) -> Result<http::Uri, &'static str> {
+    if s.contains('#') {
+        return Err("must not have a fragment ('#')");
+    }
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|_| "not a valid URL (expected http://host[:port] or https://host[:port])")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        None => return Err("must be an absolute http:// or https:// URL"),
+        Some(_) => return Err("the scheme must be http or https"),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("has no host");
+    };
+    if authority.as_str().contains('@') {
+        return Err(
+            "must not contain user information (the part before '@'); use access_key and secret_key",
+        );
+    }
+    if authority.host().is_empty() {
+        return Err("has no host");
+    }
+    if uri.query().is_some() {
+        return Err("must not have a query string");
+    }
+    if !matches!(uri.path(), "" | "/") {
+        return Err("must not have a path (only scheme, host and port)");
+    }
+    Ok(uri)
+}
+
+fn credentials(
+    access_key: Option<Str>,
+    secret_key: Option<Str>,
+    session_token: Option<Str>,
+    anonymous: bool,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<S3Credentials> {
+    if anonymous {
+        let given: Vec<&str> = [
+            ("access_key", access_key.is_some()),
+            ("secret_key", secret_key.is_some()),
+            ("session_token", session_token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        if !given.is_empty() {
+            errs.push(
+                format!("{at}.anonymous"),
+                format!(
+                    "anonymous: true cannot be combined with {}",
+                    given.join(", ")
+                ),
+            );
+        }
+        return None;
+    }
+
+    let before = errs.count();
+    let mut non_empty = |key: &str, value: Option<Str>| -> Option<Option<Secret>> {
+        match value {
+            None => Some(None),
+            Some(Str(v)) if v.is_empty() => {
+                errs.push(format!("{at}.{key}"), "must not be empty");
+                None
+            }
+            Some(Str(v)) => Some(Some(Secret::new(v))),
+        }
+    };
+    let access_key = non_empty("access_key", access_key);
+    let secret_key = non_empty("secret_key", secret_key);
+    let session_token = non_empty("session_token", session_token);
+    let (Some(access_key), Some(secret_key), Some(session_token)) =
+        (access_key, secret_key, session_token)
+    else {
+        return None;
+    };
+    match (access_key, secret_key) {
+        (Some(access_key), Some(secret_key)) => Some(S3Credentials {
+            access_key,
+            secret_key,
+            session_token,
+        }),
+        (Some(_), None) => {
+            errs.push(format!("{at}.secret_key"), "missing (access_key is set)");
+            None
+        }
+        (None, Some(_)) => {
+            errs.push(format!("{at}.access_key"), "missing (secret_key is set)");
+            None
+        }
+        (None, None) => {
+            let from_env = |name: &str| env(name).filter(|v| !v.is_empty());
+            match (
+                from_env("AWS_ACCESS_KEY_ID"),
+                from_env("AWS_SECRET_ACCESS_KEY"),
+            ) {
+                (Some(access_key), Some(secret_key)) => Some(S3Credentials {
+                    access_key: Secret::new(access_key),
+                    secret_key: Secret::new(secret_key),
+                    session_token: session_token
+                        .or_else(|| from_env("AWS_SESSION_TOKEN").map(Secret::new)),
+                }),
+                _ => {
+                    debug_assert_eq!(errs.count(), before);
+                    errs.push(format!("{at}.access_key"), NO_CREDENTIALS);
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Checks that `path` is a readable file with at least one PEM certificate.
+///
+/// The message names the file but never quotes its content.
+fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read CA bundle {shown}: {e}"))?;
+    let mut certificates = 0usize;
+    for item in CertificateDer::pem_slice_iter(&bytes) {
+        match item {
+            Ok(_) => certificates += 1,
+            Err(_) => return Err(format!("{shown} is not a valid PEM file")),
+        }
+    }
+    if certificates == 0 {
+        return Err(format!("{shown} contains no PEM certificate"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::collections::HashMap;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
+        Config::from_yaml_str_with_env(text, &env_of(vars)).map_err(|e| e.0)
+    }
+
+    /// Wraps one bucket's extra s3 lines (indented by 6) in a minimal config.
+    fn with_s3(extra: &str) -> String {
+        format!(
+            "buckets:\n  - name: b\n    path_prefix: /b\n    s3:\n      bucket: my-bucket\n      \
+             region: us-east-1\n{extra}"
+        )
+    }
+
+    fn anonymous_bucket(prefix: &str) -> String {
+        format!(
+            "buckets:\n  - name: b\n    path_prefix: {prefix}\n    s3:\n      bucket: my-bucket\n      \
+             region: us-east-1\n      anonymous: true\n"
+        )
+    }
+
+    fn one_error(text: &str, vars: &[(&str, &str)]) -> ConfigError {
+        let errors = load(text, vars).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.into_iter().next().unwrap()
+    }
+
+    fn assert_error(text: &str, path: &str, needle: &str) {
+        let e = one_error(text, &[]);
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.contains(needle), "{e}");
+    }
+
+    fn with_section(section: &str) -> String {
+        format!("{section}\n{}", anonymous_bucket("/b"))
+    }
+
+    /// A throw-away self-signed certificate in PEM form.
+    pub(crate) fn self_signed_pem() -> String {
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .unwrap()
+            .cert
+            .pem()
+    }
+
+    // ------------------------------------------------------------ server
+
+    #[test]
+    fn server_address_forms() {
+        let host_port = load(&with_section("server:\n  address: \"127.0.0.1:8081\""), &[]).unwrap();
+        assert_eq!(host_port.server.address, "127.0.0.1:8081".parse().unwrap());
+
+        let split = load(
+            &with_section("server:\n  address: \"127.0.0.1\"\n  port: 8081"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(split.server.address, "127.0.0.1:8081".parse().unwrap());
+
+        let both_agree = load(
+            &with_section("server:\n  address: \"127.0.0.1:8081\"\n  port: 8081"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(both_agree.server.address, "127.0.0.1:8081".parse().unwrap());
+
+        let port_only = load(&with_section("server:\n  port: 8082"), &[]).unwrap();
+        assert_eq!(port_only.server.address, "0.0.0.0:8082".parse().unwrap());
+
+        let v6 = load(&with_section("server:\n  address: \"[::1]:8083\""), &[]).unwrap();
+        assert_eq!(v6.server.address, "[::1]:8083".parse().unwrap());
+        let v6 = load(
+            &with_section("server:\n  address: \"::\"\n  port: 8083"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(v6.server.address, "[::]:8083".parse().unwrap());
+
+        let named = load(&with_section("server:\n  address: \"localhost:8084\""), &[]).unwrap();
+        assert_eq!(named.server.address.port(), 8084);
+        assert!(named.server.address.ip().is_loopback());
+        let named = load(
+            &with_section("server:\n  address: localhost\n  port: 8085"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(named.server.address.port(), 8085);
+    }
+
+    #[test]
+    fn server_address_errors() {
+        assert_error(
+            &with_section("server:\n  address: \"127.0.0.1:8081\"\n  port: 8080"),
+            "server.port",
+            "differs from the port given in server.address",
+        );
+        assert_error(
+            &with_section("server:\n  address: \"127.0.0.1\""),
+            "server.address",
+            "has no port",
+        );
+        for bad in [
+            "\"not an address!\"",
+            "\"1.2.3.4:99999\"",
+            "\":80\"",
+            "\"\"",
+        ] {
+            assert_error(
+                &with_section(&format!("server:\n  address: {bad}")),
+                "server.address",
+                "not a valid address (expected host:port)",
+            );
+        }
+        assert_error(
+            &with_section("server:\n  port: 70000"),
+            "server.port",
+            "port number",
+        );
+    }
+
+    #[test]
+    fn server_numbers() {
+        for key in [
+            "request_timeout_seconds",
+            "header_read_timeout_seconds",
+            "readiness_probe_interval_seconds",
+            "max_connections",
+        ] {
+            assert_error(
+                &with_section(&format!("server:\n  {key}: 0")),
+                &format!("server.{key}"),
+                "must be greater than 0",
+            );
+        }
+        let c = load(
+            &with_section("server:\n  graceful_shutdown_timeout_seconds: 0"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.graceful_shutdown_timeout, Duration::ZERO);
+        for bad in [4095, 1_048_577] {
+            assert_error(
+                &with_section(&format!("server:\n  max_header_bytes: {bad}")),
+                "server.max_header_bytes",
+                "between 4096 and 1048576",
+            );
+        }
+        for good in [4096, 1_048_576] {
+            let c = load(
+                &with_section(&format!("server:\n  max_header_bytes: {good}")),
+                &[],
+            )
+            .unwrap();
+            assert_eq!(c.server.max_header_bytes, good);
+        }
+        let c = load(
+            &with_section(
+                "server:\n  request_timeout_seconds: 7\n  graceful_shutdown_timeout_seconds: 8\n  \
+                 header_read_timeout_seconds: 9\n  readiness_probe_interval_seconds: 11\n  \
+                 max_connections: 12",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.request_timeout.as_secs(), 7);
+        assert_eq!(c.server.graceful_shutdown_timeout.as_secs(), 8);
+        assert_eq!(c.server.header_read_timeout.as_secs(), 9);
+        assert_eq!(c.server.readiness_probe_interval.as_secs(), 11);
+        assert_eq!(c.server.max_connections, 12);
+    }
+
+    #[test]
+    fn numbers_and_booleans_from_the_environment() {
+        let text = with_section(
+            "server:\n  address: \"${HOST}\"\n  port: \"${PORT}\"\n  max_connections: \
+             ${MAXC}\nmetrics:\n  enabled: \"${METRICS_ON}\"",
+        );
+        let c = load(
+            &text,
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", "8089"),
+                ("MAXC", "42"),
+                ("METRICS_ON", "false"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.address, "127.0.0.1:8089".parse().unwrap());
+        assert_eq!(c.server.max_connections, 42);
+        assert!(!c.metrics.enabled);
+
+        let e = one_error(
+            &text,
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", "eighty"),
+                ("MAXC", "42"),
+                ("METRICS_ON", "false"),
+            ],
+        );
+        assert_eq!(e.path, "server.port");
+        assert!(!e.message.contains("eighty"), "{e}");
+    }
+
+    // ------------------------------------------------------------ admin, upstream, metrics
+
+    #[test]
+    fn admin_section() {
+        let c = load(
+            &with_section(
+                "admin:\n  enabled: true\n  address: \"127.0.0.1:9999\"\n  token: \"${TOK}\"",
+            ),
+            &[("TOK", "t0ken")],
+        )
+        .unwrap();
+        assert_eq!(c.admin.address, Some("127.0.0.1:9999".parse().unwrap()));
+        assert_eq!(c.admin.token.as_ref().unwrap().expose(), "t0ken");
+
+        let c = load(&with_section("admin:\n  enabled: false"), &[]).unwrap();
+        assert_eq!(c.admin.address, None);
+
+        let e = one_error(&with_section("admin:\n  token: \"${TOK}\""), &[("TOK", "")]);
+        assert_eq!(e.path, "admin.token");
+        assert!(e.message.contains("set a token or remove the key"), "{e}");
+
+        assert_error(
+            &with_section("admin:\n  address: \"127.0.0.1\""),
+            "admin.address",
+            "not a valid address (expected host:port)",
+        );
+    }
+
+    #[test]
+    fn upstream_section() {
+        let c = load(
+            &with_section(
+                "upstream:\n  pool_max_idle_per_host: 0\n  pool_idle_timeout_seconds: 0\n  \
+                 connect_timeout_seconds: 2",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.upstream.pool_max_idle_per_host, 0);
+        assert_eq!(c.upstream.pool_idle_timeout, Duration::ZERO);
+        assert_eq!(c.upstream.connect_timeout.as_secs(), 2);
+        assert_error(
+            &with_section("upstream:\n  connect_timeout_seconds: 0"),
+            "upstream.connect_timeout_seconds",
+            "must be greater than 0",
+        );
+    }
+
+    #[test]
+    fn metrics_address_forms() {
+        let c = load(&with_section("metrics:\n  port: 9191"), &[]).unwrap();
+        assert_eq!(c.metrics.address, "0.0.0.0:9191".parse().unwrap());
+        let c = load(
+            &with_section("metrics:\n  address: \"127.0.0.1:9192\""),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.metrics.address, "127.0.0.1:9192".parse().unwrap());
+        let c = load(
+            &with_section("metrics:\n  address: \"127.0.0.1:9193\"\n  port: 9193"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.metrics.address, "127.0.0.1:9193".parse().unwrap());
+        let c = load(
+            &with_section("metrics:\n  address: \"127.0.0.1\"\n  port: 9194"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.metrics.address, "127.0.0.1:9194".parse().unwrap());
+        assert_error(
+            &with_section("metrics:\n  address: \"127.0.0.1:9193\"\n  port: 9194"),
+            "metrics.port",
+            "differs from the port given in metrics.address",
+        );
+        let c = load(&with_section("metrics:\n  enabled: false"), &[]).unwrap();
+        assert!(!c.metrics.enabled);
+    }
+
+    #[test]
+    fn listeners_must_not_collide() {
+        assert_error(
+            &with_section("metrics:\n  port: 8080"),
+            "metrics.address",
+            "uses the same port as server.address",
+        );
+        assert_error(
+            &with_section("admin:\n  address: \"127.0.0.1:8080\""),
+            "admin.address",
+            "uses the same port as server.address",
+        );
+        // Disabled listeners and port 0 do not count.
+        load(
+            &with_section("metrics:\n  enabled: false\n  port: 8080"),
+            &[],
+        )
+        .unwrap();
+        load(
+            &with_section(
+                "server:\n  address: \"127.0.0.1:0\"\nadmin:\n  address: \"127.0.0.1:0\"",
+            ),
+            &[],
+        )
+        .unwrap();
+    }
+
+    // ------------------------------------------------------------ logging
+
+    #[test]
+    fn logging_section() {
+        for level in [
+            "trace",
+            "debug",
+            "info",
+            "warn",
+            "error",
+            "WARN",
+            "info,hyper=warn",
+        ] {
+            let c = load(
+                &with_section(&format!("logging:\n  level: \"{level}\"")),
+                &[],
+            )
+            .unwrap();
+            assert_eq!(c.logging.level, level);
+        }
+        assert_error(
+            &with_section("logging:\n  level: \"\""),
+            "logging.level",
+            "must not be empty",
+        );
+        assert_error(
+            &with_section("logging:\n  level: verbose"),
+            "logging.level",
+            "must be trace, debug, info, warn or error",
+        );
+        assert_error(
+            &with_section("logging:\n  level: \"info,=[\""),
+            "logging.level",
+            "not a valid filter directive",
+        );
+        let c = load(&with_section("logging:\n  format: text"), &[]).unwrap();
+        assert_eq!(c.logging.format, LogFormat::Text);
+        assert_error(
+            &with_section("logging:\n  format: xml"),
+            "logging.format",
+            "must be json or text",
+        );
+    }
+
+    // ------------------------------------------------------------ buckets
+
+    #[test]
+    fn bucket_names() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "buckets:\n  - name: {a}\n    path_prefix: /a\n    s3: {{bucket: my-bucket, region: \
+                 us-east-1, anonymous: true}}\n  - name: {b}\n    path_prefix: /b\n    s3: \
+                 {{bucket: my-bucket, region: us-east-1, anonymous: true}}\n"
+            )
+        };
+        assert_error(
+            &two("same", "same"),
+            "buckets[1].name",
+            "duplicate bucket name (also used by buckets[0])",
+        );
+        assert_error(&two("a", "\"\""), "buckets[1].name", "must not be empty");
+        assert_error(
+            &two("a", "\"has space\""),
+            "buckets[1].name",
+            "may contain only",
+        );
+        assert_error(&two("a", "\"ünï\""), "buckets[1].name", "may contain only");
+        assert_error(&two("a", "\"a/b\""), "buckets[1].name", "may contain only");
+        load(&two("A_b.c-9", "x"), &[]).unwrap();
+        assert_error(
+            "buckets:\n  - path_prefix: /a\n    s3: {bucket: my-bucket, region: us-east-1, anonymous: true}\n",
+            "buckets[0].name",
+            "missing",
+        );
+    }
+
+    #[test]
+    fn path_prefixes() {
+        let ok = |prefix: &str| {
+            load(&anonymous_bucket(prefix), &[])
+                .unwrap_or_else(|e| panic!("{prefix}: {e:?}"))
+                .buckets[0]
+                .path_prefix
+                .clone()
+        };
+        assert_eq!(ok("/products"), "/products");
+        assert_eq!(ok("/products/"), "/products");
+        assert_eq!(ok("/a/b/"), "/a/b");
+        assert_eq!(ok("/"), "/");
+        assert_eq!(ok("/admin"), "/admin");
+        assert_eq!(ok("/metrics"), "/metrics");
+        assert_eq!(ok("/healthz"), "/healthz");
+        assert_eq!(ok("/readyness"), "/readyness");
+        assert_eq!(ok("/v1.2/files"), "/v1.2/files");
+
+        let bad = |prefix: &str, needle: &str| {
+            assert_error(&anonymous_bucket(prefix), "buckets[0].path_prefix", needle)
+        };
+        bad("products", "must start with '/'");
+        bad("\"\"", "must start with '/'");
+        bad("/a//b", "must not contain '//'");
+        bad("//", "must not contain '//'");
+        bad("/a/./b", "'.' or '..' segments");
+        bad("/a/..", "'.' or '..' segments");
+        bad("/..", "'.' or '..' segments");
+        bad("/a%20b", "'%'");
+        bad("\"/a?b\"", "'?'");
+        bad("\"/a#b\"", "'#'");
+        bad("\"/a\\\\b\"", "'\\'");
+        bad("\"/a b\"", "whitespace");
+        bad("\"/a\\tb\"", "whitespace");
+        bad("\"/a\\u0001b\"", "control");
+        bad("\"/é\"", "may contain only");
+        bad("\"/a<b\"", "may contain only");
+        bad("/health", "/health or /ready");
+        bad("/health/", "/health or /ready");
+        bad("/health/x", "/health or /ready");
+        bad("/ready", "/health or /ready");
+        bad("/ready/x/", "/health or /ready");
+
+        assert_error(
+            "buckets:\n  - name: a\n    s3: {bucket: my-bucket, region: us-east-1, anonymous: true}\n",
+            "buckets[0].path_prefix",
+            "missing",
+        );
+        let dup = "buckets:\n  - name: a\n    path_prefix: /x\n    s3: {bucket: my-bucket, region: \
+                   us-east-1, anonymous: true}\n  - name: b\n    path_prefix: /x/\n    s3: \
+                   {bucket: my-bucket, region: us-east-1, anonymous: true}\n";
+        assert_error(
+            dup,
+            "buckets[1].path_prefix",
+            "duplicate path_prefix (also used by buckets[0])",
+        );
+    }
+
+    #[test]
+    fn s3_bucket_names() {
+        for good in [
+            "abc",
+            "my-products-bucket",
+            "a.b-c.9",
+            "123456",
+            &"a".repeat(63),
+        ] {
+            let text = with_s3("      anonymous: true\n").replace("my-bucket", good);
+            load(&text, &[]).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+        }
+        for (bad, needle) in [
+            ("ab", "3 to 63"),
+            (&"a".repeat(64), "3 to 63"),
+            ("My-Bucket", "lowercase letters"),
+            ("my_bucket", "lowercase letters"),
+            ("-bucket", "begin and end"),
+            ("bucket.", "begin and end"),
+            ("my..bucket", "two adjacent periods"),
+            ("192.168.1.1", "IP address"),
+        ] {
+            let text = with_s3("      anonymous: true\n").replace("my-bucket", bad);
+            assert_error(&text, "buckets[0].s3.bucket", needle);
+        }
+        assert_error(
+            "buckets:\n  - name: b\n    path_prefix: /b\n    s3:\n      region: us-east-1\n      anonymous: true\n",
+            "buckets[0].s3.bucket",
+            "missing",
+        );
+    }
+
+    #[test]
+    fn regions() {
+        let e = one_error(
+            "buckets:\n  - name: b\n    path_prefix: /b\n    s3:\n      bucket: my-bucket\n      anonymous: true\n",
+            &[],
+        );
+        assert_eq!(e.to_string(), "buckets[0].s3.region: missing");
+        let text = with_s3("      anonymous: true\n");
+        assert_error(
+            &text.replace("us-east-1", "\"\""),
+            "buckets[0].s3.region",
+            "must not be empty",
+        );
+        assert_error(
+            &text.replace("us-east-1", "US_EAST"),
+            "buckets[0].s3.region",
+            "AWS region",
+        );
+        // Custom endpoints may use any region name their server expects.
+        let custom = with_s3("      anonymous: true\n      endpoint: http://minio:9000\n")
+            .replace("us-east-1", "Garage_1");
+        load(&custom, &[]).unwrap();
+        let custom = custom.replace("Garage_1", "\"a/b\"");
+        assert_error(&custom, "buckets[0].s3.region", "'/'");
+    }
+
+    #[test]
+    fn endpoints() {
+        let ok = |endpoint: &str| {
+            let c = load(
+                &with_s3(&format!(
+                    "      anonymous: true\n      endpoint: \"{endpoint}\"\n"
+                )),
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{endpoint}: {e:?}"));
+            c.buckets[0].s3.endpoint.clone().unwrap()
+        };
+        let uri = ok("http://127.0.0.1:9000");
+        assert_eq!(uri.scheme_str(), Some("http"));
+        assert_eq!(uri.port_u16(), Some(9000));
+        let uri = ok("https://s3.example.com/");
+        assert_eq!(uri.host(), Some("s3.example.com"));
+        ok("https://[::1]:9000");
+
+        for (bad, needle) in [
+            ("127.0.0.1:9000", "absolute http:// or https://"),
+            ("ftp://example.com", "http or https"),
+            ("http://example.com/bucket", "must not have a path"),
+            ("http://example.com/?x=1", "query string"),
+            ("http://example.com#frag", "fragment"),
+            ("http://user:pass@example.com", "user information"),
+            ("http://", "not a valid URL"),
+            ("not a url", "not a valid URL"),
+            ("/just/a/path", "absolute http"),
+        ] {
+            let e = one_error(
+                &with_s3(&format!(
+                    "      anonymous: true\n      endpoint: \"{bad}\"\n"
+                )),
+                &[],
+            );
+            assert_eq!(e.path, "buckets[0].s3.endpoint", "{bad}: {e}");
+            assert!(e.message.contains(needle), "{bad}: {e}");
+            assert!(!e.message.contains("pass"), "{e}");
+        }
+    }
+
+    #[test]
+    fn force_path_style() {
+        let c = load(
+            &with_s3("      anonymous: true\n      force_path_style: true\n"),
+            &[],
+        )
+        .unwrap();
+        assert!(c.buckets[0].s3.force_path_style);
+    }
+
+    #[test]
+    fn auth_enabled_is_refused() {
+        let text = format!("{}    auth:\n      enabled: true\n", anonymous_bucket("/b"));
+        let e = one_error(&text, &[]);
+        assert_eq!(e.path, "buckets[0].auth.enabled");
+        assert_eq!(
+            e.message,
+            "authentication is not available in this version; refusing to serve the bucket unprotected"
+        );
+        let text = format!(
+            "{}    auth:\n      enabled: false\n",
+            anonymous_bucket("/b")
+        );
+        assert!(!load(&text, &[]).unwrap().buckets[0].auth.enabled);
+        let text = format!("{}    auth: {{}}\n", anonymous_bucket("/b"));
+        load(&text, &[]).unwrap();
+        let text = format!("{}    auth:\n      jwt: {{}}\n", anonymous_bucket("/b"));
+        assert_error(&text, "buckets[0].auth.jwt", "unknown field");
+    }
+
+    // ------------------------------------------------------------ credentials
+
+    #[test]
+    fn explicit_credentials() {
+        let c = load(
+            &with_s3(
+                "      access_key: \"${AK}\"\n      secret_key: \"${SK}\"\n      session_token: \
+                 \"${ST}\"\n",
+            ),
+            &[("AK", "AKIA1"), ("SK", "sk1"), ("ST", "st1")],
+        )
+        .unwrap();
+        let creds = c.buckets[0].s3.credentials.clone().unwrap();
+        assert_eq!(creds.access_key.expose(), "AKIA1");
+        assert_eq!(creds.secret_key.expose(), "sk1");
+        assert_eq!(creds.session_token.unwrap().expose(), "st1");
+        // Explicit keys win over the AWS_* environment.
+        let c = load(
+            &with_s3("      access_key: a\n      secret_key: s\n"),
+            &[
+                ("AWS_ACCESS_KEY_ID", "env-a"),
+                ("AWS_SECRET_ACCESS_KEY", "env-s"),
+            ],
+        )
+        .unwrap();
+        let creds = c.buckets[0].s3.credentials.clone().unwrap();
+        assert_eq!(creds.access_key.expose(), "a");
+        assert!(creds.session_token.is_none());
+    }
+
+    #[test]
+    fn credentials_fall_back_to_the_aws_environment() {
+        let vars = [
+            ("AWS_ACCESS_KEY_ID", "env-a"),
+            ("AWS_SECRET_ACCESS_KEY", "env-s"),
+            ("AWS_SESSION_TOKEN", "env-t"),
+        ];
+        let c = load(&with_s3(""), &vars).unwrap();
+        let creds = c.buckets[0].s3.credentials.clone().unwrap();
+        assert_eq!(creds.access_key.expose(), "env-a");
+        assert_eq!(creds.secret_key.expose(), "env-s");
+        assert_eq!(creds.session_token.unwrap().expose(), "env-t");
+
+        let c = load(&with_s3(""), &vars[..2]).unwrap();
+        assert!(
+            c.buckets[0]
+                .s3
+                .credentials
+                .clone()
+                .unwrap()
+                .session_token
+                .is_none()
+        );
+
+        let e = one_error(&with_s3(""), &[]);
+        assert_eq!(e.path, "buckets[0].s3.access_key");
+        assert_eq!(e.message, NO_CREDENTIALS);
+        // Half an environment pair, or empty values, are no credentials.
+        let e = one_error(&with_s3(""), &vars[..1]);
+        assert_eq!(e.message, NO_CREDENTIALS);
+        let e = one_error(
+            &with_s3(""),
+            &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")],
+        );
+        assert_eq!(e.message, NO_CREDENTIALS);
+    }
+
+    #[test]
+    fn credential_errors() {
+        assert_error(
+            &with_s3("      access_key: a\n"),
+            "buckets[0].s3.secret_key",
+            "missing (access_key is set)",
+        );
+        assert_error(
+            &with_s3("      secret_key: s\n"),
+            "buckets[0].s3.access_key",
+            "missing (secret_key is set)",
+        );
+        let errors = load(
+            &with_s3("      access_key: \"${AK}\"\n      secret_key: \"${SK}\"\n"),
+            &[("AK", ""), ("SK", "")],
+        )
+        .unwrap_err();
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["buckets[0].s3.access_key", "buckets[0].s3.secret_key"]
+        );
+        assert!(errors.iter().all(|e| e.message == "must not be empty"));
+        assert_error(
+            &with_s3("      access_key: a\n      secret_key: s\n      session_token: \"\"\n"),
+            "buckets[0].s3.session_token",
+            "must not be empty",
+        );
+    }
+
+    #[test]
+    fn anonymous_buckets() {
+        let c = load(
+            &with_s3("      anonymous: true\n"),
+            &[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "s")],
+        )
+        .unwrap();
+        assert!(c.buckets[0].s3.credentials.is_none());
+        let e = one_error(
+            &with_s3(
+                "      anonymous: true\n      access_key: AKIASECRET\n      secret_key: topsecret\n",
+            ),
+            &[],
+        );
+        assert_eq!(e.path, "buckets[0].s3.anonymous");
+        assert!(e.message.contains("access_key, secret_key"), "{e}");
+        assert!(!e.message.contains("topsecret") && !e.message.contains("AKIASECRET"));
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let secret = "Zq9-very-secret-value";
+        let text = "
+admin:
+  token: \"${SECRET}\"
+  address: \"${SECRET}\"
+server:
+  port: \"${SECRET}\"
+buckets:
+  - name: \"${SECRET}\"
+    path_prefix: \"${SECRET}\"
+    s3:
+      bucket: \"${SECRET}\"
+      region: \"${SECRET}\"
+      endpoint: \"${SECRET}\"
+      access_key: \"${SECRET}\"
+      anonymous: true
+";
+        let errors = load(text, &[("SECRET", secret)]).unwrap_err();
+        assert!(!errors.is_empty());
+        for e in &errors {
+            assert!(!e.to_string().contains(secret), "{e}");
+            assert!(!e.to_string().contains("very-secret"), "{e}");
+        }
+        // Sections replaced wholesale by a substituted string are redacted too.
+        let errors = load("buckets: \"${SECRET}\"\n", &[("SECRET", secret)]).unwrap_err();
+        assert_eq!(errors[0].path, "buckets");
+        assert!(!errors[0].message.contains(secret), "{}", errors[0]);
+        // Validated configurations do not leak through Debug either.
+        let c = load(
+            &with_s3("      access_key: \"${SECRET}\"\n      secret_key: \"${SECRET}\"\n"),
+            &[("SECRET", secret)],
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains(secret));
+    }
+
+    // ------------------------------------------------------------ ${VAR} through the loader
+
+    #[test]
+    fn variable_expansion_through_the_loader() {
+        let text = with_s3(
+            "      access_key: \"${AK}\"\n      secret_key: \"${SK:-default-secret}\"\n      \
+             endpoint: \"http://${HOST}:9000\"\n",
+        )
+        .replace("name: b", "name: \"cost$$center\"");
+        let e = one_error(&text, &[("AK", "a"), ("HOST", "minio")]);
+        // `$$` became `$`, which is not allowed in a name: expansion happened first.
+        assert_eq!(e.path, "buckets[0].name");
+
+        let text = text.replace("\"cost$$center\"", "b");
+        let c = load(&text, &[("AK", "a"), ("HOST", "minio")]).unwrap();
+        let s3 = &c.buckets[0].s3;
+        assert_eq!(
+            s3.credentials.as_ref().unwrap().secret_key.expose(),
+            "default-secret"
+        );
+        assert_eq!(s3.endpoint.as_ref().unwrap().host(), Some("minio"));
+        let c = load(&text, &[("AK", "a"), ("HOST", "minio"), ("SK", "")]).unwrap();
+        assert_eq!(
+            c.buckets[0]
+                .s3
+                .credentials
+                .as_ref()
+                .unwrap()
+                .secret_key
+                .expose(),
+            "default-secret"
+        );
+    }
+
+    #[test]
+    fn missing_variable_names_variable_and_path() {
+        let text = with_s3("      access_key: \"${AWS_KEY}\"\n      secret_key: \"${SK}\"\n");
+        let errors = load(&text, &[("SK", "the-secret")]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "buckets[0].s3.access_key: environment variable AWS_KEY is not set"
+        );
+        let errors = load(&with_s3("      region2: \"${NOPE}\"\n"), &[]).unwrap_err();
+        // The unknown key is reported too, after the expansion error.
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["buckets[0].s3.region2", "buckets[0].s3.region2"]);
+        assert!(errors[1].message.contains("unknown field"));
+        // An unset variable in a number is not reported twice.
+        let errors = load(&with_section("server:\n  port: \"${NOPE}\""), &[]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let errors = load(&with_section("server:\n  port: \"${NOPE\""), &[]).unwrap_err();
+        assert_eq!(errors[0].path, "server.port");
+        assert!(errors[0].message.contains("unterminated"), "{errors:?}");
+    }
+
+    // ------------------------------------------------------------ CA bundles
+
+    #[test]
+    fn ca_cert_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, self_signed_pem()).unwrap();
+        let with_ca = |endpoint: &str, path: &std::path::Path| {
+            with_s3(&format!(
+                "      anonymous: true\n      endpoint: \"{endpoint}\"\n      ca_cert_path: \"{}\"\n",
+                path.display()
+            ))
+        };
+        let c = load(&with_ca("https://minio.internal:9000", &good), &[]).unwrap();
+        assert_eq!(
+            c.buckets[0].s3.ca_cert_path.as_deref(),
+            Some(good.as_path())
+        );
+        // AWS (no endpoint) is https too.
+        let text = with_s3(&format!(
+            "      anonymous: true\n      ca_cert_path: \"{}\"\n",
+            good.display()
+        ));
+        load(&text, &[]).unwrap();
+
+        let missing = dir.path().join("missing.pem");
+        let e = one_error(&with_ca("https://minio.internal:9000", &missing), &[]);
+        assert_eq!(e.path, "buckets[0].s3.ca_cert_path");
+        assert!(e.message.contains("missing.pem"), "{e}");
+
+        let not_pem = dir.path().join("notpem.pem");
+        std::fs::write(&not_pem, "TOP-SECRET-CONTENT\nmore text\n").unwrap();
+        let e = one_error(&with_ca("https://minio.internal:9000", &not_pem), &[]);
+        assert_eq!(e.path, "buckets[0].s3.ca_cert_path");
+        assert!(e.message.contains("notpem.pem"), "{e}");
+        assert!(e.message.contains("no PEM certificate"), "{e}");
+        assert!(!e.message.contains("TOP-SECRET"), "{e}");
+
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nTOP-SECRET!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = one_error(&with_ca("https://minio.internal:9000", &broken), &[]);
+        assert!(e.message.contains("broken.pem"), "{e}");
+        assert!(!e.message.contains("TOP-SECRET"), "{e}");
+
+        let key_only = dir.path().join("key.pem");
+        std::fs::write(
+            &key_only,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = one_error(&with_ca("https://minio.internal:9000", &key_only), &[]);
+        assert!(e.message.contains("no PEM certificate"), "{e}");
+
+        let e = one_error(&with_ca("http://minio.internal:9000", &good), &[]);
+        assert_eq!(e.path, "buckets[0].s3.ca_cert_path");
+        assert!(e.message.contains("https"), "{e}");
+    }
+
+    // ------------------------------------------------------------ all errors at once
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = "
+server:
+  request_timeout_seconds: 0
+  max_header_bytes: 10
+admin:
+  token: ''
+logging:
+  level: loud
+buckets:
+  - name: 'bad name'
+    path_prefix: /health
+    s3:
+      bucket: BAD
+      endpoint: 'ftp://x'
+    auth:
+      enabled: true
+  - name: ok
+    path_prefix: nope
+    s3:
+      bucket: fine-bucket
+      region: us-east-1
+      access_key: only-one
+  - name: ok
+    path_prefix: /ok
+";
+        let errors = load(text, &[]).unwrap_err();
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let expected_paths = [
+            "server.request_timeout_seconds",
+            "server.max_header_bytes",
+            "admin.token",
+            "buckets[0].name",
+            "buckets[0].path_prefix",
+            "buckets[0].s3.bucket",
+            "buckets[0].s3.endpoint",
+            "buckets[0].s3.region",
+            "buckets[0].s3.access_key",
+            "buckets[0].auth.enabled",
+            "buckets[1].path_prefix",
+            "buckets[1].s3.secret_key",
+            "buckets[2].name",
+            "buckets[2].s3",
+            "logging.level",
+        ];
+        for path in expected_paths {
+            assert!(
+                errors.iter().any(|e| e.path == path),
+                "no error at {path}:\n{}",
+                lines.join("\n")
+            );
+        }
+        assert!(!lines.iter().any(|l| l.contains("only-one")));
+        assert!(
+            lines.contains(
+                &"buckets[2].name: duplicate bucket name (also used by buckets[1])".to_owned()
+            ),
+            "{}",
+            lines.join("\n")
+        );
+    }
+}

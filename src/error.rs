@@ -1,0 +1,240 @@
+//! Typed errors of the request path and the one place they become HTTP answers.
+//!
+//! Every failure is classified by where it came from (pingora's lesson):
+//! the client (4xx), the upstream S3 service (the S3 status mapped, or
+//! 502/503/504), or the proxy itself (500). The client always gets the same
+//! JSON shape with the request id; S3 internals (bucket names, endpoints, AWS
+//! request ids, S3's own messages) never leave the proxy, they go to the log.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::{BoxError, ProxyBody, full};
+use crate::request_id::RequestId;
+
+/// Who caused an error; decides the status family and the log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The request was bad or not allowed (4xx).
+    Client,
+    /// S3 failed or refused (mapped S3 status, or 502/503/504).
+    Upstream,
+    /// A bug or an unexpected state in the proxy (500).
+    Internal,
+}
+
+/// Everything that can go wrong on the request path.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The method is not GET or HEAD.
+    #[error("method {0} is not allowed")]
+    MethodNotAllowed(http::Method),
+    /// The path failed the safety checks (traversal, encoding, control bytes).
+    #[error("invalid path: {0}")]
+    InvalidPath(&'static str),
+    /// No bucket is mapped at the request path.
+    #[error("no bucket is mapped at this path")]
+    NoRoute,
+    /// The path names a bucket but no object in it.
+    #[error("no object key in the path")]
+    EmptyKey,
+    /// S3 answered with an error status.
+    #[error("S3 answered {status} {code}: {message}")]
+    S3 {
+        /// The status S3 sent.
+        status: StatusCode,
+        /// S3's error code (`NoSuchKey`, `AccessDenied`, …), or empty.
+        code: String,
+        /// S3's error message (logged, never sent to the client).
+        message: String,
+    },
+    /// No connection could be made to S3 (connect, DNS, TLS).
+    #[error("could not reach S3: {0}")]
+    Connect(#[source] BoxError),
+    /// S3 sent no response headers within the request timeout.
+    #[error("S3 did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection to S3 broke or S3 spoke invalid HTTP.
+    #[error("upstream protocol error: {0}")]
+    UpstreamProtocol(#[source] BoxError),
+    /// Building or signing the upstream request failed.
+    #[error("could not sign the S3 request: {0}")]
+    Signing(String),
+    /// An unexpected state inside the proxy.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    /// Who caused the error.
+    pub fn source_kind(&self) -> ErrorSource {
+        match self {
+            Self::MethodNotAllowed(_) | Self::InvalidPath(_) | Self::NoRoute | Self::EmptyKey => {
+                ErrorSource::Client
+            }
+            Self::S3 { .. } | Self::Connect(_) | Self::Timeout(_) | Self::UpstreamProtocol(_) => {
+                ErrorSource::Upstream
+            }
+            Self::Signing(_) | Self::Internal(_) => ErrorSource::Internal,
+        }
+    }
+
+    /// The status the client receives.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::NoRoute | Self::EmptyKey => StatusCode::NOT_FOUND,
+            Self::S3 { status, code, .. } => s3_status_for_client(*status, code),
+            Self::Connect(_) | Self::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
+            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Signing(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, client-facing error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::InvalidPath(_) => "InvalidPath",
+            Self::NoRoute => "NoSuchRoute",
+            Self::EmptyKey => "NoSuchKey",
+            Self::S3 { .. } => match self.status() {
+                StatusCode::NOT_FOUND => "NoSuchKey",
+                StatusCode::FORBIDDEN => "AccessDenied",
+                StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
+                StatusCode::RANGE_NOT_SATISFIABLE => "InvalidRange",
+                StatusCode::BAD_REQUEST => "BadRequest",
+                StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+                s if s.is_client_error() => "ClientError",
+                _ => "BadGateway",
+            },
+            Self::Connect(_) | Self::UpstreamProtocol(_) => "BadGateway",
+            Self::Timeout(_) => "GatewayTimeout",
+            Self::Signing(_) | Self::Internal(_) => "InternalError",
+        }
+    }
+
+    /// A message safe to show the client: fixed text, never S3's own words.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed(_) => "only GET and HEAD are allowed",
+            Self::InvalidPath(reason) => reason,
+            Self::NoRoute => "no bucket is mapped at this path",
+            Self::EmptyKey => "the path names no object",
+            Self::S3 { .. } => match self.status() {
+                StatusCode::NOT_FOUND => "the object does not exist",
+                StatusCode::FORBIDDEN => "the storage backend refused access",
+                StatusCode::PRECONDITION_FAILED => "a precondition of the request failed",
+                StatusCode::RANGE_NOT_SATISFIABLE => "the requested range is not satisfiable",
+                StatusCode::SERVICE_UNAVAILABLE => "the storage backend is busy; retry later",
+                s if s.is_client_error() => "the storage backend rejected the request",
+                _ => "the storage backend failed",
+            },
+            Self::Connect(_) | Self::UpstreamProtocol(_) => "the storage backend is unreachable",
+            Self::Timeout(_) => "the storage backend did not answer in time",
+            Self::Signing(_) | Self::Internal(_) => "internal error",
+        }
+    }
+
+    /// Renders the JSON error answer; the only place errors become HTTP.
+    pub fn into_response(self, request_id: Option<&RequestId>) -> Response<ProxyBody> {
+        let status = self.status();
+        let body = serde_json::json!({
+            "error": {
+                "code": self.code(),
+                "message": self.public_message(),
+                "request_id": request_id.map(RequestId::as_str),
+            }
+        });
+        let mut response = Response::new(full(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::MethodNotAllowed(_) = self {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        response
+    }
+}
+
+/// Maps S3's status and code to what the client sees.
+fn s3_status_for_client(status: StatusCode, code: &str) -> StatusCode {
+    match code {
+        "NoSuchKey" | "NoSuchBucket" | "NoSuchVersion" => StatusCode::NOT_FOUND,
+        "AccessDenied"
+        | "SignatureDoesNotMatch"
+        | "InvalidAccessKeyId"
+        | "ExpiredToken"
+        | "InvalidToken" => StatusCode::FORBIDDEN,
+        "InvalidRange" => StatusCode::RANGE_NOT_SATISFIABLE,
+        "PreconditionFailed" => StatusCode::PRECONDITION_FAILED,
+        "SlowDown" | "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => match status {
+            StatusCode::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            s if s.is_server_error() => StatusCode::BAD_GATEWAY,
+            StatusCode::NOT_FOUND
+            | StatusCode::FORBIDDEN
+            | StatusCode::PRECONDITION_FAILED
+            | StatusCode::RANGE_NOT_SATISFIABLE
+            | StatusCode::BAD_REQUEST => status,
+            s if s.is_client_error() => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::BAD_GATEWAY,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn s3(status: u16, code: &str) -> ProxyError {
+        ProxyError::S3 {
+            status: StatusCode::from_u16(status).unwrap(),
+            code: code.into(),
+            message: "secret-bucket-name in message".into(),
+        }
+    }
+
+    #[test]
+    fn s3_codes_map_to_client_statuses() {
+        assert_eq!(s3(404, "NoSuchKey").status(), 404);
+        assert_eq!(s3(404, "NoSuchBucket").status(), 404);
+        assert_eq!(s3(403, "AccessDenied").status(), 403);
+        assert_eq!(s3(403, "SignatureDoesNotMatch").status(), 403);
+        assert_eq!(s3(403, "InvalidAccessKeyId").status(), 403);
+        assert_eq!(s3(416, "InvalidRange").status(), 416);
+        assert_eq!(s3(503, "SlowDown").status(), 503);
+        assert_eq!(s3(503, "").status(), 503);
+        assert_eq!(s3(500, "InternalError").status(), 502);
+        assert_eq!(s3(501, "NotImplemented").status(), 502);
+        assert_eq!(s3(412, "PreconditionFailed").status(), 412);
+        assert_eq!(s3(409, "Conflict").status(), 502);
+    }
+
+    #[tokio::test]
+    async fn response_is_json_with_request_id_and_no_s3_internals() {
+        let id = RequestId::parse("abc-123").unwrap();
+        let response = s3(404, "NoSuchKey").into_response(Some(&id));
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"]["code"], "NoSuchKey");
+        assert_eq!(v["error"]["request_id"], "abc-123");
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret-bucket-name"));
+    }
+
+    #[test]
+    fn method_not_allowed_has_allow_header() {
+        let response = ProxyError::MethodNotAllowed(http::Method::POST).into_response(None);
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "GET, HEAD");
+    }
+}

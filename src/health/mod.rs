@@ -1,0 +1,15 @@
+//! Liveness (`/health`) and readiness (`/ready`) on the main listener.
+//!
+//! Readiness is computed from background probes (a signed HeadBucket per
+//! bucket, every `readiness_probe_interval_seconds`), never per request, so a
+//! load balancer hammering `/ready` costs S3 nothing. Shutdown flips it to 503.
+
+mod layer;
+mod probe;
+mod readiness;
+mod service;
+
+pub use layer::HealthLayer;
+pub use probe::{probe_backend, run_probes};
+pub use readiness::{ProbeResult, Readiness};
+pub use service::Health;

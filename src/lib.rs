@@ -1,0 +1,61 @@
+//! Yatagarasu: a streaming, signing S3 proxy built as a reloadable tower layer stack.
+//!
+//! Applications and browsers fetch objects over plain HTTP; the proxy maps URL
+//! path prefixes to buckets, signs each request with that bucket's own
+//! credentials (AWS SigV4) and streams the bytes back with constant memory.
+//!
+//! # Embedding
+//!
+//! [`Proxy`] is a `tower::Service<http::Request<B>>` with `Error = Infallible`
+//! that is `Clone + Send + Sync`, so it mounts in any hyper or axum
+//! application (see `examples/embed_axum.rs`):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = yatagarasu::Config::from_yaml_str(r#"
+//! buckets:
+//!   - name: assets
+//!     path_prefix: /assets
+//!     s3: { bucket: my-assets, region: eu-west-1, anonymous: true }
+//! "#)?;
+//! let proxy = yatagarasu::Proxy::builder(config).build()?;
+//! // axum: Router::new().nest_service("/files", proxy)
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: YAML types, `${VAR}` expansion, validation with paths.
+//! - [`stack`]: the only place that lists the layer order.
+//! - [`reload`]: [`Proxy`], the `ArcSwap` of (config, stack) generations.
+//! - [`shared`]: what outlives reloads (connection pools, readiness).
+//! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
+//! - One module per layer, outermost first: [`request_id`], [`access_log`],
+//!   [`rescue`], [`health`], [`limits`], [`route`], [`s3_request`], [`sigv4`],
+//!   and the leaf [`upstream`].
+//! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
+//!   one body type.
+
+pub mod access_log;
+pub mod body;
+pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod error;
+pub mod health;
+pub mod limits;
+pub mod reload;
+pub mod request_id;
+pub mod rescue;
+pub mod route;
+pub mod s3_request;
+pub mod server;
+pub mod shared;
+pub mod sigv4;
+pub mod stack;
+pub mod telemetry;
+pub mod upstream;
+
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use error::ProxyError;
+pub use reload::{Proxy, ProxyBuilder};

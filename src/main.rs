@@ -1,0 +1,185 @@
+//! The `yatagarasu` binary: `serve` (default), `check`, and `demo`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use yatagarasu::Config;
+use yatagarasu::server::{self, ServeOptions};
+
+/// A streaming, signing S3 proxy.
+#[derive(Debug, Parser)]
+#[command(name = "yatagarasu", version, about)]
+struct Cli {
+    /// Configuration file (YAML); used when no subcommand is given.
+    #[arg(short, long, env = "YATAGARASU_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Validate the configuration and exit (alias of `check`, kept for older docs).
+    #[arg(long)]
+    test: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Serve,
+    /// Validate a configuration: exit 0, or print every problem and exit 1.
+    Check,
+    /// Start an embedded S3-compatible store with sample objects and the proxy in front.
+    Demo {
+        /// Port for the proxy (falls back to a free port when taken).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo { port }) => demo(port),
+        Some(Command::Check) => check(cli.config.as_deref()),
+        _ if cli.test => check(cli.config.as_deref()),
+        Some(Command::Serve) | None => serve(cli.config.as_deref()),
+    }
+}
+
+fn require_config(path: Option<&Path>) -> Result<&Path, ExitCode> {
+    path.ok_or_else(|| {
+        eprintln!("error: --config FILE is required (or set YATAGARASU_CONFIG)");
+        ExitCode::from(2)
+    })
+}
+
+fn print_errors(errors: &yatagarasu::ConfigErrors) {
+    for error in &errors.0 {
+        eprintln!("{error}");
+    }
+}
+
+fn check(path: Option<&Path>) -> ExitCode {
+    let path = match require_config(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            print_errors(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    // Building the stack also loads CA files and resolves endpoints.
+    let buckets = config.buckets.len();
+    match yatagarasu::Proxy::builder(config).build() {
+        Ok(_) => {
+            println!("configuration OK ({buckets} bucket(s))");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn serve(path: Option<&Path>) -> ExitCode {
+    let path = match require_config(path) {
+        Ok(p) => p.to_owned(),
+        Err(code) => return code,
+    };
+    let config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("error: invalid configuration {}:", path.display());
+            print_errors(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    let loader: server::ConfigLoader = Arc::new(move || Config::load(&path));
+    match runtime() {
+        Ok(runtime) => run(&runtime, config, Some(loader)),
+        Err(code) => code,
+    }
+}
+
+/// Starts logging and metrics, then runs the server to completion on `runtime`.
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    config: Config,
+    loader: Option<server::ConfigLoader>,
+) -> ExitCode {
+    let log_level = match yatagarasu::telemetry::logging::init(&config.logging) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let metrics = if config.metrics.enabled {
+            match yatagarasu::telemetry::metrics::install_prometheus() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install the metrics recorder");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            buckets = config.buckets.len(),
+            "starting"
+        );
+        let options = ServeOptions {
+            loader,
+            log_level: Some(log_level),
+            metrics,
+        };
+        match server::run(config, options).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "server failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+#[cfg(feature = "demo")]
+fn demo(port: u16) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    // The embedded S3 store runs on this runtime for as long as the proxy does.
+    let demo = match runtime.block_on(yatagarasu::demo::Demo::start(port)) {
+        Ok(demo) => demo,
+        Err(e) => {
+            eprintln!("error: cannot start the demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.spawn(demo.announce_when_listening());
+    run(&runtime, demo.config.clone(), Some(demo.loader.clone()))
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo(_port: u16) -> ExitCode {
+    eprintln!("error: this binary was built without the `demo` feature");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,237 @@
+//! The reloadable proxy: an `ArcSwap` holding the configuration and the stack
+//! built from it.
+//!
+//! A reload is load → validate → build → one atomic store. Each request loads
+//! the snapshot once, clones its service and drops the guard before awaiting,
+//! so a request never mixes two generations and in-flight requests finish on
+//! the stack they started with.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use http::{Request, Response};
+use tower::util::Oneshot;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::access_log::{self, AccessLogLayer};
+use crate::body::{ProxyBody, empty};
+use crate::config::Config;
+use crate::health::Readiness;
+use crate::request_id::{self, RequestIdLayer};
+use crate::route::BucketRoute;
+use crate::shared::Shared;
+use crate::stack::{self, BuildError, StackService};
+use crate::telemetry::metrics::{CONFIG_GENERATION, CONFIG_RELOADS_TOTAL};
+
+/// One configuration generation: the validated config and the stack built from it.
+pub struct Snapshot {
+    /// The configuration this generation serves.
+    pub config: Arc<Config>,
+    /// 1 for the first configuration, +1 per successful reload.
+    pub generation: u64,
+    /// The bucket routes (used by readiness probes).
+    pub routes: Arc<[Arc<BucketRoute>]>,
+    service: StackService,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .field("buckets", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    current: Arc<ArcSwap<Snapshot>>,
+    shared: Shared,
+    /// Serialises reloads so generations are numbered in order.
+    reload_lock: Mutex<()>,
+}
+
+/// The proxy as a `tower::Service`: clone it freely, mount it anywhere.
+///
+/// It accepts `Request<B>` for any body type (GET and HEAD carry no body; a
+/// body is ignored) and never fails (`Error = Infallible`): every problem is
+/// an HTTP answer. It is `Clone + Send + Sync + 'static`, so it mounts directly
+/// with axum's `Router::nest_service` or `fallback_service`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower::ServiceExt;
+/// let config = yatagarasu::Config::load(std::path::Path::new("configs/example.yaml"))?;
+/// let proxy = yatagarasu::Proxy::builder(config).build()?;
+/// let _probes = proxy.spawn_probes(); // keeps `/ready` up to date
+/// let response = proxy
+///     .oneshot(http::Request::get("/products/logo.png").body(())?)
+///     .await?;
+/// println!("{}", response.status());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Proxy`] from a validated [`Config`].
+#[derive(Debug)]
+pub struct ProxyBuilder {
+    config: Config,
+}
+
+impl ProxyBuilder {
+    /// Builds the first generation (connection pools are created lazily).
+    pub fn build(self) -> Result<Proxy, BuildError> {
+        let shared = Shared::default();
+        let built = stack::build(&self.config, &shared)?;
+        shared.retain_clients(&built.clients);
+        let snapshot = Snapshot {
+            config: Arc::new(self.config),
+            generation: 1,
+            routes: built.routes,
+            service: built.service,
+        };
+        metrics::gauge!(CONFIG_GENERATION).set(1.0);
+        Ok(Proxy {
+            inner: Arc::new(Inner {
+                current: Arc::new(ArcSwap::from_pointee(snapshot)),
+                shared,
+                reload_lock: Mutex::new(()),
+            }),
+        })
+    }
+}
+
+impl Proxy {
+    /// Starts building a proxy for `config`.
+    pub fn builder(config: Config) -> ProxyBuilder {
+        ProxyBuilder { config }
+    }
+
+    /// Builds a new stack for `config` and swaps it in atomically; returns the
+    /// new generation. On error the old stack keeps serving.
+    pub fn reload(&self, config: Config) -> Result<u64, BuildError> {
+        let _serialised = self
+            .inner
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let result = stack::build(&config, &self.inner.shared);
+        let built = match result {
+            Ok(built) => built,
+            Err(e) => {
+                metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "failure").increment(1);
+                return Err(e);
+            }
+        };
+        let generation = self.inner.current.load().generation + 1;
+        self.inner.current.store(Arc::new(Snapshot {
+            config: Arc::new(config),
+            generation,
+            routes: built.routes,
+            service: built.service,
+        }));
+        self.inner.shared.retain_clients(&built.clients);
+        metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "success").increment(1);
+        metrics::gauge!(CONFIG_GENERATION).set(generation as f64);
+        self.inner.shared.readiness.request_probe();
+        Ok(generation)
+    }
+
+    /// Counts a reload that failed before reaching [`Proxy::reload`] (invalid file).
+    pub fn record_failed_reload(&self) {
+        metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "failure").increment(1);
+    }
+
+    /// The generation in force.
+    pub fn generation(&self) -> u64 {
+        self.inner.current.load().generation
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.current.load().config.clone()
+    }
+
+    /// Readiness state (probe results, shutdown flag).
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.inner.shared.readiness
+    }
+
+    /// Number of distinct upstream connection pools alive.
+    pub fn client_pools(&self) -> usize {
+        self.inner.shared.client_pools()
+    }
+
+    /// Runs the background readiness probes until the returned task is aborted.
+    pub fn spawn_probes(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(crate::health::run_probes(
+            self.inner.current.clone(),
+            self.inner.shared.readiness.clone(),
+        ))
+    }
+}
+
+/// The reload seam: loads the snapshot once per request.
+#[derive(Clone)]
+pub struct SwapService {
+    current: Arc<ArcSwap<Snapshot>>,
+}
+
+impl std::fmt::Debug for SwapService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwapService").finish_non_exhaustive()
+    }
+}
+
+impl<B> Service<Request<B>> for SwapService {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Oneshot<StackService, Request<ProxyBody>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Clone the service out of the guard; the guard is dropped before any await.
+        let service = self.current.load().service.clone();
+        // GET and HEAD carry no body; whatever was sent is not forwarded.
+        service.oneshot(request.map(|_| empty()))
+    }
+}
+
+/// The future of [`Proxy`]'s `call`.
+pub type ProxyFuture = request_id::ResponseFuture<
+    access_log::ResponseFuture<Oneshot<StackService, Request<ProxyBody>>>,
+>;
+
+impl<B> Service<Request<B>> for Proxy {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = ProxyFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let swap = SwapService {
+            current: self.inner.current.clone(),
+        };
+        // Outside the seam, so even rejected requests are logged with their id.
+        let mut service = RequestIdLayer.layer(AccessLogLayer.layer(swap));
+        service.call(request)
+    }
+}

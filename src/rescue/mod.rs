@@ -1,0 +1,12 @@
+//! The one point where errors (and panics) become HTTP answers.
+//!
+//! Inner layers return typed [`crate::error::ProxyError`]s; this layer logs
+//! each with its cause at a level that fits its source, renders the JSON body
+//! with the request id, and turns a panic into a 500, so the service it
+//! exposes has `Error = Infallible` as hyper and axum want.
+
+mod layer;
+mod service;
+
+pub use layer::RescueLayer;
+pub use service::Rescue;

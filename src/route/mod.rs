@@ -1,0 +1,33 @@
+//! Routing: the longest configured path prefix wins, matched on whole segments.
+//!
+//! The [`RouteTable`] is a segment trie, so a lookup costs one hash probe per
+//! path segment of the matched prefix, however many buckets are configured.
+//! The route layer inserts the resolved [`BucketRoute`] and the [`ObjectKey`]
+//! as request extensions for every later layer.
+
+mod layer;
+mod service;
+mod table;
+
+pub use layer::RouteLayer;
+pub use service::Route;
+pub use table::RouteTable;
+
+use std::sync::Arc;
+
+use crate::upstream::S3Backend;
+
+/// One configured bucket as the request path sees it.
+#[derive(Debug)]
+pub struct BucketRoute {
+    /// The bucket's configured name (metrics label, logs, `/ready`).
+    pub name: Arc<str>,
+    /// The path prefix it is mounted at.
+    pub path_prefix: String,
+    /// How to reach and sign for the S3 bucket behind it.
+    pub backend: Arc<S3Backend>,
+}
+
+/// The object key: the decoded request path after the bucket prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey(pub String);

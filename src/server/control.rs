@@ -1,0 +1,114 @@
+use std::sync::Arc;
+
+use crate::Proxy;
+use crate::config::{Config, ConfigErrors};
+use crate::telemetry::logging::LogLevelHandle;
+
+/// Produces a fresh, validated configuration (reads the file again).
+pub type ConfigLoader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
+
+/// Why a reload did not happen; the old configuration keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new configuration is invalid.
+    #[error("invalid configuration:\n{0}")]
+    Invalid(ConfigErrors),
+    /// The new configuration is valid but the stack could not be built.
+    #[error("cannot build the new configuration: {0}")]
+    Build(#[from] crate::stack::BuildError),
+    /// There is nothing to reload from (the proxy was started without a file).
+    #[error("this process has no configuration source to reload from")]
+    NoSource,
+}
+
+/// The reload entry point shared by SIGHUP and the admin API.
+pub struct Control {
+    /// The proxy whose stack is swapped.
+    pub proxy: Proxy,
+    loader: Option<ConfigLoader>,
+    log_level: Option<LogLevelHandle>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Wraps a proxy with its configuration source.
+    pub fn new(
+        proxy: Proxy,
+        loader: Option<ConfigLoader>,
+        log_level: Option<LogLevelHandle>,
+    ) -> Self {
+        Self {
+            proxy,
+            loader,
+            log_level,
+        }
+    }
+
+    /// Loads, validates, builds and swaps in the configuration; logs the outcome.
+    pub fn reload(&self) -> Result<u64, ReloadError> {
+        let result = self.try_reload();
+        match &result {
+            Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+            Err(error) => tracing::error!(error = %error, "configuration reload failed"),
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<u64, ReloadError> {
+        let loader = self.loader.as_ref().ok_or(ReloadError::NoSource)?;
+        let config = match loader() {
+            Ok(config) => config,
+            Err(errors) => {
+                self.proxy.record_failed_reload();
+                return Err(ReloadError::Invalid(errors));
+            }
+        };
+        warn_restart_only_changes(&self.proxy.config(), &config);
+        if let Some(handle) = &self.log_level
+            && let Err(e) = handle.set_level(&config.logging.level)
+        {
+            tracing::warn!(error = %e, "log level not changed");
+        }
+        Ok(self.proxy.reload(config)?)
+    }
+}
+
+/// Settings bound at start (listeners, connection limits, log format) cannot
+/// change in a running process; say so rather than silently ignore them.
+fn warn_restart_only_changes(old: &Config, new: &Config) {
+    let mut changed = Vec::new();
+    if old.server.address != new.server.address {
+        changed.push("server.address");
+    }
+    if old.admin.address != new.admin.address {
+        changed.push("admin.address");
+    }
+    if old.metrics.address != new.metrics.address || old.metrics.enabled != new.metrics.enabled {
+        changed.push("metrics");
+    }
+    if old.server.max_connections != new.server.max_connections {
+        changed.push("server.max_connections");
+    }
+    if old.server.header_read_timeout != new.server.header_read_timeout {
+        changed.push("server.header_read_timeout_seconds");
+    }
+    if old.server.max_header_bytes != new.server.max_header_bytes {
+        changed.push("server.max_header_bytes");
+    }
+    if old.logging.format != new.logging.format {
+        changed.push("logging.format");
+    }
+    if !changed.is_empty() {
+        tracing::warn!(
+            settings = changed.join(", "),
+            "these settings changed but need a restart to take effect; the running values are kept"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The process around the proxy: listeners, signals, reload and shutdown.
+//!
+//! - `listener`: the main accept loop (HTTP/1.1 and h2c via hyper-util's auto
+//!   builder, header-read timeout against slow-loris, connection cap,
+//!   graceful drain).
+//! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
+//! - `metrics_http`: `GET /metrics` in Prometheus text format.
+//! - `control`: what SIGHUP and the admin API share: reload from the source.
+
+mod admin;
+mod control;
+mod listener;
+mod metrics_http;
+
+pub use control::{ConfigLoader, Control, ReloadError};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::Proxy;
+use crate::config::Config;
+use crate::telemetry::logging::LogLevelHandle;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The stack could not be built from the configuration.
+    #[error("cannot build the proxy: {0}")]
+    Build(#[from] crate::stack::BuildError),
+    /// A listener could not bind its address.
+    #[error("cannot listen on {address} ({listener}): {source}")]
+    Bind {
+        /// Which listener.
+        listener: &'static str,
+        /// The configured address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// What the server needs besides the configuration.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Re-reads the configuration on SIGHUP and `POST /admin/reload`.
+    pub loader: Option<ConfigLoader>,
+    /// Applies a new log level on reload.
+    pub log_level: Option<LogLevelHandle>,
+    /// Renders `/metrics`; without it the metrics listener is not started.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("reloadable", &self.loader.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(listener: &'static str, address: SocketAddr) -> Result<TcpListener, ServerError> {
+    let bound = TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind {
+            listener,
+            address,
+            source,
+        })?;
+    let local = bound.local_addr().unwrap_or(address);
+    tracing::info!(listener, address = %local, "listening");
+    Ok(bound)
+}
+
+/// Runs the proxy until SIGTERM or SIGINT, then drains and returns.
+pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerError> {
+    let proxy = Proxy::builder(config.clone()).build()?;
+    let control = Arc::new(Control::new(
+        proxy.clone(),
+        options.loader,
+        options.log_level,
+    ));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let main = bind("main", config.server.address).await?;
+    let mut tasks = Vec::new();
+    if let Some(address) = config.admin.address {
+        let admin = bind("admin", address).await?;
+        tasks.push(tokio::spawn(admin::serve(
+            admin,
+            control.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let (true, Some(handle)) = (config.metrics.enabled, options.metrics) {
+        let listener = bind("metrics", config.metrics.address).await?;
+        tasks.push(tokio::spawn(metrics_http::serve(
+            listener,
+            handle,
+            shutdown_rx.clone(),
+        )));
+    }
+    let probes = proxy.spawn_probes();
+    let server = tokio::spawn(listener::serve(
+        main,
+        proxy.clone(),
+        config.server.clone(),
+        shutdown_rx,
+    ));
+
+    wait_for_shutdown(&control).await?;
+    tracing::info!("shutdown requested; draining in-flight requests");
+    proxy.readiness().begin_shutdown();
+    let _ = shutdown_tx.send(true);
+    let grace = proxy.config().server.graceful_shutdown_timeout;
+    match server.await {
+        Ok(drained) => drained.wait(grace).await,
+        Err(e) => tracing::error!(error = %e, "listener task failed"),
+    }
+    probes.abort();
+    for task in tasks {
+        task.abort();
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
+async fn wait_for_shutdown(control: &Control) -> Result<(), ServerError> {
+    let mut hangup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received; reloading the configuration");
+                // Errors are logged by `reload`; the old configuration keeps serving.
+                let _ = control.reload();
+            }
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+        }
+    }
+}

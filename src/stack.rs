@@ -1,0 +1,114 @@
+//! The only place that lists the layer order.
+//!
+//! Outermost first. Request id and access log wrap the reload seam (see
+//! [`crate::Proxy`]) so even a rejected request is logged with its id; the
+//! layers below are built per configuration generation.
+//!
+//! Later concerns slot in at the marked points without touching the others:
+//! rate limit by client → auth (needs the route; before the cache so only
+//! authorized requests reach cached bytes) → rate limit by user → cache →
+//! circuit breaker.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+
+use crate::body::ProxyBody;
+use crate::config::Config;
+use crate::health::HealthLayer;
+use crate::limits::SecurityLimitsLayer;
+use crate::rescue::RescueLayer;
+use crate::route::{BucketRoute, RouteLayer, RouteTable};
+use crate::s3_request::S3RequestLayer;
+use crate::shared::{ClientUse, Shared};
+use crate::sigv4::SigV4Layer;
+use crate::upstream::{S3Backend, Upstream};
+
+/// The per-generation service: boxed once, at the reload seam.
+pub type StackService = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, Infallible>;
+
+/// Why a validated configuration could not be turned into a stack.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct BuildError {
+    /// The configuration path of the problem (e.g. `buckets[1].s3.ca_cert_path`).
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The parts of one generation: the service and the routes it serves.
+pub(crate) struct Built {
+    pub(crate) service: StackService,
+    pub(crate) routes: Arc<[Arc<BucketRoute>]>,
+    pub(crate) clients: ClientUse,
+}
+
+/// Builds the bucket routes (backends and pooled clients) of a configuration.
+fn build_routes(
+    config: &Config,
+    shared: &Shared,
+    clients: &mut ClientUse,
+) -> Result<Vec<Arc<BucketRoute>>, BuildError> {
+    config
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, bucket)| {
+            let client = shared
+                .client(&config.upstream, bucket.s3.ca_cert_path.as_deref(), clients)
+                .map_err(|e| BuildError {
+                    path: format!("buckets[{i}].s3.ca_cert_path"),
+                    message: e.to_string(),
+                })?;
+            let backend = S3Backend::new(&bucket.s3, client).map_err(|message| BuildError {
+                path: format!("buckets[{i}].s3"),
+                message,
+            })?;
+            Ok(Arc::new(BucketRoute {
+                name: Arc::from(bucket.name.as_str()),
+                path_prefix: bucket.path_prefix.clone(),
+                backend: Arc::new(backend),
+            }))
+        })
+        .collect()
+}
+
+/// Builds the layer stack for one configuration generation.
+pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildError> {
+    let mut clients = ClientUse::default();
+    let routes: Arc<[Arc<BucketRoute>]> = build_routes(config, shared, &mut clients)?.into();
+    let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
+    let table = Arc::new(RouteTable::new(routes.iter().cloned()));
+
+    let service = ServiceBuilder::new()
+        // Errors and panics of every layer below become typed JSON answers here.
+        .layer(RescueLayer)
+        // Probes answer before anything that could reject them.
+        .layer(HealthLayer::new(
+            shared.readiness.clone(),
+            names,
+            shared.started,
+        ))
+        // Cheap, stateless rejections: 405 for methods, 400 for unsafe paths.
+        .layer(SecurityLimitsLayer)
+        // Longest-prefix bucket lookup; inserts the route and object key.
+        .layer(RouteLayer::new(table))
+        // (rate limit by client, auth, rate limit by user, cache and circuit
+        // breaker slot in here, in that order)
+        // Only allowlisted headers and query parameters go to S3.
+        .layer(S3RequestLayer)
+        // The last step that touches the request: nothing may change it after signing.
+        .layer(SigV4Layer)
+        // Pooled keep-alive client with the request timeout.
+        .service(Upstream::new(config.server.request_timeout));
+
+    Ok(Built {
+        service: BoxCloneSyncService::new(service),
+        routes,
+        clients,
+    })
+}

@@ -1,0 +1,99 @@
+//! Metric names (one place, so dashboards and code agree) and the Prometheus recorder.
+//!
+//! Labels stay low-cardinality: bucket names from the configuration, methods
+//! folded to GET/HEAD/OTHER, numeric statuses. Never keys or paths.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by bucket, method and status.
+pub const HTTP_REQUESTS_TOTAL: &str = "yatagarasu_http_requests_total";
+/// Time from request to the last body byte (or the client going away).
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "yatagarasu_http_request_duration_seconds";
+/// Requests whose response body has not finished yet.
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "yatagarasu_http_requests_in_flight";
+/// Response body bytes sent, by bucket.
+pub const HTTP_RESPONSE_BYTES_TOTAL: &str = "yatagarasu_http_response_bytes_total";
+/// Requests sent to S3, by bucket and the status S3 answered (or `error`).
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "yatagarasu_upstream_requests_total";
+/// Time until S3's response headers arrived.
+pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "yatagarasu_upstream_request_duration_seconds";
+/// 1 when the bucket's backend answered its last readiness probe.
+pub const BACKEND_UP: &str = "yatagarasu_backend_up";
+/// Configuration reloads, by result (`success`/`failure`).
+pub const CONFIG_RELOADS_TOTAL: &str = "yatagarasu_config_reloads_total";
+/// The generation of the configuration in force (1 at start, +1 per reload).
+pub const CONFIG_GENERATION: &str = "yatagarasu_config_generation";
+/// Always 1, labelled with the version.
+pub const BUILD_INFO: &str = "yatagarasu_build_info";
+
+/// Buckets for request and upstream latencies: 0.5 ms to 60 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// Installs the global Prometheus recorder and describes every metric.
+///
+/// Returns the handle that renders `/metrics`. Call once per process; the
+/// binary does, an embedding application may install its own recorder instead.
+pub fn install_prometheus() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("duration_seconds".to_owned()),
+            LATENCY_BUCKETS,
+        )?
+        .install_recorder()?;
+    describe_all();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+fn describe_all() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "Requests answered, by bucket, method and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from request to the last response byte."
+    );
+    describe_gauge!(
+        HTTP_REQUESTS_IN_FLIGHT,
+        "Requests whose response has not finished."
+    );
+    describe_counter!(
+        HTTP_RESPONSE_BYTES_TOTAL,
+        Unit::Bytes,
+        "Response body bytes sent, by bucket."
+    );
+    describe_counter!(
+        UPSTREAM_REQUESTS_TOTAL,
+        "Requests sent to S3, by bucket and S3 status."
+    );
+    describe_histogram!(
+        UPSTREAM_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time until S3's response headers arrived."
+    );
+    describe_gauge!(
+        BACKEND_UP,
+        "1 when the bucket's backend answered its last probe."
+    );
+    describe_counter!(CONFIG_RELOADS_TOTAL, "Configuration reloads, by result.");
+    describe_gauge!(
+        CONFIG_GENERATION,
+        "Generation of the configuration in force."
+    );
+    describe_gauge!(BUILD_INFO, "Build information.");
+}
+
+/// Folds any method into a bounded label set.
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        _ => "OTHER",
+    }
+}

@@ -1,0 +1,4 @@
+//! Logging and metrics setup, and the names of every metric the proxy emits.
+
+pub mod logging;
+pub mod metrics;

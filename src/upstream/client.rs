@@ -1,0 +1,86 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::body::ProxyBody;
+use crate::config::UpstreamConfig;
+
+/// The pooled HTTP(S) client used for every request to S3.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file could not be read or holds no usable certificate.
+    #[error("{path}: {reason}")]
+    CaFile {
+        /// The file that failed.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// rustls refused the TLS settings.
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Builds a keep-alive client trusting the webpki roots, plus `extra_ca` when given.
+pub fn build_client(
+    config: &UpstreamConfig,
+    extra_ca: Option<&Path>,
+) -> Result<UpstreamClient, ClientError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = extra_ca {
+        add_ca_file(&mut roots, path)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .build(connector))
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
+    let fail = |reason: String| ClientError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut added = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))? {
+        let cert = cert.map_err(|e| fail(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("invalid certificate: {e}")))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(fail("no PEM certificate found".into()));
+    }
+    Ok(())
+}
