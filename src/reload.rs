@@ -22,7 +22,7 @@ use crate::health::Readiness;
 use crate::request_id::{self, RequestIdLayer};
 use crate::route::BucketRoute;
 use crate::shared::Shared;
-use crate::stack::{self, BuildError, StackService};
+use crate::stack::{self, BuildError, LeafService, StackService};
 use crate::telemetry::metrics::{CONFIG_GENERATION, CONFIG_RELOADS_TOTAL};
 
 /// One configuration generation: the validated config and the stack built from it.
@@ -85,15 +85,32 @@ impl std::fmt::Debug for Proxy {
 }
 
 /// Builds a [`Proxy`] from a validated [`Config`].
-#[derive(Debug)]
 pub struct ProxyBuilder {
     config: Config,
+    leaf: Option<LeafService>,
+}
+
+impl std::fmt::Debug for ProxyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyBuilder")
+            .field("buckets", &self.config.buckets.len())
+            .field("custom_upstream", &self.leaf.is_some())
+            .finish()
+    }
 }
 
 impl ProxyBuilder {
+    /// Sends signed S3 requests to `service` instead of the pooled hyper client
+    /// (benchmarks, tests, custom transports). It sees exactly what S3 would.
+    pub fn upstream(mut self, service: LeafService) -> Self {
+        self.leaf = Some(service);
+        self
+    }
+
     /// Builds the first generation (connection pools are created lazily).
     pub fn build(self) -> Result<Proxy, BuildError> {
-        let shared = Shared::default();
+        let mut shared = Shared::default();
+        shared.leaf = self.leaf;
         let built = stack::build(&self.config, &shared)?;
         shared.retain_clients(&built.clients);
         let snapshot = Snapshot {
@@ -116,7 +133,10 @@ impl ProxyBuilder {
 impl Proxy {
     /// Starts building a proxy for `config`.
     pub fn builder(config: Config) -> ProxyBuilder {
-        ProxyBuilder { config }
+        ProxyBuilder {
+            config,
+            leaf: None,
+        }
     }
 
     /// Builds a new stack for `config` and swaps it in atomically; returns the

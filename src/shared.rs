@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
 use crate::health::Readiness;
+use crate::stack::LeafService;
 use crate::upstream::{ClientError, UpstreamClient, build_client};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,13 +24,14 @@ struct ClientKey {
 }
 
 /// Everything the proxy keeps across reloads.
-#[derive(Debug)]
 pub struct Shared {
     clients: Mutex<HashMap<ClientKey, UpstreamClient>>,
     /// Backend probe results and the shutdown flag.
     pub readiness: Arc<Readiness>,
     /// When the process (or embedding) started, for `/health` uptime.
     pub started: Instant,
+    /// Replaces the pooled client at the bottom of every stack, when set.
+    pub(crate) leaf: Option<LeafService>,
 }
 
 impl Default for Shared {
@@ -38,7 +40,17 @@ impl Default for Shared {
             clients: Mutex::new(HashMap::new()),
             readiness: Arc::new(Readiness::default()),
             started: Instant::now(),
+            leaf: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("client_pools", &self.client_pools())
+            .field("custom_leaf", &self.leaf.is_some())
+            .finish_non_exhaustive()
     }
 }
 

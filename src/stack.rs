@@ -18,6 +18,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::body::ProxyBody;
 use crate::config::Config;
+use crate::error::ProxyError;
 use crate::health::HealthLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rescue::RescueLayer;
@@ -29,6 +30,13 @@ use crate::upstream::{S3Backend, Upstream};
 
 /// The per-generation service: boxed once, at the reload seam.
 pub type StackService = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, Infallible>;
+
+/// A replacement for the pooled S3 client at the bottom of the stack.
+///
+/// It receives the signed request with an absolute S3 URI and the route
+/// extensions; used by benchmarks and tests to measure or observe the stack
+/// without a network, and by embedders with a custom transport.
+pub type LeafService = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>;
 
 /// Why a validated configuration could not be turned into a stack.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +92,11 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
     let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
     let table = Arc::new(RouteTable::new(routes.iter().cloned()));
 
+    let leaf = match &shared.leaf {
+        Some(leaf) => leaf.clone(),
+        // Pooled keep-alive client with the request timeout.
+        None => LeafService::new(Upstream::new(config.server.request_timeout)),
+    };
     let service = ServiceBuilder::new()
         // Errors and panics of every layer below become typed JSON answers here.
         .layer(RescueLayer)
@@ -103,8 +116,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
         .layer(S3RequestLayer)
         // The last step that touches the request: nothing may change it after signing.
         .layer(SigV4Layer)
-        // Pooled keep-alive client with the request timeout.
-        .service(Upstream::new(config.server.request_timeout));
+        .service(leaf);
 
     Ok(Built {
         service: BoxCloneSyncService::new(service),
