@@ -133,10 +133,7 @@ impl ProxyBuilder {
 impl Proxy {
     /// Starts building a proxy for `config`.
     pub fn builder(config: Config) -> ProxyBuilder {
-        ProxyBuilder {
-            config,
-            leaf: None,
-        }
+        ProxyBuilder { config, leaf: None }
     }
 
     /// Builds a new stack for `config` and swaps it in atomically; returns the
@@ -253,5 +250,157 @@ impl<B> Service<Request<B>> for Proxy {
         // Outside the seam, so even rejected requests are logged with their id.
         let mut service = RequestIdLayer.layer(AccessLogLayer.layer(swap));
         service.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::body::{boxed, full};
+    use crate::error::ProxyError;
+
+    fn config(access_key: &str, with_docs: bool) -> Config {
+        let docs = if with_docs {
+            "  - {name: docs, path_prefix: /docs, s3: {bucket: docs-bkt, region: eu-west-1, endpoint: 'http://127.0.0.1:9', access_key: AK2, secret_key: SK2}}\n"
+        } else {
+            ""
+        };
+        let yaml = format!(
+            "buckets:\n  - {{name: assets, path_prefix: /assets, s3: {{bucket: assets-bkt, region: us-east-1, endpoint: 'http://127.0.0.1:9', access_key: {access_key}, secret_key: SK}}}}\n{docs}"
+        );
+        Config::from_yaml_str_with_env(&yaml, &|_| None).unwrap()
+    }
+
+    type Seen = Arc<Mutex<Vec<http::request::Parts>>>;
+
+    /// A leaf that records what S3 would see and answers with the path.
+    fn recording_leaf(seen: Seen) -> LeafService {
+        LeafService::new(tower::service_fn(move |request: Request<ProxyBody>| {
+            let seen = seen.clone();
+            async move {
+                let (parts, _) = request.into_parts();
+                let path = parts.uri.path().to_owned();
+                seen.lock().unwrap().push(parts);
+                Ok::<_, ProxyError>(Response::new(full(path)))
+            }
+        }))
+    }
+
+    async fn get(proxy: &Proxy, uri: &str) -> (u16, Bytes) {
+        let response = proxy
+            .clone()
+            .oneshot(Request::get(uri).body(()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn requests_reach_the_leaf_signed_for_their_bucket() {
+        let seen = Seen::default();
+        let proxy = Proxy::builder(config("AK1", true))
+            .upstream(recording_leaf(seen.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            get(&proxy, "/assets/a%20b.txt").await,
+            (200, Bytes::from("/assets-bkt/a%20b.txt"))
+        );
+        assert_eq!(get(&proxy, "/docs/x").await.0, 200);
+        let seen = seen.lock().unwrap();
+        let auth = |i: usize| {
+            seen[i].headers["authorization"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            auth(0).starts_with("AWS4-HMAC-SHA256 Credential=AK1/"),
+            "{}",
+            auth(0)
+        );
+        assert!(auth(0).contains("/us-east-1/s3/aws4_request"));
+        assert!(auth(1).starts_with("AWS4-HMAC-SHA256 Credential=AK2/"));
+        assert!(auth(1).contains("/eu-west-1/s3/aws4_request"));
+        assert_eq!(seen[0].headers["host"], "127.0.0.1:9");
+        assert!(seen[0].headers.contains_key("x-amz-content-sha256"));
+        assert!(seen[0].headers.contains_key("x-amz-date"));
+    }
+
+    #[tokio::test]
+    async fn reload_swaps_credentials_and_routes_for_new_requests() {
+        let seen = Seen::default();
+        let proxy = Proxy::builder(config("AK1", true))
+            .upstream(recording_leaf(seen.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(proxy.generation(), 1);
+        assert_eq!(proxy.reload(config("AK9", false)).unwrap(), 2);
+        assert_eq!(get(&proxy, "/assets/k").await.0, 200);
+        assert_eq!(get(&proxy, "/docs/k").await.0, 404);
+        let seen = seen.lock().unwrap();
+        let auth = seen[0].headers["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AK9/"),
+            "{auth}"
+        );
+    }
+
+    #[tokio::test]
+    async fn in_flight_response_finishes_on_its_generation_after_a_reload() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
+        let leaf = LeafService::new(tower::service_fn(move |_request: Request<ProxyBody>| {
+            let rx = rx.clone();
+            async move {
+                let rx = rx.lock().await.take().expect("one streaming request");
+                let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv()
+                        .await
+                        .map(|chunk| (Ok::<_, std::io::Error>(http_body::Frame::data(chunk)), rx))
+                });
+                Ok::<_, ProxyError>(Response::new(boxed(http_body_util::StreamBody::new(
+                    stream,
+                ))))
+            }
+        }));
+        let proxy = Proxy::builder(config("AK1", true))
+            .upstream(leaf)
+            .build()
+            .unwrap();
+        let response = proxy
+            .clone()
+            .oneshot(Request::get("/docs/big").body(()).unwrap())
+            .await
+            .unwrap();
+        tx.send(Bytes::from("first;")).await.unwrap();
+        proxy.reload(config("AK1", false)).unwrap();
+        assert_eq!(
+            get(&proxy, "/docs/big").await.0,
+            404,
+            "new requests see the new generation"
+        );
+        tx.send(Bytes::from("second")).await.unwrap();
+        drop(tx);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, Bytes::from("first;second"));
+    }
+
+    #[tokio::test]
+    async fn reload_reuses_connection_pools() {
+        let proxy = Proxy::builder(config("AK1", true)).build().unwrap();
+        assert_eq!(proxy.client_pools(), 1);
+        proxy.reload(config("AK2", false)).unwrap();
+        assert_eq!(proxy.client_pools(), 1);
     }
 }

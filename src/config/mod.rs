@@ -134,10 +134,22 @@ impl Config {
             // A failed reference leaves an empty string behind; a type error at
             // that very path would only repeat the same problem. An unknown key
             // is a different problem and is still worth reporting.
-            if let Err(e) = raw
-                && (!expansion.failed.contains(&e.path) || raw::is_unknown_field(&e.message))
-            {
-                errors.push(e);
+            match raw {
+                Err(e) => {
+                    if !expansion.failed.contains(&e.path) || raw::is_unknown_field(&e.message) {
+                        errors.push(e);
+                    }
+                }
+                // Report every other problem too, so one run of `check` shows them all;
+                // problems at the paths whose variable failed would only repeat it.
+                Ok(raw) => {
+                    if let Err(more) = validate::validate(raw, env) {
+                        errors.extend(
+                            more.into_iter()
+                                .filter(|e| !expansion.failed.contains(&e.path)),
+                        );
+                    }
+                }
             }
             return Err(ConfigErrors(errors));
         }
