@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
+use metrics::SharedString;
 use tokio::time::Instant;
 
 use super::SharedLogContext;
@@ -24,25 +25,41 @@ pub(super) struct Finish {
     pub(super) span: tracing::Span,
 }
 
+/// Longest path written to the access log; longer ones are cut (with `…`).
+const MAX_LOGGED_PATH: usize = 1024;
+
 impl Finish {
     fn record(self, status: StatusCode, bytes: u64, completed: bool) {
-        let bucket = self.context.bucket().map_or("none", |b| &**b).to_owned();
+        // Label values share the route's `Arc<str>`: no allocation per request.
+        let bucket: SharedString = match self.context.bucket() {
+            Some(name) => name.clone().into(),
+            None => SharedString::const_str("none"),
+        };
         let elapsed = self.start.elapsed();
-        let status_label = status.as_str().to_owned();
-        metrics::counter!(HTTP_REQUESTS_TOTAL, "bucket" => bucket.clone(), "method" => self.method, "status" => status_label).increment(1);
+        metrics::counter!(
+            HTTP_REQUESTS_TOTAL,
+            "bucket" => bucket.clone(),
+            "method" => self.method,
+            "status" => status_label(status)
+        )
+        .increment(1);
         metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => bucket.clone())
             .record(elapsed.as_secs_f64());
         if bytes > 0 {
             metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => bucket.clone())
                 .increment(bytes);
         }
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
+        let path = truncate(&self.path, MAX_LOGGED_PATH);
         let client = self.client.map(|c| c.to_string());
         self.span.in_scope(|| {
             tracing::info!(
                 target: "access",
                 method = self.method,
-                path = &*self.path,
-                bucket = %bucket,
+                path = &*path,
+                bucket = &*bucket,
                 status = status.as_u16(),
                 bytes,
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -52,6 +69,39 @@ impl Finish {
             );
         });
     }
+}
+
+/// A metrics label for a status without allocating for the common ones.
+pub(crate) fn status_label(status: StatusCode) -> SharedString {
+    let text = match status.as_u16() {
+        200 => "200",
+        206 => "206",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        412 => "412",
+        416 => "416",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => return SharedString::from(status.as_str().to_owned()),
+    };
+    SharedString::const_str(text)
+}
+
+fn truncate(path: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if path.len() <= max {
+        return path.into();
+    }
+    let mut end = max;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end]).into()
 }
 
 /// A response body that writes the access-log event when it ends or is dropped.

@@ -10,6 +10,7 @@ mod layer;
 mod service;
 
 pub use body::LoggedBody;
+pub(crate) use body::status_label;
 pub use layer::AccessLogLayer;
 pub use service::{AccessLogService, ResponseFuture};
 

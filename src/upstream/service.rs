@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
+use metrics::SharedString;
 use tokio::time::Instant;
 use tower::Service;
 
 use super::{IdleTimeoutBody, parse_s3_error};
+use crate::access_log::status_label;
 use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
 use crate::route::BucketRoute;
@@ -63,7 +65,7 @@ async fn send(
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, route.backend.client.request(request)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let bucket = route.name.to_string();
+    let bucket = SharedString::from(route.name.clone());
     metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => bucket.clone())
         .record(elapsed);
     let response = match outcome {
@@ -84,7 +86,7 @@ async fn send(
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => status.as_str().to_owned())
+    metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => status_label(status))
         .increment(1);
 
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
