@@ -12,7 +12,7 @@ use yatagarasu::server::{self, ServeOptions};
 #[derive(Debug, Parser)]
 #[command(name = "yatagarasu", version, about)]
 struct Cli {
-    /// Configuration file (YAML); used when no subcommand is given.
+    /// Configuration file (YAML) for `serve` (the default) and `check`.
     #[arg(short, long, env = "YATAGARASU_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Validate the configuration and exit (alias of `check`, kept for older docs).
@@ -29,6 +29,7 @@ enum Command {
     /// Validate a configuration: exit 0, or print every problem and exit 1.
     Check,
     /// Start an embedded S3-compatible store with sample objects and the proxy in front.
+    #[cfg(feature = "demo")]
     Demo {
         /// Port for the proxy (falls back to a free port when taken).
         #[arg(long, default_value_t = 8080)]
@@ -39,6 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "demo")]
         Some(Command::Demo { port }) => demo(port),
         Some(Command::Check) => check(cli.config.as_deref()),
         _ if cli.test => check(cli.config.as_deref()),
@@ -176,10 +178,4 @@ fn demo(port: u16) -> ExitCode {
     };
     runtime.spawn(demo.announce_when_listening());
     run(&runtime, demo.config.clone(), Some(demo.loader.clone()))
-}
-
-#[cfg(not(feature = "demo"))]
-fn demo(_port: u16) -> ExitCode {
-    eprintln!("error: this binary was built without the `demo` feature");
-    ExitCode::FAILURE
 }

@@ -667,3 +667,81 @@ async fn sigterm_with_stalled_download_exits_after_grace_period() {
     );
     drop(dl);
 }
+
+/// During the drain a second SIGTERM stops at once (nginx's fast shutdown),
+/// even with a long grace period and a download still open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_sigterm_during_drain_exits_without_waiting_for_the_grace_period() {
+    let up = ScriptedUpstream::start(|req| {
+        if req.path().ends_with("/endless.bin") {
+            Reply::new(200).endless()
+        } else {
+            Reply::new(200)
+        }
+    })
+    .await;
+    let mut cfg = Config::new(vec![BucketCfg::at(
+        "s",
+        &up.endpoint(),
+        "stall-bkt",
+        ACCESS_KEY,
+        SECRET_KEY,
+    )]);
+    // Far longer than the test's deadline: only the second signal can end the drain in time.
+    cfg.graceful_shutdown_timeout_seconds = 600;
+    let mut proxy = Proxy::start(&cfg).await;
+
+    let mut dl = Download::start(proxy.main, "/s/endless.bin", &[]).await;
+    assert_eq!(dl.status, 200);
+    dl.read_at_least(1 << 20, |_| {}).await.unwrap();
+    let from = proxy.log_len();
+    proxy.signal("TERM");
+    proxy
+        .wait_for_message(from, "shutdown requested; draining in-flight requests")
+        .await;
+    proxy.signal("TERM");
+    let status = proxy.wait_exit(DEADLINE).await;
+    assert_eq!(status.code(), Some(0), "{}", proxy.log_dump());
+    assert!(
+        proxy.json_logs().iter().any(|v| {
+            log_message(v) == Some("second stop signal; closing remaining connections now")
+        }),
+        "{}",
+        proxy.log_dump()
+    );
+    drop(dl);
+}
+
+/// Health and readiness probes are logged at DEBUG, not in the INFO access log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_stay_out_of_the_info_access_log() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "seen.txt", b"x");
+    let proxy = Proxy::start(&Config::new(vec![BucketCfg::new("products", &s3, BKT)])).await;
+    assert_eq!(get(proxy.main, "/health").await.status, 200);
+    let _ = get(proxy.main, "/ready").await;
+    assert_eq!(get(proxy.main, "/products/seen.txt").await.status, 200);
+    let (_, last) = proxy
+        .wait_for_log(0, "access log of /products/seen.txt", DEADLINE, |v| {
+            log_field(v, "path").and_then(Value::as_str) == Some("/products/seen.txt")
+        })
+        .await;
+    assert_eq!(
+        log_field(&last, "status").and_then(Value::as_u64),
+        Some(200)
+    );
+    let probe_lines: Vec<_> = proxy
+        .json_logs()
+        .into_iter()
+        .filter(|v| {
+            matches!(
+                log_field(v, "path").and_then(Value::as_str),
+                Some("/health" | "/ready")
+            )
+        })
+        .collect();
+    assert!(
+        probe_lines.is_empty(),
+        "probes were logged at INFO: {probe_lines:?}"
+    );
+}

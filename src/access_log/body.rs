@@ -49,24 +49,39 @@ impl Finish {
             metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => bucket.clone())
                 .increment(bytes);
         }
-        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        let probe = self.context.is_probe();
+        let enabled = if probe {
+            tracing::enabled!(target: "access", tracing::Level::DEBUG)
+        } else {
+            tracing::enabled!(target: "access", tracing::Level::INFO)
+        };
+        if !enabled {
             return;
         }
         let path = truncate(&self.path, MAX_LOGGED_PATH);
         let client = self.client.map(|c| c.to_string());
+        macro_rules! access_event {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "access",
+                    method = self.method,
+                    path = &*path,
+                    bucket = &*bucket,
+                    status = status.as_u16(),
+                    bytes,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    client = client.as_deref().unwrap_or("-"),
+                    completed,
+                    "request finished"
+                )
+            };
+        }
         self.span.in_scope(|| {
-            tracing::info!(
-                target: "access",
-                method = self.method,
-                path = &*path,
-                bucket = &*bucket,
-                status = status.as_u16(),
-                bytes,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                client = client.as_deref().unwrap_or("-"),
-                completed,
-                "request finished"
-            );
+            if probe {
+                access_event!(debug);
+            } else {
+                access_event!(info);
+            }
         });
     }
 }

@@ -15,6 +15,7 @@ pub use layer::AccessLogLayer;
 pub use service::{AccessLogService, ResponseFuture};
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The peer address of the client connection, inserted by the listener.
@@ -28,6 +29,7 @@ pub struct ClientAddr(pub SocketAddr);
 #[derive(Debug, Default)]
 pub struct LogContext {
     bucket: OnceLock<Arc<str>>,
+    probe: AtomicBool,
 }
 
 impl LogContext {
@@ -39,6 +41,17 @@ impl LogContext {
     /// The bucket the request was routed to, if any.
     pub fn bucket(&self) -> Option<&Arc<str>> {
         self.bucket.get()
+    }
+
+    /// Marks the request as a health or readiness probe: logged at DEBUG, so
+    /// load balancers polling every second do not flood the access log.
+    pub fn mark_probe(&self) {
+        self.probe.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the request was a probe.
+    pub fn is_probe(&self) -> bool {
+        self.probe.load(Ordering::Relaxed)
     }
 }
 

@@ -5,6 +5,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tower::Service;
 
 use super::HealthLayer;
+use crate::access_log::SharedLogContext;
 use crate::body::{ProxyBody, empty, full};
 use crate::error::ProxyError;
 
@@ -82,7 +83,12 @@ where
             _ => None,
         };
         match probe {
-            Some((status, body)) => Either::Left(ready(Ok(json(status, body, head)))),
+            Some((status, body)) => {
+                if let Some(context) = request.extensions().get::<SharedLogContext>() {
+                    context.mark_probe();
+                }
+                Either::Left(ready(Ok(json(status, body, head))))
+            }
             None => Either::Right(self.inner.call(request)),
         }
     }

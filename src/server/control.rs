@@ -71,12 +71,15 @@ impl Control {
             }
         };
         warn_restart_only_changes(&self.proxy.config(), &config);
+        let level = config.logging.level.clone();
+        let generation = self.proxy.reload(config)?;
+        // Only once the new generation is in force, so a failed reload changes nothing.
         if let Some(handle) = &self.log_level
-            && let Err(e) = handle.set_level(&config.logging.level)
+            && let Err(e) = handle.set_level(&level)
         {
             tracing::warn!(error = %e, "log level not changed");
         }
-        Ok(self.proxy.reload(config)?)
+        Ok(generation)
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::Proxy;
@@ -116,13 +116,19 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         shutdown_rx,
     ));
 
-    wait_for_shutdown(&control).await?;
+    let mut signals = Signals::install()?;
+    signals.wait_for_shutdown(&control).await;
     tracing::info!("shutdown requested; draining in-flight requests");
     proxy.readiness().begin_shutdown();
     let _ = shutdown_tx.send(true);
     let grace = proxy.config().server.graceful_shutdown_timeout;
     match server.await {
-        Ok(drained) => drained.wait(grace).await,
+        Ok(drained) => tokio::select! {
+            () = drained.wait(grace) => {}
+            () = signals.second_stop() => {
+                tracing::warn!("second stop signal; closing remaining connections now");
+            }
+        },
         Err(e) => tracing::error!(error = %e, "listener task failed"),
     }
     probes.abort();
@@ -133,20 +139,44 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     Ok(())
 }
 
-/// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
-async fn wait_for_shutdown(control: &Control) -> Result<(), ServerError> {
-    let mut hangup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
-    loop {
-        tokio::select! {
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP received; reloading the configuration");
-                // Errors are logged by `reload`; the old configuration keeps serving.
-                let _ = control.reload();
+/// The process signals: SIGHUP reloads, SIGTERM/SIGINT stop (a second one
+/// during the drain stops at once, as with nginx's fast shutdown).
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, ServerError> {
+        let install = |kind| signal(kind).map_err(ServerError::Signals);
+        Ok(Self {
+            hangup: install(SignalKind::hangup())?,
+            terminate: install(SignalKind::terminate())?,
+            interrupt: install(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
+    async fn wait_for_shutdown(&mut self, control: &Control) {
+        loop {
+            tokio::select! {
+                _ = self.hangup.recv() => {
+                    tracing::info!("SIGHUP received; reloading the configuration");
+                    // Errors are logged by `reload`; the old configuration keeps serving.
+                    let _ = control.reload();
+                }
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
             }
-            _ = terminate.recv() => return Ok(()),
-            _ = interrupt.recv() => return Ok(()),
+        }
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    async fn second_stop(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
     }
 }

@@ -13,7 +13,7 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "yatagarasu_http_request_duratio
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "yatagarasu_http_requests_in_flight";
 /// Response body bytes sent, by bucket.
 pub const HTTP_RESPONSE_BYTES_TOTAL: &str = "yatagarasu_http_response_bytes_total";
-/// Requests sent to S3, by bucket and the status S3 answered (or `error`).
+/// Requests sent to S3, by bucket and the status S3 answered (or `error` / `timeout`).
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "yatagarasu_upstream_requests_total";
 /// Time until S3's response headers arrived.
 pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "yatagarasu_upstream_request_duration_seconds";
