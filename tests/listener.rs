@@ -49,7 +49,18 @@ async fn a_client_that_never_finishes_its_headers_is_dropped() {
         );
     let proxy = Proxy::start_yaml(&yaml, &[]).await;
 
-    let mut stream = tokio::net::TcpStream::connect(proxy.main).await.unwrap();
+    // Every listener (data, admin, metrics) has the guard.
+    for addr in [proxy.main, proxy.admin, proxy.metrics] {
+        assert_dropped_when_headers_never_finish(addr).await;
+    }
+
+    // A well-behaved client on a fresh connection is still served.
+    let r = get(proxy.main, "/health").await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+}
+
+async fn assert_dropped_when_headers_never_finish(addr: std::net::SocketAddr) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /files/x HTTP/1.1\r\nHost: a\r\nX-Slow: ")
         .await
@@ -60,15 +71,11 @@ async fn a_client_that_never_finishes_its_headers_is_dropped() {
     let closed = matches!(read, Ok(Ok(_)) | Ok(Err(_)));
     assert!(
         closed,
-        "the proxy kept a half-sent request open past its header timeout"
+        "the proxy kept a half-sent request open on {addr} past its header timeout"
     );
     let text = String::from_utf8_lossy(&buf);
     assert!(
         buf.is_empty() || text.starts_with("HTTP/1.1 408"),
         "unexpected answer to an unfinished request: {text}"
     );
-
-    // A well-behaved client on a fresh connection is still served.
-    let r = get(proxy.main, "/health").await;
-    assert_eq!(r.status, 200, "{}", r.describe());
 }

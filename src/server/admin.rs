@@ -1,18 +1,15 @@
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::{Layer, service_fn};
 
+use super::internal::serve_internal;
 use super::{Control, ReloadError};
 use crate::body::{ProxyBody, full};
-use crate::request_id::{RequestId, RequestIdLayer};
+use crate::config::ServerConfig;
+use crate::request_id::RequestId;
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<ProxyBody> {
     let mut response = Response::new(full(body.to_string()));
@@ -140,25 +137,11 @@ fn handle(control: &Control, request: &Request<Incoming>) -> Response<ProxyBody>
 pub(super) async fn serve(
     listener: TcpListener,
     control: Arc<Control>,
-    mut shutdown: watch::Receiver<bool>,
+    config: ServerConfig,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _peer)) = accepted else {
-            continue;
-        };
-        let control = control.clone();
-        tokio::spawn(async move {
-            let service = RequestIdLayer.layer(service_fn(move |request: Request<Incoming>| {
-                let response = handle(&control, &request);
-                async move { Ok::<_, Infallible>(response) }
-            }));
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .await;
-        });
-    }
+    serve_internal(listener, &config, shutdown, move |request| {
+        handle(&control, &request)
+    })
+    .await;
 }

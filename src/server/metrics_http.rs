@@ -1,16 +1,14 @@
-use std::convert::Infallible;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::internal::serve_internal;
 use crate::body::{ProxyBody, full};
+use crate::config::ServerConfig;
 
 fn answer(handle: &PrometheusHandle, request: &Request<Incoming>) -> Response<ProxyBody> {
     if request.method() != Method::GET || request.uri().path() != "/metrics" {
@@ -30,7 +28,8 @@ fn answer(handle: &PrometheusHandle, request: &Request<Incoming>) -> Response<Pr
 pub(super) async fn serve(
     listener: TcpListener,
     handle: PrometheusHandle,
-    mut shutdown: watch::Receiver<bool>,
+    config: ServerConfig,
+    shutdown: watch::Receiver<bool>,
 ) {
     let upkeep = {
         let handle = handle.clone();
@@ -42,24 +41,9 @@ pub(super) async fn serve(
             }
         })
     };
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _peer)) = accepted else {
-            continue;
-        };
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: Request<Incoming>| {
-                let response = answer(&handle, &request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    serve_internal(listener, &config, shutdown, move |request| {
+        answer(&handle, &request)
+    })
+    .await;
     upkeep.abort();
 }

@@ -6,9 +6,11 @@
 //! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
 //! - `control`: what SIGHUP and the admin API share: reload from the source.
+//! - `internal`: the accept loop the admin and metrics listeners share.
 
 mod admin;
 mod control;
+mod internal;
 mod listener;
 mod metrics_http;
 
@@ -97,6 +99,7 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         tasks.push(tokio::spawn(admin::serve(
             admin,
             control.clone(),
+            config.server.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -105,6 +108,7 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         tasks.push(tokio::spawn(metrics_http::serve(
             listener,
             handle,
+            config.server.clone(),
             shutdown_rx.clone(),
         )));
     }

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
@@ -125,7 +123,7 @@ impl S3Backend {
         if self.bucket_path.is_empty() {
             self.uri("/")
         } else {
-            self.uri(&self.bucket_path.clone())
+            self.uri(&self.bucket_path)
         }
     }
 
@@ -173,9 +171,6 @@ fn host_header(scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, St
     };
     HeaderValue::from_str(&host).map_err(|e| format!("invalid host: {e}"))
 }
-
-/// Shared handle to a backend.
-pub type SharedBackend = Arc<S3Backend>;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ mod client;
 mod s3_error;
 mod service;
 
-pub use backend::{S3Backend, SharedBackend, encode_key};
+pub use backend::{S3Backend, encode_key};
 pub use body::{BodyStalled, IdleTimeoutBody};
 pub use client::{ClientError, UpstreamClient, build_client};
 pub use s3_error::parse_s3_error;
