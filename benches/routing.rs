@@ -18,13 +18,13 @@ use yatagarasu::upstream::S3Backend;
 
 fn table(buckets: usize, backend: &Arc<S3Backend>) -> RouteTable {
     RouteTable::new((0..buckets).map(|i| {
-        Arc::new(BucketRoute {
-            name: Arc::from(format!("bucket-{i}")),
-            path_prefix: format!("/bucket-{i}"),
-            // The backend is never touched by a lookup; one shared instance
-            // avoids building 1000 TLS client configurations.
-            backend: backend.clone(),
-        })
+        // The backend is never touched by a lookup; one shared instance
+        // avoids building 1000 TLS client configurations.
+        Arc::new(BucketRoute::new(
+            &format!("bucket-{i}"),
+            format!("/bucket-{i}"),
+            backend.clone(),
+        ))
     }))
 }
 

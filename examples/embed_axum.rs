@@ -41,8 +41,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // `Config::load` expands ${VAR} and validates; every problem is listed.
     let config = yatagarasu::Config::load(&path)
         .map_err(|errors| format!("invalid configuration {}:\n{errors}", path.display()))?;
-    // The proxy's access log and error logs go through `tracing`.
-    yatagarasu::telemetry::logging::init(&config.logging)?;
+    // The proxy's access log and error logs go through `tracing`; the guard
+    // flushes queued lines when `main` returns.
+    let (_log_level, _log_guard) = yatagarasu::telemetry::logging::init(&config.logging)?;
 
     let proxy = yatagarasu::Proxy::builder(config).build()?;
     // Keeps `/files/ready` up to date; aborted when `main` returns.

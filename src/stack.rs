@@ -76,11 +76,11 @@ fn build_routes(
                 path: format!("buckets[{i}].s3"),
                 message,
             })?;
-            Ok(Arc::new(BucketRoute {
-                name: Arc::from(bucket.name.as_str()),
-                path_prefix: bucket.path_prefix.clone(),
-                backend: Arc::new(backend),
-            }))
+            Ok(Arc::new(BucketRoute::new(
+                &bucket.name,
+                bucket.path_prefix.clone(),
+                Arc::new(backend),
+            )))
         })
         .collect()
 }

@@ -30,12 +30,27 @@ const MAX_LOGGED_PATH: usize = 1024;
 
 impl Finish {
     fn record(self, status: StatusCode, bytes: u64, completed: bool) {
-        // Label values share the route's `Arc<str>`: no allocation per request.
-        let bucket: SharedString = match self.context.bucket() {
-            Some(name) => name.clone().into(),
-            None => SharedString::const_str("none"),
-        };
         let elapsed = self.start.elapsed();
+        // Routed requests record through the bucket's pre-resolved handles.
+        let bucket: SharedString = match self.context.bucket() {
+            Some(m) => {
+                m.request_duration.record(elapsed.as_secs_f64());
+                if bytes > 0 {
+                    m.response_bytes.increment(bytes);
+                }
+                m.label()
+            }
+            None => {
+                let none = SharedString::const_str("none");
+                metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => none.clone())
+                    .record(elapsed.as_secs_f64());
+                if bytes > 0 {
+                    metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => none.clone())
+                        .increment(bytes);
+                }
+                none
+            }
+        };
         metrics::counter!(
             HTTP_REQUESTS_TOTAL,
             "bucket" => bucket.clone(),
@@ -43,12 +58,6 @@ impl Finish {
             "status" => status_label(status)
         )
         .increment(1);
-        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => bucket.clone())
-            .record(elapsed.as_secs_f64());
-        if bytes > 0 {
-            metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => bucket.clone())
-                .increment(bytes);
-        }
         let probe = self.context.is_probe();
         let enabled = if probe {
             tracing::enabled!(target: "access", tracing::Level::DEBUG)

@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::telemetry::metrics::BucketMetrics;
+
 /// The peer address of the client connection, inserted by the listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
@@ -28,18 +30,18 @@ pub struct ClientAddr(pub SocketAddr);
 /// out, so they cannot tag the response; they record into this slot instead.
 #[derive(Debug, Default)]
 pub struct LogContext {
-    bucket: OnceLock<Arc<str>>,
+    bucket: OnceLock<Arc<BucketMetrics>>,
     probe: AtomicBool,
 }
 
 impl LogContext {
     /// Records the bucket the request was routed to (first call wins).
-    pub fn set_bucket(&self, name: Arc<str>) {
-        let _ = self.bucket.set(name);
+    pub fn set_bucket(&self, bucket: Arc<BucketMetrics>) {
+        let _ = self.bucket.set(bucket);
     }
 
     /// The bucket the request was routed to, if any.
-    pub fn bucket(&self) -> Option<&Arc<str>> {
+    pub fn bucket(&self) -> Option<&Arc<BucketMetrics>> {
         self.bucket.get()
     }
 

@@ -15,6 +15,7 @@ pub use table::RouteTable;
 
 use std::sync::Arc;
 
+use crate::telemetry::metrics::BucketMetrics;
 use crate::upstream::S3Backend;
 
 /// One configured bucket as the request path sees it.
@@ -26,6 +27,21 @@ pub struct BucketRoute {
     pub path_prefix: String,
     /// How to reach and sign for the S3 bucket behind it.
     pub backend: Arc<S3Backend>,
+    /// The bucket's metric handles (shared with the access log).
+    pub metrics: Arc<BucketMetrics>,
+}
+
+impl BucketRoute {
+    /// A route for bucket `name` at `path_prefix`, with its metric handles.
+    pub fn new(name: &str, path_prefix: impl Into<String>, backend: Arc<S3Backend>) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        Self {
+            metrics: Arc::new(BucketMetrics::new(name.clone())),
+            name,
+            path_prefix: path_prefix.into(),
+            backend,
+        }
+    }
 }
 
 /// The object key: the decoded request path after the bucket prefix.

@@ -26,7 +26,7 @@ impl<S> Route<S> {
             .ok_or_else(|| ProxyError::Internal("routing needs a sanitized path".into()))?;
         let (route, key) = self.table.lookup(&path.0).ok_or(ProxyError::NoRoute)?;
         if let Some(context) = request.extensions().get::<SharedLogContext>() {
-            context.set_bucket(route.name.clone());
+            context.set_bucket(route.metrics.clone());
         }
         if key.is_empty() {
             return Err(ProxyError::EmptyKey);

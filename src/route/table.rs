@@ -78,11 +78,11 @@ mod tests {
     use crate::upstream::S3Backend;
 
     fn route(name: &str, prefix: &str) -> Arc<BucketRoute> {
-        Arc::new(BucketRoute {
-            name: name.into(),
-            path_prefix: prefix.into(),
-            backend: Arc::new(S3Backend::for_tests()),
-        })
+        Arc::new(BucketRoute::new(
+            name,
+            prefix,
+            Arc::new(S3Backend::for_tests()),
+        ))
     }
 
     fn find<'p>(t: &RouteTable, p: &'p str) -> Option<(String, &'p str)> {

@@ -76,11 +76,11 @@ mod tests {
 
     #[test]
     fn only_allowlisted_headers_and_params_survive() {
-        let route = Arc::new(BucketRoute {
-            name: "b".into(),
-            path_prefix: "/b".into(),
-            backend: Arc::new(S3Backend::for_tests()),
-        });
+        let route = Arc::new(BucketRoute::new(
+            "b",
+            "/b",
+            Arc::new(S3Backend::for_tests()),
+        ));
         let mut request = Request::builder()
             .uri("/b/a%20b?acl&versionId=7&token=secret")
             .header("range", "bytes=0-1")

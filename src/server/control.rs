@@ -51,6 +51,11 @@ impl Control {
         }
     }
 
+    /// The handle that changes the log level, when logging is the binary's.
+    pub fn log_level(&self) -> Option<&LogLevelHandle> {
+        self.log_level.as_ref()
+    }
+
     /// Loads, validates, builds and swaps in the configuration; logs the outcome.
     pub fn reload(&self) -> Result<u64, ReloadError> {
         let result = self.try_reload();

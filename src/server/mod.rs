@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::Proxy;
 use crate::config::Config;
 use crate::telemetry::logging::LogLevelHandle;
+use crate::telemetry::metrics::LOG_LINES_DROPPED_TOTAL;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,9 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
             shutdown_rx.clone(),
         )));
     }
+    if let (true, Some(log_level)) = (config.metrics.enabled, control.log_level()) {
+        tasks.push(tokio::spawn(report_dropped_log_lines(log_level.clone())));
+    }
     let probes = proxy.spawn_probes();
     let server = tokio::spawn(listener::serve(
         main,
@@ -141,6 +145,15 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Publishes the log writer's dropped-line count as a metric.
+async fn report_dropped_log_lines(log_level: LogLevelHandle) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics::counter!(LOG_LINES_DROPPED_TOTAL).absolute(log_level.dropped_lines() as u64);
+    }
 }
 
 /// The process signals: SIGHUP reloads, SIGTERM/SIGINT stop (a second one

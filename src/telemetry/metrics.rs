@@ -3,6 +3,9 @@
 //! Labels stay low-cardinality: bucket names from the configuration, methods
 //! folded to GET/HEAD/OTHER, numeric statuses. Never keys or paths.
 
+use std::sync::Arc;
+
+use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests answered, by bucket, method and status.
@@ -17,6 +20,8 @@ pub const HTTP_RESPONSE_BYTES_TOTAL: &str = "yatagarasu_http_response_bytes_tota
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "yatagarasu_upstream_requests_total";
 /// Time until S3's response headers arrived.
 pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "yatagarasu_upstream_request_duration_seconds";
+/// Log lines dropped because the log writer could not keep up.
+pub const LOG_LINES_DROPPED_TOTAL: &str = "yatagarasu_log_lines_dropped_total";
 /// 1 when the bucket's backend answered its last readiness probe.
 pub const BACKEND_UP: &str = "yatagarasu_backend_up";
 /// Configuration reloads, by result (`success`/`failure`).
@@ -87,6 +92,45 @@ fn describe_all() {
         "Generation of the configuration in force."
     );
     describe_gauge!(BUILD_INFO, "Build information.");
+    describe_counter!(
+        LOG_LINES_DROPPED_TOTAL,
+        "Log lines dropped because the log writer could not keep up."
+    );
+}
+
+/// Metric handles of one bucket, resolved once per configuration generation
+/// so the request path records without a registry lookup.
+///
+/// Handles bind to the recorder installed when they are created: install a
+/// recorder before building the proxy (the binary does).
+#[derive(Debug, Clone)]
+pub struct BucketMetrics {
+    /// The bucket's configured name (also the label value).
+    pub name: Arc<str>,
+    /// `yatagarasu_http_request_duration_seconds{bucket}`.
+    pub request_duration: Histogram,
+    /// `yatagarasu_http_response_bytes_total{bucket}`.
+    pub response_bytes: Counter,
+    /// `yatagarasu_upstream_request_duration_seconds{bucket}`.
+    pub upstream_duration: Histogram,
+}
+
+impl BucketMetrics {
+    /// Registers (or finds) the bucket's series.
+    pub fn new(name: Arc<str>) -> Self {
+        let label = SharedString::from(name.clone());
+        Self {
+            request_duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => label.clone()),
+            response_bytes: metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => label.clone()),
+            upstream_duration: metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => label),
+            name,
+        }
+    }
+
+    /// The bucket label value.
+    pub fn label(&self) -> SharedString {
+        SharedString::from(self.name.clone())
+    }
 }
 
 /// Folds any method into a bounded label set.

@@ -16,6 +16,9 @@ use crate::body::BoxError;
 pub struct IdleTimeoutBody<B> {
     inner: B,
     idle: Duration,
+    /// When the last frame arrived; the timer is re-armed from it lazily, so
+    /// a busy stream does not touch the timer wheel on every chunk.
+    last_frame: Instant,
     sleep: Pin<Box<Sleep>>,
 }
 
@@ -33,6 +36,7 @@ impl<B> IdleTimeoutBody<B> {
         Self {
             inner,
             idle,
+            last_frame: Instant::now(),
             sleep: Box::pin(tokio::time::sleep(idle)),
         }
     }
@@ -56,15 +60,18 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.sleep.as_mut().reset(Instant::now() + this.idle);
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.last_frame = Instant::now();
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        loop {
+            std::task::ready!(this.sleep.as_mut().poll(cx));
+            let deadline = this.last_frame + this.idle;
+            if Instant::now() >= deadline {
+                return Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle)))));
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle))))),
-                Poll::Pending => Poll::Pending,
-            },
+            // Frames arrived since the timer was armed: wait out the rest.
+            this.sleep.as_mut().reset(deadline);
         }
     }
 
@@ -74,5 +81,64 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+    use tokio::sync::mpsc;
+
+    use super::IdleTimeoutBody;
+
+    type Chunks = std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<http_body::Frame<Bytes>, std::io::Error>> + Send,
+        >,
+    >;
+
+    fn channel_body() -> (mpsc::Sender<Bytes>, IdleTimeoutBody<StreamBody<Chunks>>) {
+        let (tx, rx) = mpsc::channel::<Bytes>(4);
+        let stream: Chunks = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|chunk| (Ok(http_body::Frame::data(chunk)), rx))
+        }));
+        (
+            tx,
+            IdleTimeoutBody::new(StreamBody::new(stream), Duration::from_secs(10)),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_fails_after_the_idle_timeout() {
+        let (_tx, mut body) = channel_body();
+        let started = tokio::time::Instant::now();
+        let frame = body.frame().await.expect("an error frame");
+        assert!(frame.is_err());
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_steady_body_never_times_out() {
+        let (tx, mut body) = channel_body();
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                tx.send(Bytes::from_static(b"chunk")).await.unwrap();
+            }
+        });
+        let mut received = 0;
+        while let Some(frame) = body.frame().await {
+            assert!(
+                frame.is_ok(),
+                "30 s of 6 s gaps must not trip a 10 s idle timeout"
+            );
+            received += 1;
+        }
+        assert_eq!(received, 5);
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use metrics::SharedString;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -15,7 +14,7 @@ use crate::access_log::status_label;
 use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
 use crate::route::BucketRoute;
-use crate::telemetry::metrics::{UPSTREAM_REQUEST_DURATION_SECONDS, UPSTREAM_REQUESTS_TOTAL};
+use crate::telemetry::metrics::UPSTREAM_REQUESTS_TOTAL;
 
 /// Largest S3 error document read to find its code.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -65,9 +64,8 @@ async fn send(
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, route.backend.client.request(request)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let bucket = SharedString::from(route.name.clone());
-    metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => bucket.clone())
-        .record(elapsed);
+    route.metrics.upstream_duration.record(elapsed);
+    let bucket = route.metrics.label();
     let response = match outcome {
         Err(_) => {
             metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => "timeout")
