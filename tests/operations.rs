@@ -623,10 +623,9 @@ async fn serve_subcommand_runs_the_proxy() {
     assert_eq!(r.body.as_ref(), b"via serve");
 }
 
-/// A download that never finishes (the client stopped reading) does not keep
-/// the process alive past graceful_shutdown_timeout_seconds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_with_stalled_download_exits_after_grace_period() {
+/// A proxy (with the given grace period) in front of an endless object, and a
+/// client that read 1 MiB of it and then stopped reading.
+async fn proxy_with_stalled_download(grace_seconds: u64) -> (ScriptedUpstream, Proxy, Download) {
     let up = ScriptedUpstream::start(|req| {
         if req.path().ends_with("/endless.bin") {
             Reply::new(200).endless()
@@ -642,12 +641,19 @@ async fn sigterm_with_stalled_download_exits_after_grace_period() {
         ACCESS_KEY,
         SECRET_KEY,
     )]);
-    cfg.graceful_shutdown_timeout_seconds = 1;
-    let mut proxy = Proxy::start(&cfg).await;
-
+    cfg.graceful_shutdown_timeout_seconds = grace_seconds;
+    let proxy = Proxy::start(&cfg).await;
     let mut dl = Download::start(proxy.main, "/s/endless.bin", &[]).await;
     assert_eq!(dl.status, 200);
     dl.read_at_least(1 << 20, |_| {}).await.unwrap();
+    (up, proxy, dl)
+}
+
+/// A download that never finishes (the client stopped reading) does not keep
+/// the process alive past graceful_shutdown_timeout_seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_stalled_download_exits_after_grace_period() {
+    let (_up, mut proxy, dl) = proxy_with_stalled_download(1).await;
     // Stop reading, keep the connection open, and ask the proxy to stop.
     proxy.signal("TERM");
     let status = proxy.wait_exit(DEADLINE).await;
@@ -672,28 +678,8 @@ async fn sigterm_with_stalled_download_exits_after_grace_period() {
 /// even with a long grace period and a download still open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_sigterm_during_drain_exits_without_waiting_for_the_grace_period() {
-    let up = ScriptedUpstream::start(|req| {
-        if req.path().ends_with("/endless.bin") {
-            Reply::new(200).endless()
-        } else {
-            Reply::new(200)
-        }
-    })
-    .await;
-    let mut cfg = Config::new(vec![BucketCfg::at(
-        "s",
-        &up.endpoint(),
-        "stall-bkt",
-        ACCESS_KEY,
-        SECRET_KEY,
-    )]);
     // Far longer than the test's deadline: only the second signal can end the drain in time.
-    cfg.graceful_shutdown_timeout_seconds = 600;
-    let mut proxy = Proxy::start(&cfg).await;
-
-    let mut dl = Download::start(proxy.main, "/s/endless.bin", &[]).await;
-    assert_eq!(dl.status, 200);
-    dl.read_at_least(1 << 20, |_| {}).await.unwrap();
+    let (_up, mut proxy, dl) = proxy_with_stalled_download(600).await;
     let from = proxy.log_len();
     proxy.signal("TERM");
     proxy
