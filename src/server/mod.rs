@@ -85,6 +85,8 @@ async fn bind(listener: &'static str, address: SocketAddr) -> Result<TcpListener
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains and returns.
 pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerError> {
+    // Before anything listens, so a SIGTERM during start-up is a clean stop, not a kill.
+    let mut signals = Signals::install()?;
     let proxy = Proxy::builder(config.clone()).build()?;
     let control = Arc::new(Control::new(
         proxy.clone(),
@@ -124,7 +126,6 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         shutdown_rx,
     ));
 
-    let mut signals = Signals::install()?;
     signals.wait_for_shutdown(&control).await;
     tracing::info!("shutdown requested; draining in-flight requests");
     proxy.readiness().begin_shutdown();
