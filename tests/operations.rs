@@ -577,21 +577,7 @@ async fn sigterm_drains_in_flight_download_and_exits_0() {
     assert_eq!(checker.first_mismatch, None);
     drop(dl);
 
-    let status = proxy.wait_exit(DEADLINE).await;
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "exit status after SIGTERM: {status}\n{}",
-        proxy.log_dump()
-    );
-    assert!(
-        proxy
-            .json_logs()
-            .iter()
-            .any(|v| log_message(v) == Some("shutdown complete")),
-        "`shutdown complete` must be logged\n{}",
-        proxy.log_dump()
-    );
+    assert_clean_exit(&mut proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,16 +586,7 @@ async fn sigint_when_idle_exits_0() {
     let mut proxy = Proxy::start(&Config::new(vec![BucketCfg::new("products", &s3, BKT)])).await;
     let _ = get(proxy.main, "/health").await;
     proxy.signal("INT");
-    let status = proxy.wait_exit(DEADLINE).await;
-    assert_eq!(status.code(), Some(0), "exit status after SIGINT: {status}");
-    assert!(
-        proxy
-            .json_logs()
-            .iter()
-            .any(|v| log_message(v) == Some("shutdown complete")),
-        "`shutdown complete` must be logged\n{}",
-        proxy.log_dump()
-    );
+    assert_clean_exit(&mut proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -621,6 +598,26 @@ async fn serve_subcommand_runs_the_proxy() {
     let r = get(proxy.main, "/products/f.txt").await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.as_ref(), b"via serve");
+}
+
+/// Waits for the process to exit and checks it stopped cleanly: exit code 0
+/// and `shutdown complete` logged.
+async fn assert_clean_exit(proxy: &mut Proxy) {
+    let status = proxy.wait_exit(DEADLINE).await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status: {status}\n{}",
+        proxy.log_dump()
+    );
+    assert!(
+        proxy
+            .json_logs()
+            .iter()
+            .any(|v| log_message(v) == Some("shutdown complete")),
+        "`shutdown complete` must be logged\n{}",
+        proxy.log_dump()
+    );
 }
 
 /// A proxy (with the given grace period) in front of an endless object, and a
@@ -656,21 +653,7 @@ async fn sigterm_with_stalled_download_exits_after_grace_period() {
     let (_up, mut proxy, dl) = proxy_with_stalled_download(1).await;
     // Stop reading, keep the connection open, and ask the proxy to stop.
     proxy.signal("TERM");
-    let status = proxy.wait_exit(DEADLINE).await;
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "exit status: {status}\n{}",
-        proxy.log_dump()
-    );
-    assert!(
-        proxy
-            .json_logs()
-            .iter()
-            .any(|v| log_message(v) == Some("shutdown complete")),
-        "`shutdown complete` must be logged\n{}",
-        proxy.log_dump()
-    );
+    assert_clean_exit(&mut proxy).await;
     drop(dl);
 }
 
@@ -686,8 +669,7 @@ async fn second_sigterm_during_drain_exits_without_waiting_for_the_grace_period(
         .wait_for_message(from, "shutdown requested; draining in-flight requests")
         .await;
     proxy.signal("TERM");
-    let status = proxy.wait_exit(DEADLINE).await;
-    assert_eq!(status.code(), Some(0), "{}", proxy.log_dump());
+    assert_clean_exit(&mut proxy).await;
     assert!(
         proxy.json_logs().iter().any(|v| {
             log_message(v) == Some("second stop signal; closing remaining connections now")

@@ -346,14 +346,7 @@ async fn s3_response_headers_are_filtered_scripted() {
         }
     })
     .await;
-    let proxy = Proxy::start(&Config::new(vec![BucketCfg::at(
-        "scripted",
-        &up.endpoint(),
-        "scripted-bkt",
-        ACCESS_KEY,
-        SECRET_KEY,
-    )]))
-    .await;
+    let proxy = proxy_in_front_of(&up).await;
 
     let r = get(proxy.main, "/scripted/h.csv").await;
     assert_eq!(r.status, 200, "{}", r.describe());
@@ -828,14 +821,7 @@ async fn allowlisted_headers_and_query_params_are_forwarded() {
         }
     })
     .await;
-    let proxy = Proxy::start(&Config::new(vec![BucketCfg::at(
-        "scripted",
-        &up.endpoint(),
-        "scripted-bkt",
-        ACCESS_KEY,
-        SECRET_KEY,
-    )]))
-    .await;
+    let proxy = proxy_in_front_of(&up).await;
 
     let forwarded = [
         ("range", "bytes=0-4"),
@@ -1031,4 +1017,16 @@ async fn request_id_is_kept_or_replaced() {
     .await;
     let err = assert_error(&r, 404, Some("NoSuchRoute"));
     assert_eq!(err["request_id"], "err-id-7");
+}
+
+/// The proxy with one bucket, `/scripted` → `scripted-bkt` on the scripted upstream.
+async fn proxy_in_front_of(up: &ScriptedUpstream) -> Proxy {
+    Proxy::start(&Config::new(vec![BucketCfg::at(
+        "scripted",
+        &up.endpoint(),
+        "scripted-bkt",
+        ACCESS_KEY,
+        SECRET_KEY,
+    )]))
+    .await
 }
