@@ -1,9 +1,9 @@
 //! Loading, `${VAR}` expansion and validation of the YAML configuration.
 //!
 //! The pipeline is: parse the text into a YAML value, expand `${VAR}` in every
-//! string scalar ([`env`]), deserialise into loosely typed "raw" structs that
-//! reject unknown keys ([`raw`]), then check every semantic rule and build the
-//! validated [`model`] types ([`validate`]). Every problem is reported with the
+//! string scalar (`env.rs`), deserialise into loosely typed "raw" structs that
+//! reject unknown keys (`raw.rs`), then check every semantic rule and build the
+//! validated [`model`] types (`validate.rs`). Every problem is reported with the
 //! path of the offending key, and no error ever contains a value that came from
 //! the environment.
 
