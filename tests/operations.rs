@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::*;
 use serde_json::Value;
@@ -489,10 +487,7 @@ async fn admin_reload_requires_the_token() {
 async fn reload_during_download_lets_it_finish() {
     const SIZE: u64 = 64 << 20;
     let s3 = S3Server::start(&[BKT]).await;
-    let path = s3.object_path(BKT, "big.bin");
-    tokio::task::spawn_blocking(move || write_pattern_file(&path, SIZE))
-        .await
-        .unwrap();
+    s3.write_pattern_object(BKT, "big.bin", SIZE).await;
     s3.write_object(BKT, "small.txt", b"small");
     let mut cfg = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
     let proxy = Proxy::start(&cfg).await;
@@ -527,10 +522,7 @@ async fn reload_during_download_lets_it_finish() {
 async fn sigterm_drains_in_flight_download_and_exits_0() {
     const SIZE: u64 = 64 << 20;
     let s3 = S3Server::start(&[BKT]).await;
-    let path = s3.object_path(BKT, "big.bin");
-    tokio::task::spawn_blocking(move || write_pattern_file(&path, SIZE))
-        .await
-        .unwrap();
+    s3.write_pattern_object(BKT, "big.bin", SIZE).await;
     let mut proxy = Proxy::start(&Config::new(vec![BucketCfg::new("products", &s3, BKT)])).await;
     proxy.wait_ready().await;
 
@@ -547,16 +539,7 @@ async fn sigterm_drains_in_flight_download_and_exits_0() {
         "/ready stops answering 200 during the drain",
         DEADLINE,
         || async {
-            match try_send(
-                proxy.main,
-                "GET",
-                "/ready",
-                &[],
-                Bytes::new(),
-                Duration::from_secs(5),
-            )
-            .await
-            {
+            match proxy.try_ready().await {
                 Ok(r) if r.status == 200 => Err(r.describe()),
                 Ok(r) if r.status == 503 => Ok(format!("503 {}", r.text())),
                 Ok(r) => Err(format!("unexpected {}", r.describe())),

@@ -13,10 +13,7 @@ const MAX_GROWTH_KIB: u64 = 64 << 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_object_streams_with_bounded_memory() {
     let s3 = S3Server::start(&[BKT]).await;
-    let path = s3.object_path(BKT, "big/object.bin");
-    tokio::task::spawn_blocking(move || write_pattern_file(&path, SIZE))
-        .await
-        .unwrap();
+    s3.write_pattern_object(BKT, "big/object.bin", SIZE).await;
     s3.write_object(BKT, "small.bin", &pattern_bytes(64 << 10));
     let proxy = Proxy::start(&Config::new(vec![BucketCfg::new("big", &s3, BKT)])).await;
 

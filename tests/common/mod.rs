@@ -160,27 +160,40 @@ pub(crate) struct Recorded {
     pub(crate) headers: HeaderMap,
 }
 
+/// The path of a request target (`/p?q` → `/p`).
+fn target_path(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(p, _)| p)
+}
+
+/// The query of a request target, if any.
+fn target_query(target: &str) -> Option<&str> {
+    target.split_once('?').map(|(_, q)| q)
+}
+
+/// Names of the parameters of a query (without values).
+fn query_names(query: Option<&str>) -> Vec<String> {
+    query
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').map_or(p, |(n, _)| n).to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Recorded {
     pub(crate) fn path(&self) -> &str {
-        self.uri
-            .split_once('?')
-            .map_or(self.uri.as_str(), |(p, _)| p)
+        target_path(&self.uri)
     }
 
     pub(crate) fn query(&self) -> Option<&str> {
-        self.uri.split_once('?').map(|(_, q)| q)
+        target_query(&self.uri)
     }
 
     /// Names of the query parameters (without values).
     pub(crate) fn query_names(&self) -> Vec<String> {
-        self.query()
-            .map(|q| {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.split_once('=').map_or(p, |(n, _)| n).to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        query_names(self.query())
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
@@ -397,6 +410,15 @@ impl S3Server {
     /// Path of the file that holds `key`.
     pub(crate) fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root().join(bucket).join(key)
+    }
+
+    /// Creates a large object holding the test pattern (see [`PatternChecker`]),
+    /// written off the async runtime.
+    pub(crate) async fn write_pattern_object(&self, bucket: &str, key: &str, len: u64) {
+        let path = self.object_path(bucket, key);
+        tokio::task::spawn_blocking(move || write_pattern_file(&path, len))
+            .await
+            .unwrap();
     }
 
     /// Creates an object by writing its file (no Content-Type, no metadata).
@@ -688,24 +710,15 @@ pub(crate) struct RawRequest {
 
 impl RawRequest {
     pub(crate) fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(self.target.as_str(), |(p, _)| p)
+        target_path(&self.target)
     }
 
     pub(crate) fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        target_query(&self.target)
     }
 
     pub(crate) fn query_names(&self) -> Vec<String> {
-        self.query()
-            .map(|q| {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.split_once('=').map_or(p, |(n, _)| n).to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        query_names(self.query())
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
@@ -1440,20 +1453,24 @@ impl Proxy {
         }
     }
 
+    /// One `GET /ready` on the main listener (an error when it cannot connect).
+    pub(crate) async fn try_ready(&self) -> Result<Resp, String> {
+        try_send(
+            self.main,
+            "GET",
+            "/ready",
+            &[],
+            Bytes::new(),
+            Duration::from_secs(5),
+        )
+        .await
+    }
+
     /// Polls `GET /ready` on the main listener until it answers 200.
     pub(crate) async fn wait_ready(&self) -> Value {
         let start = Instant::now();
         loop {
-            let last = match try_send(
-                self.main,
-                "GET",
-                "/ready",
-                &[],
-                Bytes::new(),
-                Duration::from_secs(5),
-            )
-            .await
-            {
+            let last = match self.try_ready().await {
                 Ok(r) if r.status == 200 => return r.json(),
                 Ok(r) => format!("{} {}", r.status, r.text()),
                 Err(e) => e,
