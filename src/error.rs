@@ -64,15 +64,98 @@ pub enum ProxyError {
     /// An unexpected state inside the proxy.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A private bucket was asked without a token (401).
+    #[error("no token was presented")]
+    MissingToken,
+    /// The presented token failed verification (401, `error="invalid_token"`).
+    #[error("invalid token: {}", .0.message())]
+    InvalidToken(TokenProblem),
+    /// A valid token whose claims or policy do not allow the request (403).
+    #[error("access denied: {0}")]
+    Forbidden(&'static str),
+    /// The policy engine could not decide and the bucket fails closed (503).
+    #[error("the authorization service is unavailable: {0}")]
+    AuthorizationUnavailable(String),
+    /// A cached object cannot satisfy the requested range (416).
+    #[error("range not satisfiable for an object of {length} bytes")]
+    RangeNotSatisfiable {
+        /// The full object's length, sent as `Content-Range: bytes */length`.
+        length: u64,
+    },
+    /// An `If-Match` / `If-Unmodified-Since` precondition failed against a cached object (412).
+    #[error("precondition failed")]
+    PreconditionFailed,
+}
+
+/// Why a token was refused; the client learns which, never the token itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Not a JWT (wrong segment count, bad base64, bad JSON).
+    Malformed,
+    /// The signature does not verify with any configured key.
+    BadSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` does not contain a configured audience.
+    WrongAudience,
+    /// The header's `alg` is not one the configuration allows.
+    WrongAlgorithm,
+    /// No configured (or published) key has the token's `kid`.
+    UnknownKey,
+    /// The keys to verify with are not loaded yet (JWKS unreachable).
+    KeysUnavailable,
+}
+
+impl TokenProblem {
+    /// The fixed, client-facing explanation.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Malformed => "the token is malformed",
+            Self::BadSignature => "the token signature is invalid",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::WrongIssuer => "the token issuer is not accepted",
+            Self::WrongAudience => "the token audience is not accepted",
+            Self::WrongAlgorithm => "the token algorithm is not accepted",
+            Self::UnknownKey => "the token key id is unknown",
+            Self::KeysUnavailable => "the signing keys are not available yet",
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::WrongAlgorithm => "wrong_algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::KeysUnavailable => "keys_unavailable",
+        }
+    }
 }
 
 impl ProxyError {
     /// Who caused the error.
     pub fn source_kind(&self) -> ErrorSource {
         match self {
-            Self::MethodNotAllowed(_) | Self::InvalidPath(_) | Self::NoRoute | Self::EmptyKey => {
-                ErrorSource::Client
-            }
+            Self::MethodNotAllowed(_)
+            | Self::InvalidPath(_)
+            | Self::NoRoute
+            | Self::EmptyKey
+            | Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::Forbidden(_)
+            | Self::RangeNotSatisfiable { .. }
+            | Self::PreconditionFailed => ErrorSource::Client,
+            Self::AuthorizationUnavailable(_) => ErrorSource::Upstream,
             Self::S3 { .. } | Self::Connect(_) | Self::Timeout(_) | Self::UpstreamProtocol(_) => {
                 ErrorSource::Upstream
             }
@@ -90,6 +173,11 @@ impl ProxyError {
             Self::Connect(_) | Self::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Signing(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::AuthorizationUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         }
     }
 
@@ -113,6 +201,12 @@ impl ProxyError {
             Self::Connect(_) | Self::UpstreamProtocol(_) => "BadGateway",
             Self::Timeout(_) => "GatewayTimeout",
             Self::Signing(_) | Self::Internal(_) => "InternalError",
+            Self::MissingToken => "Unauthorized",
+            Self::InvalidToken(_) => "InvalidToken",
+            Self::Forbidden(_) => "AccessDenied",
+            Self::AuthorizationUnavailable(_) => "AuthorizationUnavailable",
+            Self::RangeNotSatisfiable { .. } => "InvalidRange",
+            Self::PreconditionFailed => "PreconditionFailed",
         }
     }
 
@@ -135,6 +229,14 @@ impl ProxyError {
             Self::Connect(_) | Self::UpstreamProtocol(_) => "the storage backend is unreachable",
             Self::Timeout(_) => "the storage backend did not answer in time",
             Self::Signing(_) | Self::Internal(_) => "internal error",
+            Self::MissingToken => "a bearer token is required",
+            Self::InvalidToken(problem) => problem.message(),
+            Self::Forbidden(reason) => reason,
+            Self::AuthorizationUnavailable(_) => {
+                "the authorization service is unavailable; retry later"
+            }
+            Self::RangeNotSatisfiable { .. } => "the requested range is not satisfiable",
+            Self::PreconditionFailed => "a precondition of the request failed",
         }
     }
 
@@ -156,8 +258,31 @@ impl ProxyError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Self::MethodNotAllowed(_) = self {
-            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        match &self {
+            Self::MethodNotAllowed(_) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            Self::MissingToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"yatagarasu\""),
+                );
+            }
+            Self::InvalidToken(problem) => {
+                let value = format!(
+                    "Bearer realm=\"yatagarasu\", error=\"invalid_token\", error_description=\"{}\"",
+                    problem.message()
+                );
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            Self::RangeNotSatisfiable { length } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
         }
         response
     }

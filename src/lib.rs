@@ -31,13 +31,16 @@
 //! - [`shared`]: what outlives reloads (connection pools, readiness).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
-//!   [`rescue`], [`health`], [`limits`], [`route`], [`s3_request`], [`sigv4`],
-//!   and the leaf [`upstream`].
+//!   [`rescue`], [`health`], [`limits`], [`route`], [`auth`], [`authz`],
+//!   [`cache`], [`s3_request`], [`sigv4`], and the leaf [`upstream`].
 //! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
 //!   one body type.
 
 pub mod access_log;
+pub mod auth;
+pub mod authz;
 pub mod body;
+pub mod cache;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

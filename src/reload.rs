@@ -186,6 +186,11 @@ impl Proxy {
         &self.inner.shared.readiness
     }
 
+    /// State that outlives reloads (pools, caches, key sets).
+    pub fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
     /// Number of distinct upstream connection pools alive.
     pub fn client_pools(&self) -> usize {
         self.inner.shared.client_pools()

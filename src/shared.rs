@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
+use crate::auth::AuthShared;
+use crate::authz::AuthzShared;
+use crate::cache::CacheShared;
 use crate::config::UpstreamConfig;
 use crate::health::Readiness;
 use crate::stack::LeafService;
@@ -32,6 +35,12 @@ pub struct Shared {
     pub started: Instant,
     /// Replaces the pooled client at the bottom of every stack, when set.
     pub(crate) leaf: Option<LeafService>,
+    /// JWKS key sets, kept while their configuration is unchanged.
+    pub auth: AuthShared,
+    /// Policy decision caches, kept while their configuration is unchanged.
+    pub authz: AuthzShared,
+    /// The response cache and its tiers.
+    pub cache: CacheShared,
 }
 
 impl Default for Shared {
@@ -41,6 +50,9 @@ impl Default for Shared {
             readiness: Arc::new(Readiness::default()),
             started: Instant::now(),
             leaf: None,
+            auth: AuthShared::default(),
+            authz: AuthzShared::default(),
+            cache: CacheShared::default(),
         }
     }
 }

@@ -4,10 +4,11 @@
 //! [`crate::Proxy`]) so even a rejected request is logged with its id; the
 //! layers below are built per configuration generation.
 //!
-//! Later concerns slot in at the marked points without touching the others:
-//! rate limit by client → auth (needs the route; before the cache so only
-//! authorized requests reach cached bytes) → rate limit by user → cache →
-//! circuit breaker.
+//! After routing: (rate limit by client) → authentication (needs the route) →
+//! authorization → (rate limit by user) → cache (after auth, so only
+//! authorized requests reach cached bytes) → (circuit breaker). The
+//! parenthesised concerns slot in at the marked points without touching the
+//! others.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +17,10 @@ use http::{Request, Response};
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::auth::AuthLayer;
+use crate::authz::AuthzLayer;
 use crate::body::ProxyBody;
+use crate::cache::CacheLayer;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::health::HealthLayer;
@@ -92,6 +96,9 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
     let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
     let table = Arc::new(RouteTable::new(routes.iter().cloned()));
 
+    let auth = AuthLayer::build(config, shared)?;
+    let authz = AuthzLayer::build(config, shared)?;
+    let cache = CacheLayer::build(config, shared)?;
     let leaf = match &shared.leaf {
         Some(leaf) => leaf.clone(),
         // Pooled keep-alive client with the request timeout.
@@ -110,8 +117,15 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
         .layer(SecurityLimitsLayer)
         // Longest-prefix bucket lookup; inserts the route and object key.
         .layer(RouteLayer::new(table))
-        // (rate limit by client, auth, rate limit by user, cache and circuit
-        // breaker slot in here, in that order)
+        // (rate limit by client slots in here)
+        // Private buckets: verify the token; claims become an extension.
+        .layer(auth)
+        // Policy engines decide with the claims as input.
+        .layer(authz)
+        // (rate limit by user slots in here)
+        // Only authorized requests reach cached bytes.
+        .layer(cache)
+        // (circuit breaker slots in here)
         // Only allowlisted headers and query parameters go to S3.
         .layer(S3RequestLayer)
         // The last step that touches the request: nothing may change it after signing.

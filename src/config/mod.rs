@@ -10,6 +10,9 @@
 pub mod model;
 pub use model::*;
 
+mod auth;
+mod authz;
+mod cache;
 mod env;
 mod raw;
 mod validate;

@@ -9,6 +9,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::auth::{AdminJwtConfig, AuthConfig};
+pub use super::authz::AuthorizationConfig;
+pub use super::cache::{
+    BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
+    RedisCacheConfig,
+};
+
 /// A string that must never be printed: credentials, tokens.
 ///
 /// `Debug` and `Display` print `[redacted]`, so a secret cannot leak through a
@@ -55,6 +62,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The Prometheus listener.
     pub metrics: MetricsConfig,
+    /// The response cache (outlives reloads; see [`crate::cache`]).
+    pub cache: CacheConfig,
 }
 
 /// Settings of the main listener.
@@ -83,6 +92,8 @@ pub struct AdminConfig {
     pub address: Option<SocketAddr>,
     /// Bearer token required by `/admin/*` when set.
     pub token: Option<Secret>,
+    /// JWTs accepted by `/admin/*` (besides the static token), when set.
+    pub jwt: Option<AdminJwtConfig>,
 }
 
 /// Settings of the pooled hyper client that talks to S3.
@@ -107,6 +118,8 @@ pub struct BucketConfig {
     pub s3: S3Config,
     /// Access control for this bucket.
     pub auth: AuthConfig,
+    /// Caching overrides for this bucket.
+    pub cache: BucketCacheConfig,
 }
 
 /// Where a bucket lives and the credentials used to sign requests to it.
@@ -135,13 +148,6 @@ pub struct S3Credentials {
     pub secret_key: Secret,
     /// Optional STS session token.
     pub session_token: Option<Secret>,
-}
-
-/// Access control settings of one bucket.
-#[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// Whether requests must be authenticated.
-    pub enabled: bool,
 }
 
 /// Log output settings.

@@ -70,6 +70,10 @@ pub(crate) struct RawConfig {
     pub(crate) logging: RawLogging,
     #[serde(default)]
     pub(crate) metrics: RawMetrics,
+    #[serde(default)]
+    pub(crate) jwt: Option<super::auth::RawJwt>,
+    #[serde(default)]
+    pub(crate) cache: Option<super::cache::RawCache>,
 }
 
 /// `server:`
@@ -104,6 +108,8 @@ pub(crate) struct RawAdmin {
     pub(crate) address: Option<Str>,
     #[serde(default)]
     pub(crate) token: Option<Str>,
+    #[serde(default)]
+    pub(crate) jwt: Option<super::auth::RawJwt>,
 }
 
 /// `upstream:`
@@ -129,7 +135,9 @@ pub(crate) struct RawBucket {
     #[serde(default)]
     pub(crate) s3: Option<RawS3>,
     #[serde(default)]
-    pub(crate) auth: Option<RawAuth>,
+    pub(crate) auth: Option<super::auth::RawBucketAuth>,
+    #[serde(default)]
+    pub(crate) cache: Option<super::cache::RawBucketCache>,
 }
 
 /// `buckets[i].s3:`
@@ -154,14 +162,6 @@ pub(crate) struct RawS3 {
     pub(crate) anonymous: Option<Bool>,
     #[serde(default)]
     pub(crate) ca_cert_path: Option<Str>,
-}
-
-/// `buckets[i].auth:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the auth section (a mapping)")]
-pub(crate) struct RawAuth {
-    #[serde(default)]
-    pub(crate) enabled: Option<Bool>,
 }
 
 /// `logging:`

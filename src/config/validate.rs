@@ -14,8 +14,8 @@ use rustls_pki_types::pem::PemObject;
 
 use super::ConfigError;
 use super::model::{
-    AdminConfig, AuthConfig, BucketConfig, Config, LogFormat, LoggingConfig, MetricsConfig,
-    S3Config, S3Credentials, Secret, ServerConfig, UpstreamConfig,
+    AdminConfig, BucketConfig, Config, LogFormat, LoggingConfig, MetricsConfig, S3Config,
+    S3Credentials, Secret, ServerConfig, UpstreamConfig,
 };
 use super::raw::{
     Bool, RawAdmin, RawBucket, RawConfig, RawLogging, RawMetrics, RawS3, RawServer, RawUpstream,
@@ -28,9 +28,6 @@ const LOCALHOST_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const NO_CREDENTIALS: &str = "no credentials: set access_key and secret_key, set \
      AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or set anonymous: true";
 
-const AUTH_UNAVAILABLE: &str =
-    "authentication is not available in this version; refusing to serve the bucket unprotected";
-
 const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
 /// Checks every rule and builds the validated configuration, or returns every violation.
@@ -42,13 +39,18 @@ pub(crate) fn validate(
     let server = server(raw.server, &mut errs);
     let admin = admin(raw.admin, &mut errs);
     let upstream = upstream(raw.upstream, &mut errs);
-    let buckets = buckets(raw.buckets, env, &mut errs);
+    let global_jwt = super::auth::global_jwt(raw.jwt, &mut errs);
+    let cache = super::cache::cache(raw.cache, &mut errs);
+    let buckets = match (&global_jwt, &cache) {
+        (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
+        _ => None,
+    };
     let logging = logging(raw.logging, &mut errs);
     let metrics = metrics(raw.metrics, &mut errs);
     if let (Some(server), Some(admin), Some(metrics)) = (&server, &admin, &metrics) {
         listener_conflicts(server, admin, metrics, &mut errs);
     }
-    match (server, admin, upstream, buckets, logging, metrics) {
+    match (server, admin, upstream, buckets, logging, metrics, cache) {
         (
             Some(server),
             Some(admin),
@@ -56,6 +58,7 @@ pub(crate) fn validate(
             Some(buckets),
             Some(logging),
             Some(metrics),
+            Some(cache),
         ) if errs.0.is_empty() => Ok(Config {
             server,
             admin,
@@ -63,6 +66,7 @@ pub(crate) fn validate(
             buckets,
             logging,
             metrics,
+            cache,
         }),
         _ => {
             debug_assert!(!errs.0.is_empty(), "a section failed without an error");
@@ -73,14 +77,16 @@ pub(crate) fn validate(
 
 /// The violations found so far.
 #[derive(Debug, Default)]
-struct Errors(Vec<ConfigError>);
+pub(crate) struct Errors(Vec<ConfigError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// Records one violation at `path`.
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError::new(path, message));
     }
 
-    fn count(&self) -> usize {
+    /// How many violations so far (compare before/after to see if a section failed).
+    pub(crate) fn count(&self) -> usize {
         self.0.len()
     }
 }
@@ -172,10 +178,15 @@ fn admin(raw: RawAdmin, errs: &mut Errors) -> Option<AdminConfig> {
         Some(Str(t)) => Some(Secret::new(t)),
         None => None,
     };
-    (errs.count() == before).then_some(AdminConfig {
-        address: if enabled { address } else { None },
-        token,
-    })
+    let jwt = super::auth::admin_jwt(raw.jwt, "admin.jwt", errs);
+    match jwt {
+        Some(jwt) if errs.count() == before => Some(AdminConfig {
+            address: if enabled { address } else { None },
+            token,
+            jwt,
+        }),
+        _ => None,
+    }
 }
 
 fn metrics(raw: RawMetrics, errs: &mut Errors) -> Option<MetricsConfig> {
@@ -462,6 +473,8 @@ fn logging(raw: RawLogging, errs: &mut Errors) -> Option<LoggingConfig> {
 fn buckets(
     raw: Option<Vec<RawBucket>>,
     env: &dyn Fn(&str) -> Option<String>,
+    global_jwt: Option<&()>,
+    cache: &super::cache::CacheConfig,
     errs: &mut Errors,
 ) -> Option<Vec<BucketConfig>> {
     let raw = raw.unwrap_or_default();
@@ -504,18 +517,17 @@ fn buckets(
                 None
             }
         };
-        let auth_enabled = b.auth.and_then(|a| a.enabled).is_some_and(|Bool(e)| e);
-        if auth_enabled {
-            errs.push(format!("{at}.auth.enabled"), AUTH_UNAVAILABLE);
-        }
-        if let (Some(name), Some(path_prefix), Some(s3)) = (name, path_prefix, s3) {
+        let auth = super::auth::bucket_auth(b.auth, global_jwt, &at, errs);
+        let bucket_cache = super::cache::bucket_cache(b.cache, cache, &at, errs);
+        if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
+            (name, path_prefix, s3, auth, bucket_cache)
+        {
             out.push(BucketConfig {
                 name,
                 path_prefix,
                 s3,
-                auth: AuthConfig {
-                    enabled: auth_enabled,
-                },
+                auth,
+                cache,
             });
         }
     }

@@ -7,7 +7,9 @@ use tokio::sync::watch;
 
 use super::internal::serve_internal;
 use super::{Control, ReloadError};
+use crate::auth::admin::{self, AdminAccess};
 use crate::body::{ProxyBody, full};
+use crate::cache;
 use crate::config::ServerConfig;
 use crate::request_id::RequestId;
 
@@ -28,44 +30,46 @@ fn error(status: StatusCode, code: &str, message: &str, id: &str) -> Response<Pr
     )
 }
 
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn authorized(control: &Control, request: &Request<Incoming>) -> bool {
-    let config = control.proxy.config();
-    let Some(token) = &config.admin.token else {
-        return true;
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.expose().as_bytes()))
-}
-
-fn handle(control: &Control, request: &Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(control: &Control, request: &Request<Incoming>) -> Response<ProxyBody> {
     let id = request
         .extensions()
         .get::<RequestId>()
         .map_or_else(String::new, |id| id.to_string());
-    if !authorized(control, request) {
-        tracing::warn!(
-            path = request.uri().path(),
-            "admin request without a valid token"
-        );
-        let mut response = error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "a valid admin bearer token is required",
-            &id,
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"yatagarasu-admin\""),
-        );
+    match admin::check(&control.proxy, request.headers()) {
+        AdminAccess::Allowed => {}
+        AdminAccess::Unauthenticated => {
+            tracing::warn!(
+                path = request.uri().path(),
+                "admin request without a valid token"
+            );
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a valid admin bearer token is required",
+                &id,
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"yatagarasu-admin\""),
+            );
+            return response;
+        }
+        AdminAccess::Forbidden => {
+            tracing::warn!(
+                path = request.uri().path(),
+                "admin request with a token that lacks the admin claim"
+            );
+            return error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "the token does not grant admin access",
+                &id,
+            );
+        }
+    }
+    if let Some(response) =
+        cache::admin::handle(&control.proxy, request.method(), request.uri().path(), &id).await
+    {
         return response;
     }
     match (request.method(), request.uri().path()) {
@@ -141,7 +145,8 @@ pub(super) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     serve_internal(listener, &config, shutdown, move |request| {
-        handle(&control, &request)
+        let control = control.clone();
+        async move { handle(&control, &request).await }
     })
     .await;
 }

@@ -1,4 +1,5 @@
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
 use http::{Request, Response};
@@ -17,13 +18,14 @@ use crate::request_id::RequestIdLayer;
 /// Accept loop of the small internal listeners (admin API, metrics): the same
 /// header limits and slow-loris guard as the main listener, request ids on
 /// every answer, and no drain (they stop with the process).
-pub(super) async fn serve_internal<F>(
+pub(super) async fn serve_internal<F, Fut>(
     listener: TcpListener,
     config: &ServerConfig,
     mut shutdown: watch::Receiver<bool>,
     answer: F,
 ) where
-    F: Fn(Request<Incoming>) -> Response<ProxyBody> + Clone + Send + Sync + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let builder = Arc::new(connection_builder(config));
     loop {
@@ -39,7 +41,7 @@ pub(super) async fn serve_internal<F>(
         tokio::spawn(async move {
             let service = RequestIdLayer.layer(service_fn(move |request| {
                 let response = answer(request);
-                async move { Ok::<_, Infallible>(response) }
+                async move { Ok::<_, Infallible>(response.await) }
             }));
             let _ = builder
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))

@@ -42,7 +42,7 @@ pub(super) async fn serve(
         })
     };
     serve_internal(listener, &config, shutdown, move |request| {
-        answer(&handle, &request)
+        std::future::ready(answer(&handle, &request))
     })
     .await;
     upkeep.abort();

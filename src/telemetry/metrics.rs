@@ -31,6 +31,34 @@ pub const CONFIG_GENERATION: &str = "yatagarasu_config_generation";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "yatagarasu_build_info";
 
+/// Authentication outcomes, by bucket and result
+/// (`success`, `missing`, `invalid`, `expired`, `denied`, `error`).
+pub const AUTH_REQUESTS_TOTAL: &str = "yatagarasu_auth_requests_total";
+/// Policy decisions, by bucket, engine (`rego`/`opa`/`openfga`) and result
+/// (`allow`, `deny`, `error`).
+pub const AUTHZ_DECISIONS_TOTAL: &str = "yatagarasu_authz_decisions_total";
+/// Policy decision cache lookups, by engine and result (`hit`/`miss`).
+pub const AUTHZ_DECISION_CACHE_TOTAL: &str = "yatagarasu_authz_decision_cache_total";
+/// JWKS fetches, by result (`success`/`failure`).
+pub const JWKS_REFRESH_TOTAL: &str = "yatagarasu_jwks_refresh_total";
+
+/// Cache outcomes per request, by bucket and result (`hit`/`miss`/`stale`/`bypass`).
+pub const CACHE_REQUESTS_TOTAL: &str = "yatagarasu_cache_requests_total";
+/// Cache hits, by tier.
+pub const CACHE_HITS_TOTAL: &str = "yatagarasu_cache_hits_total";
+/// Entries evicted to make room, by tier.
+pub const CACHE_EVICTIONS_TOTAL: &str = "yatagarasu_cache_evictions_total";
+/// Bytes held, by tier.
+pub const CACHE_BYTES: &str = "yatagarasu_cache_bytes";
+/// Entries held, by tier.
+pub const CACHE_ITEMS: &str = "yatagarasu_cache_items";
+/// Requests served from another request's upstream fetch.
+pub const CACHE_COALESCED_TOTAL: &str = "yatagarasu_cache_coalesced_total";
+/// Tier failures (I/O, Redis errors and timeouts), by tier; each is treated as a miss.
+pub const CACHE_ERRORS_TOTAL: &str = "yatagarasu_cache_errors_total";
+/// Background tier writes dropped because the fill queue was full.
+pub const CACHE_FILL_DROPPED_TOTAL: &str = "yatagarasu_cache_fill_dropped_total";
+
 /// Buckets for request and upstream latencies: 0.5 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -95,6 +123,39 @@ fn describe_all() {
     describe_counter!(
         LOG_LINES_DROPPED_TOTAL,
         "Log lines dropped because the log writer could not keep up."
+    );
+    describe_counter!(
+        AUTH_REQUESTS_TOTAL,
+        "Authentication outcomes, by bucket and result."
+    );
+    describe_counter!(
+        AUTHZ_DECISIONS_TOTAL,
+        "Policy decisions, by bucket, engine and result."
+    );
+    describe_counter!(
+        AUTHZ_DECISION_CACHE_TOTAL,
+        "Policy decision cache lookups, by engine and result."
+    );
+    describe_counter!(JWKS_REFRESH_TOTAL, "JWKS fetches, by result.");
+    describe_counter!(
+        CACHE_REQUESTS_TOTAL,
+        "Cache outcomes per request, by bucket and result."
+    );
+    describe_counter!(CACHE_HITS_TOTAL, "Cache hits, by tier.");
+    describe_counter!(CACHE_EVICTIONS_TOTAL, "Entries evicted, by tier.");
+    describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held, by tier.");
+    describe_gauge!(CACHE_ITEMS, "Entries held, by tier.");
+    describe_counter!(
+        CACHE_COALESCED_TOTAL,
+        "Requests served from another request's upstream fetch."
+    );
+    describe_counter!(
+        CACHE_ERRORS_TOTAL,
+        "Cache tier failures (each treated as a miss), by tier."
+    );
+    describe_counter!(
+        CACHE_FILL_DROPPED_TOTAL,
+        "Background tier writes dropped because the fill queue was full."
     );
 }
 

@@ -1061,6 +1061,9 @@ pub(crate) struct BucketCfg {
     pub(crate) access_key: String,
     pub(crate) secret_key: String,
     pub(crate) ca_cert_path: Option<PathBuf>,
+    /// YAML appended inside the bucket entry (4-space indented keys such as
+    /// `    auth:` or `    cache:`).
+    pub(crate) extra_yaml: String,
 }
 
 impl BucketCfg {
@@ -1092,6 +1095,7 @@ impl BucketCfg {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             ca_cert_path: None,
+            extra_yaml: String::new(),
         }
     }
 }
@@ -1104,6 +1108,10 @@ pub(crate) struct Config {
     pub(crate) request_timeout_seconds: u64,
     pub(crate) graceful_shutdown_timeout_seconds: u64,
     pub(crate) readiness_probe_interval_seconds: u64,
+    /// YAML appended at the top level (sections such as `jwt:` or `cache:`).
+    pub(crate) extra_yaml: String,
+    /// YAML appended inside `admin:` (2-space indented keys such as `  jwt:`).
+    pub(crate) admin_extra_yaml: String,
 }
 
 impl Config {
@@ -1114,6 +1122,8 @@ impl Config {
             request_timeout_seconds: 30,
             graceful_shutdown_timeout_seconds: 30,
             readiness_probe_interval_seconds: 1,
+            extra_yaml: String::new(),
+            admin_extra_yaml: String::new(),
         }
     }
 
@@ -1131,6 +1141,7 @@ impl Config {
         if let Some(token) = &self.admin_token {
             let _ = writeln!(y, "  token: {}", q(token));
         }
+        y.push_str(&self.admin_extra_yaml);
         y.push_str("metrics:\n  enabled: true\n  address: \"127.0.0.1:0\"\n");
         y.push_str("logging:\n  level: info\n  format: json\n");
         if self.buckets.is_empty() {
@@ -1154,7 +1165,9 @@ impl Config {
             if let Some(ca) = &b.ca_cert_path {
                 let _ = writeln!(y, "      ca_cert_path: {}", q(ca.to_str().unwrap()));
             }
+            y.push_str(&b.extra_yaml);
         }
+        y.push_str(&self.extra_yaml);
         y
     }
 }
