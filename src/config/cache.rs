@@ -1,21 +1,88 @@
 //! `cache:` and `buckets[i].cache:`: as written, validated, and the validated
 //! types the cache is built from.
 //!
-//! (Skeleton: the raw options and their validation are filled in by the cache
-//! work; the validated types below are the contract the tiers are built on.)
+//! Byte sizes are written in MiB (`max_item_size_mb: 10`); every size option
+//! also accepts a whole number with a unit (`"512KB"`, `"1GB"`): `B`,
+//! `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, all powers of 1024. A string of bare
+//! digits (as `${VAR}` gives) means MiB, like a number.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::model::Secret;
+use super::raw::{Bool, Str, U64};
 use super::validate::Errors;
 
 /// `cache:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "the cache section (a mapping)")]
-pub(crate) struct RawCache {}
+pub(crate) struct RawCache {
+    #[serde(default)]
+    enabled: Option<Bool>,
+    #[serde(default)]
+    cache_layers: Option<Vec<Str>>,
+    #[serde(default)]
+    memory: Option<RawMemory>,
+    #[serde(default)]
+    disk: Option<RawDisk>,
+    #[serde(default)]
+    redis: Option<RawRedis>,
+    #[serde(default)]
+    stale_if_error_seconds: Option<U64>,
+}
+
+/// `cache.memory:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the memory cache section (a mapping)"
+)]
+struct RawMemory {
+    #[serde(default)]
+    max_item_size_mb: Option<Size>,
+    #[serde(default)]
+    max_cache_size_mb: Option<Size>,
+    #[serde(default)]
+    default_ttl_seconds: Option<U64>,
+}
+
+/// `cache.disk:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the disk cache section (a mapping)")]
+struct RawDisk {
+    #[serde(default)]
+    enabled: Option<Bool>,
+    #[serde(default)]
+    cache_dir: Option<Str>,
+    #[serde(default)]
+    max_disk_cache_size_mb: Option<Size>,
+}
+
+/// `cache.redis:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the redis cache section (a mapping)")]
+struct RawRedis {
+    #[serde(default)]
+    enabled: Option<Bool>,
+    #[serde(default)]
+    redis_url: Option<Str>,
+    #[serde(default)]
+    redis_password: Option<Str>,
+    #[serde(default)]
+    redis_db: Option<U64>,
+    #[serde(default)]
+    key_prefix: Option<Str>,
+    #[serde(default)]
+    ttl_seconds: Option<U64>,
+    #[serde(default)]
+    pool_size: Option<U64>,
+    #[serde(default)]
+    timeout_ms: Option<U64>,
+}
 
 /// `buckets[i].cache:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -23,7 +90,73 @@ pub(crate) struct RawCache {}
     deny_unknown_fields,
     expecting = "the bucket's cache section (a mapping)"
 )]
-pub(crate) struct RawBucketCache {}
+pub(crate) struct RawBucketCache {
+    #[serde(default)]
+    enabled: Option<Bool>,
+    #[serde(default)]
+    ttl_seconds: Option<U64>,
+    #[serde(default)]
+    max_item_size_mb: Option<Size>,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// A byte size: a number of MiB, or a string with a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Size(u64);
+
+struct SizeVisitor;
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = Size;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number of MiB or a size such as \"512KB\" or \"1GB\"")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
+        v.checked_mul(MIB)
+            .map(Size)
+            .ok_or_else(|| E::custom("size too large"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+        u64::try_from(v)
+            .map_err(|_| E::custom("expected a non-negative size"))
+            .and_then(|v| self.visit_u64(v))
+    }
+
+    // Never echoes the string: it may come from the environment.
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
+        parse_size(v).map(Size).ok_or_else(|| {
+            E::custom("expected a number of MiB or a size such as \"512KB\" or \"1GB\"")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+/// Parses `"10"` (MiB), `"512KB"`, `"1 GiB"`, `"4096B"`; units are powers of 1024.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().ok()?;
+    let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "mb" | "mib" | "m" => MIB,
+        "b" => 1,
+        "kb" | "kib" | "k" => 1024,
+        "gb" | "gib" | "g" => 1024 * MIB,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
 
 /// The response cache shared by every bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,18 +281,459 @@ impl Default for BucketCacheConfig {
 }
 
 /// Validates the top-level `cache:` section.
-pub(crate) fn cache(raw: Option<RawCache>, _errs: &mut Errors) -> Option<CacheConfig> {
-    let _ = raw;
-    Some(CacheConfig::default())
+pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheConfig> {
+    let Some(raw) = raw else {
+        return Some(CacheConfig::default());
+    };
+    let before = errs.count();
+    let defaults = CacheConfig::default();
+    let enabled = raw.enabled.is_some_and(|Bool(b)| b);
+    let memory = memory(raw.memory.unwrap_or_default(), errs);
+    let layers = layers(raw.cache_layers, errs);
+    let disk_listed = layers.contains(&CacheTierKind::Disk);
+    let redis_listed = layers.contains(&CacheTierKind::Redis);
+    let disk = match raw.disk {
+        Some(d) if d.enabled.is_none_or(|Bool(b)| b) => disk(d, &memory, errs),
+        _ => None,
+    };
+    let redis = match raw.redis {
+        Some(r) if r.enabled.is_none_or(|Bool(b)| b) => redis(r, errs),
+        _ => None,
+    };
+    for (kind, listed, present) in [
+        (CacheTierKind::Disk, disk_listed, disk.is_some()),
+        (CacheTierKind::Redis, redis_listed, redis.is_some()),
+    ] {
+        if listed && !present && errs.count() == before {
+            errs.push(
+                "cache.cache_layers",
+                format!(
+                    "lists \"{0}\" but cache.{0} is missing or not enabled",
+                    kind.as_str()
+                ),
+            );
+        }
+    }
+    let stale_if_error = Duration::from_secs(
+        raw.stale_if_error_seconds
+            .map_or(defaults.stale_if_error.as_secs(), |U64(s)| s),
+    );
+    (errs.count() == before).then(|| CacheConfig {
+        enabled,
+        layers,
+        memory,
+        // A tier configured but not listed is not used.
+        disk: disk.filter(|_| disk_listed),
+        redis: redis.filter(|_| redis_listed),
+        stale_if_error,
+    })
+}
+
+fn layers(raw: Option<Vec<Str>>, errs: &mut Errors) -> Vec<CacheTierKind> {
+    let Some(raw) = raw else {
+        return vec![CacheTierKind::Memory];
+    };
+    if raw.is_empty() {
+        errs.push("cache.cache_layers", "must list at least one layer");
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, Str(name)) in raw.into_iter().enumerate() {
+        let at = format!("cache.cache_layers[{i}]");
+        let kind = match name.trim() {
+            "memory" => CacheTierKind::Memory,
+            "disk" => CacheTierKind::Disk,
+            "redis" => CacheTierKind::Redis,
+            _ => {
+                errs.push(at, "unknown cache layer (expected memory, disk or redis)");
+                continue;
+            }
+        };
+        if !seen.insert(kind) {
+            errs.push(at, "duplicate cache layer");
+            continue;
+        }
+        out.push(kind);
+    }
+    out
+}
+
+fn positive_seconds(raw: Option<U64>, default: u64, path: &str, errs: &mut Errors) -> Duration {
+    let secs = raw.map_or(default, |U64(s)| s);
+    if secs == 0 {
+        errs.push(path, "must be greater than 0");
+    }
+    Duration::from_secs(secs)
+}
+
+fn positive_size(raw: Option<Size>, default: u64, path: &str, errs: &mut Errors) -> u64 {
+    let bytes = raw.map_or(default, |Size(b)| b);
+    if bytes == 0 {
+        errs.push(path, "must be greater than 0");
+    }
+    bytes
+}
+
+fn memory(raw: RawMemory, errs: &mut Errors) -> MemoryCacheConfig {
+    let defaults = MemoryCacheConfig::default();
+    let max_item_size = positive_size(
+        raw.max_item_size_mb,
+        defaults.max_item_size,
+        "cache.memory.max_item_size_mb",
+        errs,
+    );
+    let max_cache_size = positive_size(
+        raw.max_cache_size_mb,
+        defaults.max_cache_size,
+        "cache.memory.max_cache_size_mb",
+        errs,
+    );
+    if max_item_size > max_cache_size {
+        errs.push(
+            "cache.memory.max_item_size_mb",
+            "must not exceed cache.memory.max_cache_size_mb",
+        );
+    }
+    let default_ttl = positive_seconds(
+        raw.default_ttl_seconds,
+        defaults.default_ttl.as_secs(),
+        "cache.memory.default_ttl_seconds",
+        errs,
+    );
+    MemoryCacheConfig {
+        max_item_size,
+        max_cache_size,
+        default_ttl,
+    }
+}
+
+fn disk(raw: RawDisk, memory: &MemoryCacheConfig, errs: &mut Errors) -> Option<DiskCacheConfig> {
+    let before = errs.count();
+    let cache_dir = match raw.cache_dir {
+        Some(Str(dir)) if !dir.trim().is_empty() => Some(PathBuf::from(dir)),
+        Some(_) => {
+            errs.push("cache.disk.cache_dir", "must not be empty");
+            None
+        }
+        None => {
+            errs.push("cache.disk.cache_dir", "missing");
+            None
+        }
+    };
+    let max_size = positive_size(
+        raw.max_disk_cache_size_mb,
+        10 * 1024 * MIB,
+        "cache.disk.max_disk_cache_size_mb",
+        errs,
+    );
+    if max_size < memory.max_item_size {
+        errs.push(
+            "cache.disk.max_disk_cache_size_mb",
+            "must be at least cache.memory.max_item_size_mb",
+        );
+    }
+    let cache_dir = cache_dir?;
+    (errs.count() == before).then_some(DiskCacheConfig {
+        cache_dir,
+        max_size,
+    })
+}
+
+fn redis(raw: RawRedis, errs: &mut Errors) -> Option<RedisCacheConfig> {
+    let before = errs.count();
+    let url = match raw.redis_url {
+        Some(Str(url)) => {
+            if let Some(problem) = redis_url_problem(&url) {
+                errs.push("cache.redis.redis_url", problem);
+            }
+            Some(Secret::new(url))
+        }
+        None => {
+            errs.push("cache.redis.redis_url", "missing");
+            None
+        }
+    };
+    let password = raw
+        .redis_password
+        .filter(|Str(p)| !p.is_empty())
+        .map(|Str(p)| Secret::new(p));
+    let db = match raw.redis_db.map_or(Ok(0), |U64(db)| i64::try_from(db)) {
+        Ok(db) => db,
+        Err(_) => {
+            errs.push("cache.redis.redis_db", "too large");
+            0
+        }
+    };
+    let key_prefix = raw
+        .key_prefix
+        .map_or_else(|| "yatagarasu:".to_owned(), |Str(p)| p);
+    let ttl = positive_seconds(raw.ttl_seconds, 3600, "cache.redis.ttl_seconds", errs);
+    let pool_size = match raw.pool_size.map_or(16, |U64(n)| n) {
+        n @ 1..=1024 => n as u32,
+        _ => {
+            errs.push("cache.redis.pool_size", "must be between 1 and 1024");
+            16
+        }
+    };
+    let timeout_ms = raw.timeout_ms.map_or(200, |U64(ms)| ms);
+    if timeout_ms == 0 {
+        errs.push("cache.redis.timeout_ms", "must be greater than 0");
+    }
+    let url = url?;
+    (errs.count() == before).then_some(RedisCacheConfig {
+        url,
+        password,
+        db,
+        key_prefix,
+        ttl,
+        pool_size,
+        timeout: Duration::from_millis(timeout_ms),
+    })
+}
+
+/// What is wrong with a Redis URL, without echoing it (it may hold a password).
+fn redis_url_problem(url: &str) -> Option<&'static str> {
+    use redis::IntoConnectionInfo as _;
+    let url = url.trim();
+    if url.is_empty() {
+        return Some("must not be empty");
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Some("must start with redis:// or rediss://");
+    }
+    url.into_connection_info()
+        .err()
+        .map(|_| "is not a valid Redis URL")
 }
 
 /// Validates `buckets[i].cache` against the global section.
 pub(crate) fn bucket_cache(
     raw: Option<RawBucketCache>,
-    _global: &CacheConfig,
-    _at: &str,
-    _errs: &mut Errors,
+    global: &CacheConfig,
+    at: &str,
+    errs: &mut Errors,
 ) -> Option<BucketCacheConfig> {
-    let _ = raw;
-    Some(BucketCacheConfig::default())
+    let Some(raw) = raw else {
+        return Some(BucketCacheConfig::default());
+    };
+    let before = errs.count();
+    let ttl = raw
+        .ttl_seconds
+        .map(|t| positive_seconds(Some(t), 0, &format!("{at}.cache.ttl_seconds"), errs));
+    let max_item_size = raw.max_item_size_mb.map(|size| {
+        let path = format!("{at}.cache.max_item_size_mb");
+        let bytes = positive_size(Some(size), 0, &path, errs);
+        if bytes > global.memory.max_item_size {
+            errs.push(path, "must not exceed cache.memory.max_item_size_mb");
+        }
+        bytes
+    });
+    (errs.count() == before).then_some(BucketCacheConfig {
+        enabled: raw.enabled.is_none_or(|Bool(b)| b),
+        ttl,
+        max_item_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(cache: &str, bucket_cache: &str) -> Result<Config, Vec<(String, String)>> {
+        let yaml = format!(
+            "buckets:\n  - name: products\n    path_prefix: /p\n    s3: {{bucket: products-bkt, region: us-east-1, endpoint: 'http://127.0.0.1:9', access_key: A, secret_key: S}}\n{bucket_cache}{cache}"
+        );
+        Config::from_yaml_str_with_env(&yaml, &|_| None)
+            .map_err(|e| e.0.into_iter().map(|e| (e.path, e.message)).collect())
+    }
+
+    fn errors(cache: &str) -> Vec<(String, String)> {
+        parse(cache, "").expect_err("should be invalid")
+    }
+
+    #[test]
+    fn the_issue_example_validates() {
+        let config = parse(
+            "cache:
+  enabled: true
+  cache_layers: [\"memory\", \"disk\", \"redis\"]
+  memory:
+    max_item_size_mb: 10
+    max_cache_size_mb: 1024
+    default_ttl_seconds: 3600
+  disk:
+    enabled: true
+    cache_dir: /var/cache/yatagarasu
+    max_disk_cache_size_mb: 10240
+  redis:
+    enabled: true
+    redis_url: \"redis://127.0.0.1:6379\"
+    redis_password: \"\"
+    redis_db: 0
+    key_prefix: \"yatagarasu:\"
+    ttl_seconds: 3600
+    pool_size: 16
+    timeout_ms: 200
+  stale_if_error_seconds: 300
+",
+            "    cache:\n      ttl_seconds: 7200\n      max_item_size_mb: 5\n",
+        )
+        .unwrap();
+        let cache = &config.cache;
+        assert!(cache.enabled);
+        assert_eq!(
+            cache.layers,
+            [
+                CacheTierKind::Memory,
+                CacheTierKind::Disk,
+                CacheTierKind::Redis
+            ]
+        );
+        assert_eq!(cache.memory.max_item_size, 10 * MIB);
+        assert_eq!(cache.memory.max_cache_size, 1024 * MIB);
+        let disk = cache.disk.as_ref().unwrap();
+        assert_eq!(disk.cache_dir, PathBuf::from("/var/cache/yatagarasu"));
+        assert_eq!(disk.max_size, 10240 * MIB);
+        let redis = cache.redis.as_ref().unwrap();
+        assert_eq!(redis.password, None);
+        assert_eq!(redis.pool_size, 16);
+        assert_eq!(redis.timeout, Duration::from_millis(200));
+        assert_eq!(cache.stale_if_error, Duration::from_secs(300));
+        let bucket = &config.buckets[0].cache;
+        assert!(bucket.enabled);
+        assert_eq!(bucket.ttl, Some(Duration::from_secs(7200)));
+        assert_eq!(bucket.max_item_size, Some(5 * MIB));
+    }
+
+    #[test]
+    fn defaults_without_a_section() {
+        let config = parse("", "").unwrap();
+        assert_eq!(config.cache, CacheConfig::default());
+        assert!(!config.cache.enabled);
+        assert_eq!(config.buckets[0].cache, BucketCacheConfig::default());
+        let config = parse("cache: {enabled: true}\n", "").unwrap();
+        assert_eq!(config.cache.layers, [CacheTierKind::Memory]);
+        assert_eq!(config.cache.memory, MemoryCacheConfig::default());
+    }
+
+    #[test]
+    fn sizes_accept_units_everywhere() {
+        let config = parse(
+            "cache:\n  enabled: true\n  memory: {max_item_size_mb: '512KB', max_cache_size_mb: '1GB'}\n",
+            "    cache: {max_item_size_mb: '4096 B'}\n",
+        )
+        .unwrap();
+        assert_eq!(config.cache.memory.max_item_size, 512 * 1024);
+        assert_eq!(config.cache.memory.max_cache_size, 1024 * MIB);
+        assert_eq!(config.buckets[0].cache.max_item_size, Some(4096));
+        assert_eq!(parse_size("7"), Some(7 * MIB));
+        assert_eq!(parse_size("2GiB"), Some(2048 * MIB));
+        assert_eq!(parse_size("1.5GB"), None);
+        assert_eq!(parse_size("lots"), None);
+        let e = errors("cache:\n  memory: {max_cache_size_mb: 'huge'}\n");
+        assert_eq!(e[0].0, "cache.memory.max_cache_size_mb");
+    }
+
+    #[test]
+    fn item_larger_than_cache_is_refused() {
+        let e = errors("cache:\n  memory: {max_item_size_mb: 20, max_cache_size_mb: 10}\n");
+        assert_eq!(e[0].0, "cache.memory.max_item_size_mb");
+        assert!(
+            parse(
+                "cache:\n  memory: {max_item_size_mb: 10, max_cache_size_mb: 10}\n",
+                ""
+            )
+            .is_ok()
+        );
+        let e = errors("cache:\n  memory: {max_item_size_mb: 0, default_ttl_seconds: 0}\n");
+        let paths: Vec<_> = e.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(paths.contains(&"cache.memory.max_item_size_mb"), "{e:?}");
+        assert!(paths.contains(&"cache.memory.default_ttl_seconds"), "{e:?}");
+    }
+
+    #[test]
+    fn layer_list_problems() {
+        let e = errors("cache:\n  cache_layers: []\n");
+        assert_eq!(
+            e[0],
+            (
+                "cache.cache_layers".into(),
+                "must list at least one layer".into()
+            )
+        );
+        let e = errors("cache:\n  cache_layers: [memory, ssd]\n");
+        assert_eq!(e[0].0, "cache.cache_layers[1]");
+        assert!(e[0].1.contains("unknown"), "{e:?}");
+        let e = errors("cache:\n  cache_layers: [memory, memory]\n");
+        assert_eq!(
+            e[0],
+            (
+                "cache.cache_layers[1]".into(),
+                "duplicate cache layer".into()
+            )
+        );
+        let e = errors("cache:\n  cache_layers: [memory, disk]\n");
+        assert_eq!(e[0].0, "cache.cache_layers");
+        assert!(
+            e[0].1.contains("cache.disk is missing or not enabled"),
+            "{e:?}"
+        );
+        let e = errors(
+            "cache:\n  cache_layers: [redis]\n  redis: {enabled: false, redis_url: 'redis://h'}\n",
+        );
+        assert!(e[0].1.contains("cache.redis"), "{e:?}");
+    }
+
+    #[test]
+    fn disk_and_redis_problems_do_not_echo_values() {
+        let e = errors("cache:\n  cache_layers: [disk]\n  disk: {cache_dir: ' '}\n");
+        assert_eq!(
+            e[0],
+            ("cache.disk.cache_dir".into(), "must not be empty".into())
+        );
+        let e = errors(
+            "cache:\n  cache_layers: [redis]\n  redis: {redis_url: 'http://user:hunter2@h'}\n",
+        );
+        assert_eq!(e[0].0, "cache.redis.redis_url");
+        assert!(!e[0].1.contains("hunter2"), "{e:?}");
+        let e = errors(
+            "cache:\n  cache_layers: [redis]\n  redis: {redis_url: 'redis://:hunter2@[::1'}\n",
+        );
+        assert_eq!(e[0].0, "cache.redis.redis_url");
+        assert!(!e[0].1.contains("hunter2"), "{e:?}");
+        let config = parse(
+            "cache:\n  cache_layers: [redis]\n  redis: {redis_url: 'rediss://h:6380/2', redis_password: pw}\n",
+            "",
+        )
+        .unwrap();
+        let redis = config.cache.redis.unwrap();
+        assert_eq!(redis.password.unwrap().expose(), "pw");
+        assert!(!format!("{:?}", redis.url).contains("rediss"));
+    }
+
+    #[test]
+    fn a_tier_configured_but_not_listed_is_unused() {
+        let config = parse("cache:\n  disk: {cache_dir: /tmp/x}\n", "").unwrap();
+        assert!(config.cache.disk.is_none());
+    }
+
+    #[test]
+    fn bucket_overrides() {
+        let config = parse("cache: {enabled: true}\n", "    cache: {enabled: false}\n").unwrap();
+        assert!(!config.buckets[0].cache.enabled);
+        let e = parse(
+            "cache:\n  memory: {max_item_size_mb: 1}\n",
+            "    cache: {max_item_size_mb: 2, ttl_seconds: 0}\n",
+        )
+        .unwrap_err();
+        let paths: Vec<_> = e.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "buckets[0].cache.ttl_seconds",
+                "buckets[0].cache.max_item_size_mb"
+            ]
+        );
+    }
 }
