@@ -4,42 +4,133 @@
 //! read cached bytes) and before the S3 request is built. The store lives in
 //! [`CacheShared`], outside the per-configuration stack, so reloads keep it.
 //!
-//! (Skeleton: a pass-through until the cache work lands.)
+//! Layout:
+//! - `layer.rs` / `service.rs`: the tower layer; hit, miss, revalidation,
+//!   stale-if-error, bypass, and the `X-Cache` marker.
+//! - `store.rs`: the tiers in lookup order, promotion, the background fill
+//!   queue, purge epochs.
+//! - `memory.rs`: the `quick_cache` tier, sharded so the largest item fits.
+//! - `fill.rs`: the streaming fill (tee into a capped buffer, store on completion).
+//! - `coalesce.rs`: one upstream request per key for concurrent misses.
+//! - `stats.rs`: per-bucket counters; `admin.rs`: purge and stats API.
+//! - `entry.rs`, `key.rs`, `tier.rs`: what is stored, under which key, and
+//!   the interface of the slower tiers.
 
 pub mod admin;
+mod coalesce;
 pub mod entry;
+mod fill;
+mod interim;
 pub mod key;
+mod layer;
+mod memory;
+mod service;
+mod stats;
+mod store;
 pub mod tier;
 
 pub use entry::{CachedObject, ObjectMeta};
 pub use key::CacheKey;
+pub use layer::CacheLayer;
+pub use service::{Cache, X_CACHE};
 pub use tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
 
-use tower::Layer;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use crate::config::Config;
-use crate::shared::Shared;
+use crate::config::{Config, S3Config, S3Credentials};
 use crate::stack::BuildError;
+use store::Store;
 
 /// The cache store and its tiers; survives reloads.
 #[derive(Debug, Default)]
-pub struct CacheShared {}
+pub struct CacheShared {
+    state: Mutex<SharedState>,
+}
 
-/// Serves GET and HEAD from the cache and fills it from S3's answers.
-#[derive(Debug, Clone, Default)]
-pub struct CacheLayer {}
+#[derive(Debug, Default)]
+struct SharedState {
+    store: Option<Arc<Store>>,
+    /// What each configured bucket pointed at, to purge it when that changes.
+    identities: HashMap<String, BucketIdentity>,
+}
 
-impl CacheLayer {
-    /// Builds the cache layer of one configuration generation.
-    pub(crate) fn build(_config: &Config, _shared: &Shared) -> Result<Self, BuildError> {
-        Ok(Self {})
+/// The S3 data a bucket name stands for: when it changes, its entries are wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BucketIdentity {
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    force_path_style: bool,
+    credentials: Option<S3Credentials>,
+}
+
+impl BucketIdentity {
+    fn of(s3: &S3Config) -> Self {
+        Self {
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            endpoint: s3.endpoint.as_ref().map(ToString::to_string),
+            force_path_style: s3.force_path_style,
+            credentials: s3.credentials.clone(),
+        }
     }
 }
 
-impl<S> Layer<S> for CacheLayer {
-    type Service = S;
-
-    fn layer(&self, inner: S) -> S {
-        inner
+impl CacheShared {
+    /// The store, once a configuration with caching enabled was built.
+    pub(crate) fn store(&self) -> Option<Arc<Store>> {
+        self.lock().store.clone()
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Readies the store for `config`: builds it the first time caching is
+    /// enabled, and purges buckets that were removed or now point at other
+    /// S3 data. Tier settings are fixed at start: a reload that changes them
+    /// keeps the running tiers and logs a warning (restart to apply).
+    fn prepare(&self, config: &Config) -> Result<Option<Arc<Store>>, BuildError> {
+        let mut state = self.lock();
+        if state.store.is_none() && config.cache.enabled {
+            let slower = open_slower_tiers(config)?;
+            let store = Store::new(&config.cache, slower).map_err(|message| BuildError {
+                path: "cache".into(),
+                message,
+            })?;
+            state.store = Some(Arc::new(store));
+        }
+        let new: HashMap<String, BucketIdentity> = config
+            .buckets
+            .iter()
+            .map(|b| (b.name.clone(), BucketIdentity::of(&b.s3)))
+            .collect();
+        if let Some(store) = &state.store {
+            if config.cache.enabled && *store.config() != config.cache {
+                tracing::warn!(
+                    "the cache section changed; the running cache tiers keep their settings until restart"
+                );
+            }
+            for (name, old) in &state.identities {
+                if new.get(name) != Some(old) {
+                    tracing::info!(bucket = %name, "bucket removed or repointed; purging its cache entries");
+                    store.purge_detached(PurgeScope::Bucket(name.clone()));
+                }
+            }
+        }
+        state.identities = new;
+        Ok(state.store.clone().filter(|_| config.cache.enabled))
+    }
+}
+
+/// Opens the disk and Redis tiers the configuration lists.
+fn open_slower_tiers(config: &Config) -> Result<Vec<Arc<dyn CacheTier>>, BuildError> {
+    if config.cache.disk.is_some() || config.cache.redis.is_some() {
+        return Err(BuildError {
+            path: "cache.cache_layers".into(),
+            message: "the disk and redis tiers are not available in this build yet".into(),
+        });
+    }
+    Ok(Vec::new())
 }

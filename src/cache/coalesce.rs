@@ -1,0 +1,178 @@
+//! Request coalescing: concurrent misses for one key make one upstream request.
+//!
+//! The first miss becomes the *leader* and fetches; later ones *wait* on a
+//! watch channel for the leader's outcome: the stored object, or `None` when
+//! the response was not cacheable (too large, an error, an aborted transfer),
+//! in which case each waiter makes its own request. The leader's guard
+//! publishes `None` if it is dropped without an outcome, so a waiter never
+//! waits on a leader that is gone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::{CacheKey, CachedObject};
+
+/// What waiters learn: nothing yet, or the leader's outcome.
+type Outcome = Option<Option<CachedObject>>;
+
+/// The misses in flight, by key.
+#[derive(Debug, Default)]
+pub(crate) struct Coalescer {
+    inflight: Mutex<HashMap<CacheKey, watch::Receiver<Outcome>>>,
+}
+
+/// Whether this request fetches or waits.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// Fetch from S3 and report through the guard.
+    Leader(Leader),
+    /// Wait for the leader's outcome.
+    Waiter(Waiter),
+}
+
+impl Coalescer {
+    /// Joins the fetch of `key`, as its leader when none is in flight.
+    pub(crate) fn join(self: &Arc<Self>, key: &CacheKey) -> Role {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(receiver) = inflight.get(key) {
+            return Role::Waiter(Waiter(receiver.clone()));
+        }
+        let (sender, receiver) = watch::channel(None);
+        inflight.insert(key.clone(), receiver.clone());
+        Role::Leader(Leader {
+            coalescer: self.clone(),
+            key: key.clone(),
+            sender,
+            receiver,
+        })
+    }
+
+    /// Fetches in flight (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.inflight.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// The leader's guard: reports the outcome (or `None` when dropped without one).
+#[derive(Debug)]
+pub(crate) struct Leader {
+    coalescer: Arc<Coalescer>,
+    key: CacheKey,
+    sender: watch::Sender<Outcome>,
+    receiver: watch::Receiver<Outcome>,
+}
+
+impl Leader {
+    /// Publishes the outcome: the stored object, or `None` (waiters fetch themselves).
+    pub(crate) fn finish(self, object: Option<CachedObject>) {
+        self.sender.send_replace(Some(object));
+        // Drop removes the entry.
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        {
+            let mut inflight = self
+                .coalescer
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Remove only our own entry (never a later leader's).
+            if inflight
+                .get(&self.key)
+                .is_some_and(|r| r.same_channel(&self.receiver))
+            {
+                inflight.remove(&self.key);
+            }
+        }
+        self.sender.send_if_modified(|outcome| {
+            if outcome.is_none() {
+                *outcome = Some(None);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A waiter's handle on the leader's outcome.
+#[derive(Debug)]
+pub(crate) struct Waiter(watch::Receiver<Outcome>);
+
+impl Waiter {
+    /// The leader's object, or `None` when it has none (or is gone).
+    pub(crate) async fn outcome(mut self) -> Option<CachedObject> {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().flatten(),
+            Err(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cache::ObjectMeta;
+
+    fn key() -> CacheKey {
+        CacheKey {
+            bucket: Arc::from("b"),
+            object: "k".into(),
+            version_id: None,
+        }
+    }
+
+    fn object() -> CachedObject {
+        CachedObject {
+            meta: Arc::new(ObjectMeta {
+                headers: http::HeaderMap::new(),
+                content_length: 3,
+                etag: None,
+                last_modified: None,
+                stored_at: SystemTime::now(),
+                fresh_until: SystemTime::now(),
+            }),
+            body: Bytes::from_static(b"abc"),
+        }
+    }
+
+    #[tokio::test]
+    async fn waiters_get_the_leaders_object() {
+        let coalescer = Arc::new(Coalescer::default());
+        let Role::Leader(leader) = coalescer.join(&key()) else {
+            panic!("first is the leader")
+        };
+        let Role::Waiter(waiter) = coalescer.join(&key()) else {
+            panic!("second waits")
+        };
+        let waiting = tokio::spawn(waiter.outcome());
+        leader.finish(Some(object()));
+        let got = waiting.await.unwrap().expect("object");
+        assert_eq!(got.body, "abc");
+        assert_eq!(coalescer.in_flight(), 0);
+        assert!(matches!(coalescer.join(&key()), Role::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_releases_waiters_with_nothing() {
+        let coalescer = Arc::new(Coalescer::default());
+        let Role::Leader(leader) = coalescer.join(&key()) else {
+            panic!("leader")
+        };
+        let Role::Waiter(waiter) = coalescer.join(&key()) else {
+            panic!("waiter")
+        };
+        drop(leader);
+        assert!(waiter.outcome().await.is_none());
+        assert_eq!(coalescer.in_flight(), 0);
+    }
+}

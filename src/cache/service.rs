@@ -1,0 +1,387 @@
+//! The cache service: hit, miss (with coalescing and streaming fill),
+//! revalidation and stale-if-error, bypass.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::Either;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use percent_encoding::percent_decode_str;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use super::coalesce::Role;
+use super::fill::{Fill, FillBody};
+use super::interim;
+use super::stats::{BucketCounters, Outcome};
+use super::store::Store;
+use super::{CacheKey, CachedObject};
+use crate::body::{ProxyBody, boxed, empty};
+use crate::config::CacheTierKind;
+use crate::error::ProxyError;
+use crate::route::{BucketRoute, ObjectKey};
+
+/// `X-Cache`: what the cache did.
+pub const X_CACHE: http::HeaderName = http::HeaderName::from_static("x-cache");
+
+/// The `Warning` sent with a stale answer (RFC 7234 §5.5.1).
+const STALE_WARNING: &str = "110 - \"Response is Stale\"";
+
+/// Request headers that make a request conditional or partial.
+const CONDITIONAL: [header::HeaderName; 6] = [
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+];
+
+/// One bucket's cache settings in this configuration generation.
+#[derive(Debug)]
+pub(crate) struct BucketPolicy {
+    pub(crate) enabled: bool,
+    pub(crate) ttl: Duration,
+    pub(crate) max_item_size: u64,
+    pub(crate) counters: Arc<BucketCounters>,
+}
+
+/// What every request of one generation needs: the store and the bucket policies.
+#[derive(Debug)]
+pub(crate) struct CacheContext {
+    pub(crate) store: Arc<Store>,
+    pub(crate) buckets: HashMap<Arc<str>, BucketPolicy>,
+    pub(crate) stale_if_error: Duration,
+    /// Longest wait for a coalesced fetch before fetching alone.
+    pub(crate) coalesce_wait: Duration,
+}
+
+/// The service made by [`super::CacheLayer`].
+#[derive(Debug, Clone)]
+pub struct Cache<S> {
+    pub(super) inner: S,
+    pub(super) context: Option<Arc<CacheContext>>,
+}
+
+/// The inner stack, type-erased so the request futures are not generic.
+type Inner = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, ProxyError>> + Send>>;
+
+impl<S> Service<Request<ProxyBody>> for Cache<S>
+where
+    S: Service<Request<ProxyBody>, Response = Response<ProxyBody>, Error = ProxyError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = ProxyError;
+    type Future = Either<S::Future, BoxFuture>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
+        let Some(context) = &self.context else {
+            return Either::Left(self.inner.call(request));
+        };
+        // The service polled ready is the one used first (tower's clone idiom).
+        let clone = self.inner.clone();
+        let inner = Inner::new(std::mem::replace(&mut self.inner, clone));
+        Either::Right(Box::pin(handle(context.clone(), inner, request)))
+    }
+}
+
+/// Where a cacheable request is looked up.
+struct Target<'a> {
+    policy: &'a BucketPolicy,
+    key: CacheKey,
+}
+
+/// The bucket policy and key of a request, or why it is not looked up.
+fn classify<'a>(
+    context: &'a CacheContext,
+    request: &Request<ProxyBody>,
+) -> Option<Result<Target<'a>, &'a BucketPolicy>> {
+    let route = request.extensions().get::<Arc<BucketRoute>>()?;
+    let object = request.extensions().get::<ObjectKey>()?;
+    let policy = context.buckets.get(&route.name)?;
+    let method = request.method();
+    if !policy.enabled || (method != Method::GET && method != Method::HEAD) {
+        return Some(Err(policy));
+    }
+    let mut version_id = None;
+    for pair in request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "versionId" if version_id.is_none() => {
+                version_id = Some(percent_decode_str(value).decode_utf8_lossy().into_owned());
+            }
+            // These change the answer (a part, overridden headers): never cached.
+            n if n == "partNumber" || n.starts_with("response-") => return Some(Err(policy)),
+            _ => {}
+        }
+    }
+    Some(Ok(Target {
+        policy,
+        key: CacheKey {
+            bucket: route.name.clone(),
+            object: object.0.clone(),
+            version_id,
+        },
+    }))
+}
+
+async fn handle(
+    context: Arc<CacheContext>,
+    inner: Inner,
+    request: Request<ProxyBody>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let target = match classify(&context, &request) {
+        None => return forward(inner, request).await,
+        Some(Err(policy)) => {
+            policy.counters.record(Outcome::Bypass);
+            let response = forward(inner, request).await?;
+            return Ok(mark(response, Marker::Bypass));
+        }
+        Some(Ok(target)) => target,
+    };
+    let store = &context.store;
+    match store.lookup(&target.key).await {
+        Some(found) if is_fresh(&found.object) => {
+            target.policy.counters.record(Outcome::Hit);
+            let (parts, _) = request.into_parts();
+            serve(&parts, &found.object, Marker::Hit(found.tier))
+        }
+        Some(found) => revalidate(&context, target, inner, request, found.object, found.tier).await,
+        None => miss(&context, target, inner, request).await,
+    }
+}
+
+/// Sends `request` down the stack (a named, boxed future: keeps the async
+/// functions above free of the inner service's future type).
+fn forward(inner: Inner, request: Request<ProxyBody>) -> BoxFuture {
+    Box::pin(inner.oneshot(request))
+}
+
+fn is_fresh(object: &CachedObject) -> bool {
+    SystemTime::now() < object.meta.fresh_until
+}
+
+fn is_plain(headers: &HeaderMap) -> bool {
+    !CONDITIONAL.iter().any(|name| headers.contains_key(name))
+}
+
+async fn miss(
+    context: &CacheContext,
+    target: Target<'_>,
+    inner: Inner,
+    request: Request<ProxyBody>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let Target { policy, key } = target;
+    // HEAD has no body to store; a conditional or range miss goes to S3 unchanged.
+    if request.method() == Method::HEAD || !is_plain(request.headers()) {
+        policy.counters.record(Outcome::Miss);
+        let response = forward(inner, request).await?;
+        return Ok(mark(response, Marker::Miss));
+    }
+    let store = &context.store;
+    match store.coalescer.join(&key) {
+        Role::Leader(leader) => {
+            // A fill may have completed between the lookup and joining.
+            if let Some(object) = store.memory_get(&key).filter(is_fresh) {
+                leader.finish(Some(object.clone()));
+                policy.counters.record(Outcome::Hit);
+                let (parts, _) = request.into_parts();
+                return serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
+            }
+            policy.counters.record(Outcome::Miss);
+            let epoch = store.epoch();
+            let response = forward(inner, request).await?;
+            let fill = |meta| Fill {
+                store: store.clone(),
+                key,
+                meta,
+                epoch,
+                leader: Some(leader),
+            };
+            Ok(mark(start_fill(policy, response, fill), Marker::Miss))
+        }
+        Role::Waiter(waiter) => {
+            policy.counters.record_coalesced();
+            policy.counters.record(Outcome::Miss);
+            let object = tokio::time::timeout(context.coalesce_wait, waiter.outcome())
+                .await
+                .ok()
+                .flatten();
+            match object {
+                Some(object) => {
+                    let (parts, _) = request.into_parts();
+                    serve(&parts, &object, Marker::Miss)
+                }
+                // Too large, not cacheable, failed or too slow: fetch alone.
+                None => Ok(mark(forward(inner, request).await?, Marker::Miss)),
+            }
+        }
+    }
+}
+
+/// Tees a storable 200 into the cache; anything else passes through untouched.
+fn start_fill(
+    policy: &BucketPolicy,
+    response: Response<ProxyBody>,
+    fill: impl FnOnce(super::ObjectMeta) -> Fill,
+) -> Response<ProxyBody> {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let Some(meta) = interim::storable_meta(response.headers(), policy.ttl) else {
+        return response;
+    };
+    if meta.content_length > policy.max_item_size {
+        return response;
+    }
+    let fill = fill(meta);
+    response.map(|body| boxed(FillBody::new(body, fill)))
+}
+
+async fn revalidate(
+    context: &CacheContext,
+    target: Target<'_>,
+    inner: Inner,
+    request: Request<ProxyBody>,
+    stale: CachedObject,
+    tier: CacheTierKind,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let Target { policy, key } = target;
+    let store = &context.store;
+    let (parts, _) = request.into_parts();
+    let plain = is_plain(&parts.headers);
+    let mut check = Request::from_parts(parts.clone(), empty());
+    for name in &CONDITIONAL {
+        check.headers_mut().remove(name);
+    }
+    if let Some(etag) = stale
+        .meta
+        .etag
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
+        check.headers_mut().insert(header::IF_NONE_MATCH, etag);
+    }
+    let epoch = store.epoch();
+    match forward(inner.clone(), check).await {
+        Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
+            let fresh = interim::refreshed(&stale, response.headers(), policy.ttl);
+            store.insert(&key, &fresh, epoch);
+            policy.counters.record(Outcome::Hit);
+            serve(&parts, &fresh, Marker::Hit(tier))
+        }
+        Ok(response) => {
+            // The object changed (or S3 ignored the validator).
+            store.forget(&key);
+            policy.counters.record(Outcome::Miss);
+            if plain && parts.method == Method::GET {
+                let fill = |meta| Fill {
+                    store: store.clone(),
+                    key,
+                    meta,
+                    epoch,
+                    leader: None,
+                };
+                Ok(mark(start_fill(policy, response, fill), Marker::Miss))
+            } else if plain {
+                Ok(mark(response, Marker::Miss))
+            } else {
+                // The client asked for a range or a condition: ask S3 exactly that.
+                drop(response);
+                let response = forward(inner, Request::from_parts(parts, empty())).await?;
+                Ok(mark(response, Marker::Miss))
+            }
+        }
+        Err(error)
+            if is_upstream_failure(&error)
+                && within_stale_window(&stale, context.stale_if_error) =>
+        {
+            tracing::warn!(%error, "S3 failed; serving a stale cached object");
+            policy.counters.record(Outcome::Stale);
+            serve(&parts, &stale, Marker::Stale)
+        }
+        Err(error) => {
+            if matches!(&error, ProxyError::S3 { status, .. } if status.is_client_error()) {
+                store.forget(&key);
+            }
+            policy.counters.record(Outcome::Miss);
+            Err(error)
+        }
+    }
+}
+
+/// S3 could not answer (5xx, timeout, connection): the cases stale-if-error covers.
+fn is_upstream_failure(error: &ProxyError) -> bool {
+    match error {
+        ProxyError::S3 { status, .. } => status.is_server_error(),
+        ProxyError::Connect(_) | ProxyError::Timeout(_) | ProxyError::UpstreamProtocol(_) => true,
+        _ => false,
+    }
+}
+
+fn within_stale_window(object: &CachedObject, window: Duration) -> bool {
+    !window.is_zero() && SystemTime::now() <= object.meta.fresh_until + window
+}
+
+/// What `X-Cache` says.
+#[derive(Debug, Clone, Copy)]
+enum Marker {
+    Hit(CacheTierKind),
+    Miss,
+    Stale,
+    Bypass,
+}
+
+impl Marker {
+    fn value(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Hit(CacheTierKind::Memory) => "HIT memory",
+            Self::Hit(CacheTierKind::Disk) => "HIT disk",
+            Self::Hit(CacheTierKind::Redis) => "HIT redis",
+            Self::Miss => "MISS",
+            Self::Stale => "STALE",
+            Self::Bypass => "BYPASS",
+        })
+    }
+}
+
+fn mark(mut response: Response<ProxyBody>, marker: Marker) -> Response<ProxyBody> {
+    response.headers_mut().insert(X_CACHE, marker.value());
+    if matches!(marker, Marker::Stale) {
+        response
+            .headers_mut()
+            .insert(header::WARNING, HeaderValue::from_static(STALE_WARNING));
+    }
+    response
+}
+
+/// Answers the request from `object`.
+fn serve(
+    parts: &Parts,
+    object: &CachedObject,
+    marker: Marker,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    Ok(mark(interim::respond(&parts.method, object), marker))
+}

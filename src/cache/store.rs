@@ -1,0 +1,414 @@
+//! The store: the memory tier and the slower tiers in lookup order, the
+//! background fill queue, coalescing and counters.
+//!
+//! Lives in [`super::CacheShared`], so it outlives configuration reloads.
+//! Reads walk the tiers in the configured order; a hit in a slower tier is
+//! promoted to the faster ones (memory at once, it costs nothing; disk and
+//! Redis through the queue). Fills write memory synchronously and the slower
+//! tiers in the background, through a bounded queue that drops (and counts)
+//! rather than ever blocking a request.
+//!
+//! Purges bump an epoch: a fill or revalidation that started before a purge
+//! is not stored after it, so a purge is never undone by a transfer that was
+//! already running.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use metrics::Counter;
+use tokio::sync::mpsc;
+
+use super::coalesce::Coalescer;
+use super::memory::MemoryTier;
+use super::stats::BucketCounters;
+use super::{CacheKey, CacheTier, CachedObject, PurgeScope, TierStats};
+use crate::config::{CacheConfig, CacheTierKind};
+use crate::telemetry::metrics::{
+    CACHE_BYTES, CACHE_ERRORS_TOTAL, CACHE_FILL_DROPPED_TOTAL, CACHE_HITS_TOTAL, CACHE_ITEMS,
+};
+
+/// Background writes waiting for the slower tiers; beyond this they are dropped.
+const FILL_QUEUE_CAPACITY: usize = 256;
+
+/// One tier in lookup order.
+#[derive(Debug)]
+enum Tier {
+    Memory,
+    Slower(Arc<dyn CacheTier>),
+}
+
+/// An entry found by a lookup, and the tier it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    /// The entry.
+    pub(crate) object: CachedObject,
+    /// Where it was found.
+    pub(crate) tier: CacheTierKind,
+}
+
+/// The cache store.
+#[derive(Debug)]
+pub(crate) struct Store {
+    config: CacheConfig,
+    tiers: Vec<Tier>,
+    memory: Option<MemoryTier>,
+    slower: Vec<Arc<dyn CacheTier>>,
+    pub(crate) coalescer: Arc<Coalescer>,
+    epoch: Arc<AtomicU64>,
+    fills: FillQueue,
+    buckets: Mutex<HashMap<Arc<str>, Arc<BucketCounters>>>,
+    memory_hits: AtomicU64,
+    memory_misses: AtomicU64,
+    hit_series: HashMap<CacheTierKind, Counter>,
+}
+
+impl Store {
+    /// A store for `config` whose slower tiers are `slower` (in any order;
+    /// they are looked up in the order `config.layers` gives).
+    pub(crate) fn new(
+        config: &CacheConfig,
+        slower: Vec<Arc<dyn CacheTier>>,
+    ) -> Result<Self, String> {
+        let memory = if config.layers.contains(&CacheTierKind::Memory) {
+            Some(MemoryTier::new(&config.memory)?)
+        } else {
+            None
+        };
+        let mut tiers = Vec::with_capacity(config.layers.len());
+        let mut ordered = Vec::with_capacity(slower.len());
+        for kind in &config.layers {
+            match kind {
+                CacheTierKind::Memory => tiers.push(Tier::Memory),
+                kind => {
+                    let tier = slower
+                        .iter()
+                        .find(|t| t.kind() == *kind)
+                        .ok_or_else(|| format!("the {} tier was not built", kind.as_str()))?;
+                    tiers.push(Tier::Slower(tier.clone()));
+                    ordered.push(tier.clone());
+                }
+            }
+        }
+        let hit_series = config
+            .layers
+            .iter()
+            .map(|kind| {
+                (
+                    *kind,
+                    metrics::counter!(CACHE_HITS_TOTAL, "tier" => kind.as_str()),
+                )
+            })
+            .collect();
+        let epoch = Arc::new(AtomicU64::new(0));
+        Ok(Self {
+            config: config.clone(),
+            tiers,
+            memory,
+            slower: ordered,
+            coalescer: Arc::new(Coalescer::default()),
+            fills: FillQueue::new(epoch.clone()),
+            epoch,
+            buckets: Mutex::new(HashMap::new()),
+            memory_hits: AtomicU64::new(0),
+            memory_misses: AtomicU64::new(0),
+            hit_series,
+        })
+    }
+
+    /// The configuration the tiers were built from.
+    pub(crate) fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// The counters of `bucket` (created on first use, kept across reloads).
+    pub(crate) fn bucket_counters(&self, bucket: &Arc<str>) -> Arc<BucketCounters> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .entry(bucket.clone())
+            .or_insert_with(|| Arc::new(BucketCounters::new(bucket)))
+            .clone()
+    }
+
+    /// The counters of every bucket seen so far.
+    pub(crate) fn all_bucket_counters(&self) -> Vec<(Arc<str>, Arc<BucketCounters>)> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The current purge epoch; pass it back to [`Store::insert`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Only the memory tier (no await): the fast path and the leader's re-check.
+    pub(crate) fn memory_get(&self, key: &CacheKey) -> Option<CachedObject> {
+        self.memory.as_ref()?.get(key)
+    }
+
+    /// Looks `key` up in every tier, in order; promotes a hit to the faster tiers.
+    pub(crate) async fn lookup(&self, key: &CacheKey) -> Option<Found> {
+        for (index, tier) in self.tiers.iter().enumerate() {
+            let (kind, found) = match tier {
+                Tier::Memory => {
+                    let found = self.memory.as_ref().and_then(|m| m.get(key));
+                    let counter = if found.is_some() {
+                        &self.memory_hits
+                    } else {
+                        &self.memory_misses
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    (CacheTierKind::Memory, found)
+                }
+                Tier::Slower(tier) => {
+                    let found = match tier.get(key).await {
+                        Ok(found) => found,
+                        Err(error) => {
+                            tracing::debug!(tier = tier.kind().as_str(), %error, "cache read failed");
+                            metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => tier.kind().as_str())
+                                .increment(1);
+                            None
+                        }
+                    };
+                    (tier.kind(), found)
+                }
+            };
+            if let Some(object) = found {
+                if let Some(series) = self.hit_series.get(&kind) {
+                    series.increment(1);
+                }
+                self.promote(index, key, &object);
+                return Some(Found { object, tier: kind });
+            }
+        }
+        None
+    }
+
+    /// Copies an entry found at `index` into the tiers before it.
+    fn promote(&self, index: usize, key: &CacheKey, object: &CachedObject) {
+        let mut slower = Vec::new();
+        for tier in &self.tiers[..index] {
+            match tier {
+                Tier::Memory => {
+                    if let Some(memory) = &self.memory {
+                        memory.insert(key.clone(), object.clone());
+                        self.update_memory_gauges();
+                    }
+                }
+                Tier::Slower(tier) => slower.push(tier.clone()),
+            }
+        }
+        if !slower.is_empty() {
+            self.fills
+                .enqueue(key.clone(), object.clone(), slower, self.epoch());
+        }
+    }
+
+    /// Stores `object` in every tier unless a purge happened since `epoch`:
+    /// memory now, the slower tiers in the background. Returns whether it was stored.
+    pub(crate) fn insert(&self, key: &CacheKey, object: &CachedObject, epoch: u64) -> bool {
+        if self.epoch() != epoch {
+            return false;
+        }
+        if let Some(memory) = &self.memory {
+            memory.insert(key.clone(), object.clone());
+            self.update_memory_gauges();
+        }
+        if !self.slower.is_empty() {
+            self.fills
+                .enqueue(key.clone(), object.clone(), self.slower.clone(), epoch);
+        }
+        true
+    }
+
+    /// Drops `key` from the memory tier (an object S3 no longer has or that changed).
+    pub(crate) fn forget(&self, key: &CacheKey) {
+        if let Some(memory) = &self.memory {
+            memory.remove(key);
+            self.update_memory_gauges();
+        }
+    }
+
+    /// Removes what `scope` names from every tier; returns the count per tier.
+    pub(crate) async fn purge(
+        &self,
+        scope: &PurgeScope,
+    ) -> Vec<(CacheTierKind, Result<u64, String>)> {
+        let mut removed = Vec::with_capacity(self.tiers.len());
+        let memory = self.purge_memory(scope);
+        if self.memory.is_some() {
+            removed.push((CacheTierKind::Memory, Ok(memory)));
+        }
+        for tier in &self.slower {
+            let result = tier.purge(scope).await.map_err(|error| {
+                metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => tier.kind().as_str()).increment(1);
+                error.to_string()
+            });
+            removed.push((tier.kind(), result));
+        }
+        removed
+    }
+
+    /// Removes what `scope` names from memory only (remote purges, and the
+    /// synchronous part of a purge); in-flight fills are not stored afterwards.
+    pub(crate) fn purge_memory(&self, scope: &PurgeScope) -> u64 {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let removed = self.memory.as_ref().map_or(0, |m| m.purge(scope));
+        self.update_memory_gauges();
+        removed
+    }
+
+    /// Purges `scope` from memory now and from the slower tiers in the
+    /// background (reloads, which cannot await).
+    pub(crate) fn purge_detached(self: &Arc<Self>, scope: PurgeScope) {
+        self.purge_memory(&scope);
+        if self.slower.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let store = self.clone();
+            runtime.spawn(async move {
+                store.purge(&scope).await;
+            });
+        } else {
+            tracing::warn!(?scope, "no runtime: the slower cache tiers were not purged");
+        }
+    }
+
+    /// Counters and sizes of every tier, in lookup order.
+    pub(crate) fn tier_stats(&self) -> Vec<(CacheTierKind, TierStats)> {
+        self.tiers
+            .iter()
+            .map(|tier| match tier {
+                Tier::Memory => (CacheTierKind::Memory, self.memory_stats()),
+                Tier::Slower(tier) => (tier.kind(), tier.stats()),
+            })
+            .collect()
+    }
+
+    fn memory_stats(&self) -> TierStats {
+        let Some(memory) = &self.memory else {
+            return TierStats::default();
+        };
+        TierStats {
+            hits: self.memory_hits.load(Ordering::Relaxed),
+            misses: self.memory_misses.load(Ordering::Relaxed),
+            evictions: memory.evictions(),
+            items: memory.items(),
+            bytes: memory.bytes(),
+        }
+    }
+
+    /// Items and body bytes the memory tier holds for `bucket`.
+    pub(crate) fn memory_usage(&self, bucket: &str) -> (u64, u64) {
+        self.memory
+            .as_ref()
+            .map_or((0, 0), |m| m.bucket_usage(bucket))
+    }
+
+    fn update_memory_gauges(&self) {
+        if let Some(memory) = &self.memory {
+            metrics::gauge!(CACHE_ITEMS, "tier" => "memory").set(memory.items() as f64);
+            metrics::gauge!(CACHE_BYTES, "tier" => "memory").set(memory.bytes() as f64);
+        }
+    }
+}
+
+/// One background write.
+struct FillJob {
+    key: CacheKey,
+    object: CachedObject,
+    tiers: Vec<Arc<dyn CacheTier>>,
+    epoch: u64,
+}
+
+/// The bounded queue of writes to the slower tiers, drained by one task.
+#[derive(Debug)]
+struct FillQueue {
+    sender: mpsc::Sender<FillJob>,
+    receiver: Mutex<Option<mpsc::Receiver<FillJob>>>,
+    started: OnceLock<()>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for FillJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FillJob")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FillQueue {
+    fn new(epoch: Arc<AtomicU64>) -> Self {
+        let (sender, receiver) = mpsc::channel(FILL_QUEUE_CAPACITY);
+        Self {
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+            started: OnceLock::new(),
+            epoch,
+        }
+    }
+
+    /// Queues a write; when the queue is full the write is dropped and counted.
+    fn enqueue(
+        &self,
+        key: CacheKey,
+        object: CachedObject,
+        tiers: Vec<Arc<dyn CacheTier>>,
+        epoch: u64,
+    ) {
+        self.start();
+        let job = FillJob {
+            key,
+            object,
+            tiers,
+            epoch,
+        };
+        if self.sender.try_send(job).is_err() {
+            metrics::counter!(CACHE_FILL_DROPPED_TOTAL).increment(1);
+        }
+    }
+
+    /// Spawns the writer on the current runtime, once (the store may be built outside one).
+    fn start(&self) {
+        if self.started.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(receiver) = receiver.take() {
+            runtime.spawn(write_fills(receiver, self.epoch.clone()));
+        }
+        let _ = self.started.set(());
+    }
+}
+
+/// Writes queued fills one at a time until the store is dropped.
+async fn write_fills(mut receiver: mpsc::Receiver<FillJob>, epoch: Arc<AtomicU64>) {
+    while let Some(job) = receiver.recv().await {
+        for tier in &job.tiers {
+            // A purge since the fill started wins.
+            if epoch.load(Ordering::Acquire) != job.epoch {
+                break;
+            }
+            let kind = tier.kind().as_str();
+            match tier.put(&job.key, job.object.clone()).await {
+                Ok(()) => {
+                    let stats = tier.stats();
+                    metrics::gauge!(CACHE_ITEMS, "tier" => kind).set(stats.items as f64);
+                    metrics::gauge!(CACHE_BYTES, "tier" => kind).set(stats.bytes as f64);
+                }
+                Err(error) => {
+                    tracing::debug!(tier = kind, %error, "cache write failed");
+                    metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => kind).increment(1);
+                }
+            }
+        }
+    }
+}
