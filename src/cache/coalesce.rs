@@ -1,11 +1,13 @@
 //! Request coalescing: concurrent misses for one key make one upstream request.
 //!
 //! The first miss becomes the *leader* and fetches; later ones *wait* on a
-//! watch channel for the leader's outcome: the stored object, or `None` when
-//! the response was not cacheable (too large, an error, an aborted transfer),
-//! in which case each waiter makes its own request. The leader's guard
-//! publishes `None` if it is dropped without an outcome, so a waiter never
-//! waits on a leader that is gone.
+//! watch channel for the leader's outcome: the stored object; "not stored"
+//! when the response was not cacheable (too large, not 200), in which case
+//! each waiter makes its own request; or "aborted" when the leader's transfer
+//! failed or its client went away, in which case a waiter may join again (one
+//! of them becomes the next leader). The leader's guard publishes "aborted"
+//! if it is dropped without an outcome, so a waiter never waits on a leader
+//! that is gone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,18 @@ use tokio::sync::watch;
 use super::{CacheKey, CachedObject};
 
 /// What waiters learn: nothing yet, or the leader's outcome.
-type Outcome = Option<Option<CachedObject>>;
+type Outcome = Option<Shared>;
+
+/// How the leader's fetch ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Shared {
+    /// Stored: waiters answer from it.
+    Stored(CachedObject),
+    /// Complete but not cacheable: waiters fetch alone.
+    NotStored,
+    /// The transfer failed or was abandoned: waiters may try again.
+    Aborted,
+}
 
 /// The misses in flight, by key.
 #[derive(Debug, Default)]
@@ -66,9 +79,11 @@ pub(crate) struct Leader {
 }
 
 impl Leader {
-    /// Publishes the outcome: the stored object, or `None` (waiters fetch themselves).
+    /// Publishes the outcome: the stored object, or `None` (not cacheable:
+    /// waiters fetch themselves).
     pub(crate) fn finish(self, object: Option<CachedObject>) {
-        self.sender.send_replace(Some(object));
+        self.sender
+            .send_replace(Some(object.map_or(Shared::NotStored, Shared::Stored)));
         // Drop removes the entry.
     }
 }
@@ -91,7 +106,7 @@ impl Drop for Leader {
         }
         self.sender.send_if_modified(|outcome| {
             if outcome.is_none() {
-                *outcome = Some(None);
+                *outcome = Some(Shared::Aborted);
                 true
             } else {
                 false
@@ -105,11 +120,11 @@ impl Drop for Leader {
 pub(crate) struct Waiter(watch::Receiver<Outcome>);
 
 impl Waiter {
-    /// The leader's object, or `None` when it has none (or is gone).
-    pub(crate) async fn outcome(mut self) -> Option<CachedObject> {
+    /// How the leader's fetch ended.
+    pub(crate) async fn outcome(mut self) -> Shared {
         match self.0.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().flatten(),
-            Err(_) => None,
+            Ok(outcome) => outcome.clone().unwrap_or(Shared::Aborted),
+            Err(_) => Shared::Aborted,
         }
     }
 }
@@ -156,7 +171,9 @@ mod tests {
         };
         let waiting = tokio::spawn(waiter.outcome());
         leader.finish(Some(object()));
-        let got = waiting.await.unwrap().expect("object");
+        let Shared::Stored(got) = waiting.await.unwrap() else {
+            panic!("object")
+        };
         assert_eq!(got.body, "abc");
         assert_eq!(coalescer.in_flight(), 0);
         assert!(matches!(coalescer.join(&key()), Role::Leader(_)));
@@ -172,7 +189,30 @@ mod tests {
             panic!("waiter")
         };
         drop(leader);
-        assert!(waiter.outcome().await.is_none());
+        assert!(matches!(waiter.outcome().await, Shared::Aborted));
         assert_eq!(coalescer.in_flight(), 0);
+    }
+}
+
+#[cfg(test)]
+mod not_stored_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_uncacheable_answer_is_not_an_abort() {
+        let coalescer = Arc::new(Coalescer::default());
+        let key = CacheKey {
+            bucket: Arc::from("b"),
+            object: "k".into(),
+            version_id: None,
+        };
+        let Role::Leader(leader) = coalescer.join(&key) else {
+            panic!("leader")
+        };
+        let Role::Waiter(waiter) = coalescer.join(&key) else {
+            panic!("waiter")
+        };
+        leader.finish(None);
+        assert!(matches!(waiter.outcome().await, Shared::NotStored));
     }
 }

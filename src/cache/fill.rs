@@ -135,7 +135,7 @@ mod tests {
 
     use super::*;
     use crate::body::boxed;
-    use crate::cache::coalesce::{Coalescer, Role};
+    use crate::cache::coalesce::{Coalescer, Role, Shared};
     use crate::config::CacheConfig;
 
     fn store() -> Arc<Store> {
@@ -192,7 +192,10 @@ mod tests {
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(bytes, "hello");
         assert_eq!(store.memory_get(&key()).unwrap().body, "hello");
-        assert_eq!(waiter.outcome().await.unwrap().body, "hello");
+        let Shared::Stored(object) = waiter.outcome().await else {
+            panic!("stored")
+        };
+        assert_eq!(object.body, "hello");
     }
 
     #[tokio::test]
@@ -211,7 +214,7 @@ mod tests {
         );
         assert!(body.collect().await.is_err());
         assert!(store.memory_get(&key()).is_none());
-        assert!(waiter.outcome().await.is_none());
+        assert!(matches!(waiter.outcome().await, Shared::Aborted));
     }
 
     #[tokio::test]

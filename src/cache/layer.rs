@@ -21,7 +21,7 @@ pub struct CacheLayer {
 impl CacheLayer {
     /// Builds the cache layer of one configuration generation (purging
     /// buckets that were removed or now point at other S3 data).
-    pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Self, BuildError> {
+    pub fn build(config: &Config, shared: &Shared) -> Result<Self, BuildError> {
         let Some(store) = shared.cache.prepare(config)? else {
             return Ok(Self { context: None });
         };

@@ -38,7 +38,7 @@ pub use tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{Config, S3Config, S3Credentials};
+use crate::config::{CacheConfig, Config, S3Config, S3Credentials};
 use crate::stack::BuildError;
 use store::Store;
 
@@ -107,7 +107,7 @@ impl CacheShared {
             .map(|b| (b.name.clone(), BucketIdentity::of(&b.s3)))
             .collect();
         if let Some(store) = &state.store {
-            if config.cache.enabled && *store.config() != config.cache {
+            if config.cache.enabled && !same_tiers(store.config(), &config.cache) {
                 tracing::warn!(
                     "the cache section changed; the running cache tiers keep their settings until restart"
                 );
@@ -122,6 +122,16 @@ impl CacheShared {
         state.identities = new;
         Ok(state.store.clone().filter(|_| config.cache.enabled))
     }
+}
+
+/// Whether two cache sections build the same tiers (TTLs and the stale
+/// window are per-request policy and apply at every reload).
+fn same_tiers(a: &CacheConfig, b: &CacheConfig) -> bool {
+    a.layers == b.layers
+        && a.memory.max_item_size == b.memory.max_item_size
+        && a.memory.max_cache_size == b.memory.max_cache_size
+        && a.disk == b.disk
+        && a.redis == b.redis
 }
 
 /// Opens the disk and Redis tiers the configuration lists.

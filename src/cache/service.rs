@@ -15,7 +15,7 @@ use percent_encoding::percent_decode_str;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
-use super::coalesce::Role;
+use super::coalesce::{Role, Shared};
 use super::fill::{Fill, FillBody};
 use super::interim;
 use super::stats::{BucketCounters, Outcome};
@@ -201,41 +201,52 @@ async fn miss(
         return Ok(mark(response, Marker::Miss));
     }
     let store = &context.store;
-    match store.coalescer.join(&key) {
-        Role::Leader(leader) => {
-            // A fill may have completed between the lookup and joining.
-            if let Some(object) = store.memory_get(&key).filter(is_fresh) {
-                leader.finish(Some(object.clone()));
-                policy.counters.record(Outcome::Hit);
-                let (parts, _) = request.into_parts();
-                return serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
-            }
-            policy.counters.record(Outcome::Miss);
-            let epoch = store.epoch();
-            let response = forward(inner, request).await?;
-            let fill = |meta| Fill {
-                store: store.clone(),
-                key,
-                meta,
-                epoch,
-                leader: Some(leader),
-            };
-            Ok(mark(start_fill(policy, response, fill), Marker::Miss))
-        }
-        Role::Waiter(waiter) => {
-            policy.counters.record_coalesced();
-            policy.counters.record(Outcome::Miss);
-            let object = tokio::time::timeout(context.coalesce_wait, waiter.outcome())
-                .await
-                .ok()
-                .flatten();
-            match object {
-                Some(object) => {
+    let mut retried = false;
+    loop {
+        match store.coalescer.join(&key) {
+            Role::Leader(leader) => {
+                // A fill may have completed between the lookup and joining.
+                if let Some(object) = store.memory_get(&key).filter(is_fresh) {
+                    leader.finish(Some(object.clone()));
+                    policy.counters.record(Outcome::Hit);
                     let (parts, _) = request.into_parts();
-                    serve(&parts, &object, Marker::Miss)
+                    return serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
                 }
-                // Too large, not cacheable, failed or too slow: fetch alone.
-                None => Ok(mark(forward(inner, request).await?, Marker::Miss)),
+                policy.counters.record(Outcome::Miss);
+                let epoch = store.epoch();
+                let response = forward(inner, request).await?;
+                let fill = |meta| Fill {
+                    store: store.clone(),
+                    key,
+                    meta,
+                    epoch,
+                    leader: Some(leader),
+                };
+                return Ok(mark(start_fill(policy, response, fill), Marker::Miss));
+            }
+            Role::Waiter(waiter) => {
+                if !retried {
+                    policy.counters.record_coalesced();
+                }
+                let outcome = tokio::time::timeout(context.coalesce_wait, waiter.outcome())
+                    .await
+                    // Waited long enough: fetch alone.
+                    .unwrap_or(Shared::NotStored);
+                match outcome {
+                    Shared::Stored(object) => {
+                        policy.counters.record(Outcome::Miss);
+                        let (parts, _) = request.into_parts();
+                        return serve(&parts, &object, Marker::Miss);
+                    }
+                    // The leader's transfer broke off: join again, once (one
+                    // of the waiters becomes the next leader).
+                    Shared::Aborted if !retried => retried = true,
+                    // Too large, not cacheable, or failed twice: fetch alone.
+                    Shared::Aborted | Shared::NotStored => {
+                        policy.counters.record(Outcome::Miss);
+                        return Ok(mark(forward(inner, request).await?, Marker::Miss));
+                    }
+                }
             }
         }
     }
@@ -272,6 +283,24 @@ async fn revalidate(
     let store = &context.store;
     let (parts, _) = request.into_parts();
     let plain = is_plain(&parts.headers);
+    // Concurrent requests for a stale entry share one revalidation.
+    let leader = if plain && parts.method == Method::GET {
+        match store.coalescer.join(&key) {
+            Role::Leader(leader) => Some(leader),
+            Role::Waiter(waiter) => {
+                policy.counters.record_coalesced();
+                let outcome = tokio::time::timeout(context.coalesce_wait, waiter.outcome()).await;
+                if let Ok(Shared::Stored(object)) = outcome {
+                    policy.counters.record(Outcome::Hit);
+                    return serve(&parts, &object, Marker::Hit(tier));
+                }
+                // The leader got nothing usable: revalidate alone.
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut check = Request::from_parts(parts.clone(), empty());
     for name in &CONDITIONAL {
         check.headers_mut().remove(name);
@@ -288,7 +317,10 @@ async fn revalidate(
     match forward(inner.clone(), check).await {
         Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
             let fresh = interim::refreshed(&stale, response.headers(), policy.ttl);
-            store.insert(&key, &fresh, epoch);
+            let stored = store.insert(&key, &fresh, epoch);
+            if let Some(leader) = leader {
+                leader.finish(stored.then(|| fresh.clone()));
+            }
             policy.counters.record(Outcome::Hit);
             serve(&parts, &fresh, Marker::Hit(tier))
         }
@@ -302,7 +334,7 @@ async fn revalidate(
                     key,
                     meta,
                     epoch,
-                    leader: None,
+                    leader,
                 };
                 Ok(mark(start_fill(policy, response, fill), Marker::Miss))
             } else if plain {
@@ -384,4 +416,117 @@ fn serve(
     marker: Marker,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     Ok(mark(interim::respond(&parts.method, object), marker))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use tower::Layer;
+
+    use super::*;
+    use crate::body::full;
+    use crate::cache::CacheLayer;
+    use crate::config::Config;
+    use crate::shared::Shared;
+    use crate::upstream::S3Backend;
+
+    type Seen = Arc<Mutex<Vec<http::request::Parts>>>;
+
+    fn config() -> Config {
+        Config::from_yaml_str_with_env(
+            "cache: {enabled: true}\nbuckets:\n  - {name: b, path_prefix: /b, s3: {bucket: b-bucket, region: us-east-1, endpoint: 'http://127.0.0.1:9', access_key: A, secret_key: S}}\n",
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    /// A cache over a stub S3 that answers `status` with a 5-byte body and records requests.
+    fn cache(status: StatusCode, with_length: bool) -> (Cache<Inner>, Seen) {
+        let seen: Seen = Arc::default();
+        let recorder = seen.clone();
+        let stub = Inner::new(tower::service_fn(move |request: Request<ProxyBody>| {
+            recorder.lock().unwrap().push(request.into_parts().0);
+            async move {
+                let mut response = Response::new(full("hello"));
+                *response.status_mut() = status;
+                if with_length {
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+                }
+                Ok::<_, ProxyError>(response)
+            }
+        }));
+        let layer = CacheLayer::build(&config(), &Shared::default()).unwrap();
+        (layer.layer(stub), seen)
+    }
+
+    fn request(method: Method, headers: &[(&str, &str)]) -> Request<ProxyBody> {
+        let mut request = Request::new(empty());
+        *request.method_mut() = method;
+        *request.uri_mut() = http::Uri::from_static("/b/key.txt");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let route = BucketRoute::new("b", "/b", Arc::new(S3Backend::for_tests()));
+        request.extensions_mut().insert(Arc::new(route));
+        request.extensions_mut().insert(ObjectKey("key.txt".into()));
+        request
+    }
+
+    async fn call(cache: &mut Cache<Inner>, request: Request<ProxyBody>) -> (String, Bytes) {
+        let response = cache.ready().await.unwrap().call(request).await.unwrap();
+        let marker = response.headers()[X_CACHE].to_str().unwrap().to_owned();
+        (
+            marker,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_range_or_conditional_miss_goes_upstream_unchanged_and_is_not_stored() {
+        let (mut cache, seen) = cache(StatusCode::PARTIAL_CONTENT, true);
+        let (marker, _) = call(&mut cache, request(Method::GET, &[("range", "bytes=0-1")])).await;
+        assert_eq!(marker, "MISS");
+        assert_eq!(seen.lock().unwrap()[0].headers["range"], "bytes=0-1");
+        let (marker, _) = call(
+            &mut cache,
+            request(Method::GET, &[("if-none-match", "\"x\"")]),
+        )
+        .await;
+        assert_eq!(marker, "MISS");
+        assert_eq!(seen.lock().unwrap()[1].headers["if-none-match"], "\"x\"");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_head_miss_is_not_stored_and_a_get_fill_answers_later_heads() {
+        let (mut cache, seen) = cache(StatusCode::OK, true);
+        assert_eq!(call(&mut cache, request(Method::HEAD, &[])).await.0, "MISS");
+        assert_eq!(call(&mut cache, request(Method::GET, &[])).await.0, "MISS");
+        let (marker, body) = call(&mut cache, request(Method::HEAD, &[])).await;
+        assert_eq!(marker, "HIT memory");
+        assert!(body.is_empty());
+        let (marker, body) = call(&mut cache, request(Method::GET, &[])).await;
+        assert_eq!(marker, "HIT memory");
+        assert_eq!(body, "hello");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_without_length_or_not_200_is_not_stored() {
+        for (status, with_length) in [(StatusCode::OK, false), (StatusCode::NO_CONTENT, true)] {
+            let (mut cache, seen) = cache(status, with_length);
+            for _ in 0..2 {
+                assert_eq!(call(&mut cache, request(Method::GET, &[])).await.0, "MISS");
+            }
+            assert_eq!(seen.lock().unwrap().len(), 2, "{status} {with_length}");
+        }
+    }
 }
