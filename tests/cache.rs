@@ -611,3 +611,155 @@ async fn a_reload_keeps_entries_and_purges_a_repointed_bucket() {
     assert_eq!(r.header("x-cache"), Some("MISS"));
     assert_eq!(r.body.as_ref(), b"from other-bkt");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_and_range_requests_are_answered_from_the_cache() {
+    let (s3, proxy, _) = setup("", "").await;
+    let body: Vec<u8> = (0..100u8).collect();
+    s3.put_object(BKT, "r.bin", &body, Some("application/octet-stream"), &[])
+        .await;
+    let miss = get(proxy.main, "/products/r.bin").await;
+    assert_eq!(miss.header("x-cache"), Some("MISS"));
+    let etag = miss.header("etag").expect("etag").to_owned();
+    let last_modified = miss
+        .header("last-modified")
+        .expect("last-modified")
+        .to_owned();
+
+    let not_modified = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(not_modified.status, 304, "{}", not_modified.describe());
+    assert_eq!(not_modified.header("x-cache"), Some("HIT memory"));
+    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
+    assert!(not_modified.body.is_empty());
+    let since = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("if-modified-since", &last_modified)],
+    )
+    .await;
+    assert_eq!(since.status, 304, "{}", since.describe());
+
+    let failed = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("if-match", "\"other\"")],
+    )
+    .await;
+    assert_error(&failed, 412, Some("PreconditionFailed"));
+
+    let range = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("range", "bytes=10-19")],
+    )
+    .await;
+    assert_eq!(range.status, 206, "{}", range.describe());
+    assert_eq!(range.header("x-cache"), Some("HIT memory"));
+    assert_eq!(range.header("content-range"), Some("bytes 10-19/100"));
+    assert_eq!(range.body.as_ref(), &body[10..20]);
+    assert!(range.header("age").is_some(), "{}", range.describe());
+
+    let suffix = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("range", "bytes=-5")],
+    )
+    .await;
+    assert_eq!(suffix.status, 206);
+    assert_eq!(suffix.body.as_ref(), &body[95..]);
+
+    let multi = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("range", "bytes=0-1,98-")],
+    )
+    .await;
+    assert_eq!(multi.status, 206, "{}", multi.describe());
+    let content_type = multi.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/byteranges; boundary="),
+        "{content_type}"
+    );
+    let text = String::from_utf8_lossy(&multi.body);
+    assert!(text.contains("Content-Range: bytes 0-1/100"), "{text}");
+    assert!(text.contains("Content-Range: bytes 98-99/100"), "{text}");
+
+    let unsatisfiable = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("range", "bytes=500-")],
+    )
+    .await;
+    assert_eq!(unsatisfiable.status, 416, "{}", unsatisfiable.describe());
+    assert_eq!(unsatisfiable.header("content-range"), Some("bytes */100"));
+
+    let stale_validator = send(
+        proxy.main,
+        "GET",
+        "/products/r.bin",
+        &[("range", "bytes=0-9"), ("if-range", "\"not-the-etag\"")],
+    )
+    .await;
+    assert_eq!(
+        stale_validator.status, 200,
+        "If-Range mismatch: the whole object"
+    );
+    assert_eq!(stale_validator.body.as_ref(), body.as_slice());
+
+    assert_eq!(
+        s3_gets(&s3, "r.bin"),
+        1,
+        "every answer above came from the cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_buckets_cached_object_still_needs_a_token() {
+    use common::jwks::{SECRET, claims, sign};
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "secret.txt", b"private bytes");
+    let mut bucket = BucketCfg::new("products", &s3, BKT);
+    bucket.extra_yaml = format!(
+        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
+        q(SECRET)
+    );
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = cache_yaml("");
+    let proxy = Proxy::start(&cfg).await;
+    proxy.wait_ready().await;
+    let token = sign(
+        jsonwebtoken::Algorithm::HS256,
+        "",
+        None,
+        &claims(serde_json::json!({})),
+    );
+    let bearer = format!("Bearer {token}");
+    let with_token = [("authorization", bearer.as_str())];
+
+    let r = send(proxy.main, "GET", "/products/secret.txt", &with_token).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    let r = send(proxy.main, "GET", "/products/secret.txt", &with_token).await;
+    assert_eq!(r.header("x-cache"), Some("HIT memory"));
+
+    let r = get(proxy.main, "/products/secret.txt").await;
+    assert_error(&r, 401, None);
+    assert!(!r.text().contains("private bytes"));
+    assert!(r.header("x-cache").is_none(), "the cache was never reached");
+    let r = send(proxy.main, "HEAD", "/products/secret.txt", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(s3_gets(&s3, "secret.txt"), 1);
+}

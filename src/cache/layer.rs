@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use super::policy::StoragePolicy;
 use super::service::{BucketPolicy, Cache, CacheContext};
 use crate::config::Config;
 use crate::shared::Shared;
@@ -32,12 +33,15 @@ impl CacheLayer {
                 let name: Arc<str> = Arc::from(bucket.name.as_str());
                 let policy = BucketPolicy {
                     enabled: bucket.cache.enabled,
-                    ttl: bucket.cache.ttl.unwrap_or(config.cache.memory.default_ttl),
-                    max_item_size: bucket
-                        .cache
-                        .max_item_size
-                        .unwrap_or(config.cache.memory.max_item_size)
-                        .min(store.config().memory.max_item_size),
+                    storage: StoragePolicy {
+                        ttl: bucket.cache.ttl.unwrap_or(config.cache.memory.default_ttl),
+                        // Never above what the running memory tier accepts.
+                        max_item_size: bucket
+                            .cache
+                            .max_item_size
+                            .unwrap_or(config.cache.memory.max_item_size)
+                            .min(store.config().memory.max_item_size),
+                    },
                     counters: store.bucket_counters(&name),
                 };
                 (name, policy)

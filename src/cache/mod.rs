@@ -12,6 +12,8 @@
 //! - `memory.rs`: the `quick_cache` tier, sharded so the largest item fits.
 //! - `fill.rs`: the streaming fill (tee into a capped buffer, store on completion).
 //! - `coalesce.rs`: one upstream request per key for concurrent misses.
+//! - `policy.rs`: what is storable, its metadata and TTL, refresh from a 304.
+//! - `serve/`: answering GET/HEAD from an entry (conditionals, ranges, multipart).
 //! - `stats.rs`: per-bucket counters; `admin.rs`: purge and stats API.
 //! - `entry.rs`, `key.rs`, `tier.rs`: what is stored, under which key, and
 //!   the interface of the slower tiers.
@@ -20,10 +22,11 @@ pub mod admin;
 mod coalesce;
 pub mod entry;
 mod fill;
-mod interim;
 pub mod key;
 mod layer;
 mod memory;
+pub mod policy;
+pub mod serve;
 mod service;
 mod stats;
 mod store;

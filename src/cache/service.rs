@@ -15,9 +15,9 @@ use percent_encoding::percent_decode_str;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
-use super::coalesce::{Role, Shared};
+use super::coalesce::{Leader, Role, Shared};
 use super::fill::{Fill, FillBody};
-use super::interim;
+use super::policy::{self as storage, StoragePolicy};
 use super::stats::{BucketCounters, Outcome};
 use super::store::Store;
 use super::{CacheKey, CachedObject};
@@ -46,8 +46,8 @@ const CONDITIONAL: [header::HeaderName; 6] = [
 #[derive(Debug)]
 pub(crate) struct BucketPolicy {
     pub(crate) enabled: bool,
-    pub(crate) ttl: Duration,
-    pub(crate) max_item_size: u64,
+    /// TTL and item limit of this bucket's entries.
+    pub(crate) storage: StoragePolicy,
     pub(crate) counters: Arc<BucketCounters>,
 }
 
@@ -215,14 +215,13 @@ async fn miss(
                 policy.counters.record(Outcome::Miss);
                 let epoch = store.epoch();
                 let response = forward(inner, request).await?;
-                let fill = |meta| Fill {
-                    store: store.clone(),
+                let target = FillTarget {
+                    store,
                     key,
-                    meta,
                     epoch,
                     leader: Some(leader),
                 };
-                return Ok(mark(start_fill(policy, response, fill), Marker::Miss));
+                return Ok(mark(start_fill(policy, response, target), Marker::Miss));
             }
             Role::Waiter(waiter) => {
                 if !retried {
@@ -252,23 +251,41 @@ async fn miss(
     }
 }
 
-/// Tees a storable 200 into the cache; anything else passes through untouched.
+/// Where a fill goes.
+struct FillTarget<'a> {
+    store: &'a Arc<Store>,
+    key: CacheKey,
+    epoch: u64,
+    leader: Option<Leader>,
+}
+
+/// Tees a storable 200 into the cache; anything else passes through
+/// untouched (and coalesced waiters are told to fetch for themselves).
 fn start_fill(
     policy: &BucketPolicy,
     response: Response<ProxyBody>,
-    fill: impl FnOnce(super::ObjectMeta) -> Fill,
+    target: FillTarget<'_>,
 ) -> Response<ProxyBody> {
-    if response.status() != StatusCode::OK {
-        return response;
+    let now = SystemTime::now();
+    match storage::storable(response.status(), response.headers(), now, &policy.storage) {
+        Ok(meta) => {
+            let fill = Fill {
+                store: target.store.clone(),
+                key: target.key,
+                meta,
+                epoch: target.epoch,
+                leader: target.leader,
+            };
+            response.map(|body| boxed(FillBody::new(body, fill)))
+        }
+        Err(reason) => {
+            tracing::debug!(%reason, "answer not cached");
+            if let Some(leader) = target.leader {
+                leader.finish(None);
+            }
+            response
+        }
     }
-    let Some(meta) = interim::storable_meta(response.headers(), policy.ttl) else {
-        return response;
-    };
-    if meta.content_length > policy.max_item_size {
-        return response;
-    }
-    let fill = fill(meta);
-    response.map(|body| boxed(FillBody::new(body, fill)))
 }
 
 async fn revalidate(
@@ -316,27 +333,44 @@ async fn revalidate(
     let epoch = store.epoch();
     match forward(inner.clone(), check).await {
         Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
-            let fresh = interim::refreshed(&stale, response.headers(), policy.ttl);
-            let stored = store.insert(&key, &fresh, epoch);
-            if let Some(leader) = leader {
-                leader.finish(stored.then(|| fresh.clone()));
+            let now = SystemTime::now();
+            match storage::refresh(&stale.meta, response.headers(), now, &policy.storage) {
+                Ok(meta) => {
+                    let fresh = CachedObject {
+                        meta: Arc::new(meta),
+                        body: stale.body.clone(),
+                    };
+                    let stored = store.insert(&key, &fresh, epoch);
+                    if let Some(leader) = leader {
+                        leader.finish(stored.then(|| fresh.clone()));
+                    }
+                    policy.counters.record(Outcome::Hit);
+                    serve(&parts, &fresh, Marker::Hit(tier))
+                }
+                Err(reason) => {
+                    // A 304 for another representation, or now uncacheable:
+                    // drop the entry and ask S3 what the client asked.
+                    tracing::debug!(%reason, "revalidation refused; entry dropped");
+                    store.forget(&key);
+                    drop(leader);
+                    policy.counters.record(Outcome::Miss);
+                    let response = forward(inner, Request::from_parts(parts, empty())).await?;
+                    Ok(mark(response, Marker::Miss))
+                }
             }
-            policy.counters.record(Outcome::Hit);
-            serve(&parts, &fresh, Marker::Hit(tier))
         }
         Ok(response) => {
             // The object changed (or S3 ignored the validator).
             store.forget(&key);
             policy.counters.record(Outcome::Miss);
             if plain && parts.method == Method::GET {
-                let fill = |meta| Fill {
-                    store: store.clone(),
+                let target = FillTarget {
+                    store,
                     key,
-                    meta,
                     epoch,
                     leader,
                 };
-                Ok(mark(start_fill(policy, response, fill), Marker::Miss))
+                Ok(mark(start_fill(policy, response, target), Marker::Miss))
             } else if plain {
                 Ok(mark(response, Marker::Miss))
             } else {
@@ -373,7 +407,10 @@ fn is_upstream_failure(error: &ProxyError) -> bool {
     }
 }
 
-fn within_stale_window(object: &CachedObject, window: Duration) -> bool {
+/// Whether `object` may still be served because S3 failed: within the
+/// configured window past its TTL, as its own `Cache-Control` allows.
+fn within_stale_window(object: &CachedObject, configured: Duration) -> bool {
+    let window = storage::stale_window(&object.meta, configured);
     !window.is_zero() && SystemTime::now() <= object.meta.fresh_until + window
 }
 
@@ -415,7 +452,8 @@ fn serve(
     object: &CachedObject,
     marker: Marker,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    Ok(mark(interim::respond(&parts.method, object), marker))
+    let response = super::serve::respond(object, &parts.method, &parts.headers, SystemTime::now())?;
+    Ok(mark(response, marker))
 }
 
 #[cfg(test)]

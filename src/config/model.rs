@@ -9,7 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::auth::{AdminJwtConfig, AuthConfig};
+pub use super::auth::{
+    AdminJwtConfig, AuthConfig, ClaimOperator, ClaimRule, JwksSource, JwtConfig, KeySource,
+    StaticKey, TokenSource,
+};
 pub use super::authz::AuthorizationConfig;
 pub use super::cache::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
