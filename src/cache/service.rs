@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use futures_util::future::Either;
+use futures_util::future::{Either, Ready, ready};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use percent_encoding::percent_decode_str;
@@ -84,7 +84,8 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = ProxyError;
-    type Future = Either<S::Future, BoxFuture>;
+    type Future =
+        Either<S::Future, Either<Ready<Result<Response<ProxyBody>, ProxyError>>, BoxFuture>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -94,10 +95,24 @@ where
         let Some(context) = &self.context else {
             return Either::Left(self.inner.call(request));
         };
+        // The hot path: fresh in the memory tier (looked up first) is
+        // answered here, with no task, no boxed future and no inner clone.
+        if let Some(Ok(target)) = classify(context, &request)
+            && let Some(object) = context.store.fresh_memory_hit(&target.key)
+        {
+            target.policy.counters.record(Outcome::Hit);
+            let (parts, _) = request.into_parts();
+            let answer = serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
+            return Either::Right(Either::Left(ready(answer)));
+        }
         // The service polled ready is the one used first (tower's clone idiom).
         let clone = self.inner.clone();
         let inner = Inner::new(std::mem::replace(&mut self.inner, clone));
-        Either::Right(Box::pin(handle(context.clone(), inner, request)))
+        Either::Right(Either::Right(Box::pin(handle(
+            context.clone(),
+            inner,
+            request,
+        ))))
     }
 }
 

@@ -149,6 +149,25 @@ impl Store {
         self.memory.as_ref()?.get(key)
     }
 
+    /// A fresh entry from the memory tier when it is the first tier looked
+    /// up (the synchronous hot path); `None` sends the request the slow way,
+    /// which counts the miss.
+    pub(crate) fn fresh_memory_hit(&self, key: &CacheKey) -> Option<CachedObject> {
+        if !matches!(self.tiers.first(), Some(Tier::Memory)) {
+            return None;
+        }
+        let object = self
+            .memory
+            .as_ref()?
+            .get(key)
+            .filter(|o| std::time::SystemTime::now() < o.meta.fresh_until)?;
+        self.memory_hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(series) = self.hit_series.get(&CacheTierKind::Memory) {
+            series.increment(1);
+        }
+        Some(object)
+    }
+
     /// Looks `key` up in every tier, in order; promotes a hit to the faster tiers.
     pub(crate) async fn lookup(&self, key: &CacheKey) -> Option<Found> {
         for (index, tier) in self.tiers.iter().enumerate() {
