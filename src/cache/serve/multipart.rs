@@ -99,7 +99,7 @@ impl Multipart {
 
     /// The payload copied into one buffer: the alternative to
     /// [`Multipart::into_chunks`] that `benches/cache_serve.rs` measures
-    /// (chunks win even for tiny parts, so responses use chunks).
+    /// (chunks tie for tiny parts and win for larger ones, so responses use chunks).
     pub fn into_contiguous(self) -> Bytes {
         let mut buffer = BytesMut::with_capacity(self.length as usize);
         for chunk in &self.chunks {
