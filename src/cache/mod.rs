@@ -7,8 +7,11 @@
 //! (Skeleton: a pass-through until the cache work lands.)
 
 pub mod admin;
+pub mod codec;
+pub mod disk;
 pub mod entry;
 pub mod key;
+pub mod redis;
 pub mod tier;
 
 pub use entry::{CachedObject, ObjectMeta};
