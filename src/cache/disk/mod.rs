@@ -1,6 +1,6 @@
 //! The disk tier: one file per entry under `cache_dir`, surviving restarts.
 //!
-//! Each file holds one [`codec`](crate::cache::codec) entry (metadata, body,
+//! Each file holds one [`codec`] entry (metadata, body,
 //! SHA-256), named by the key's digest. Writes go to a temp file renamed into
 //! place. An in-memory index (rebuilt at startup by reading only the file
 //! headers) knows each entry's size, key and recency, so a miss costs no

@@ -1,15 +1,18 @@
 //! The Redis tier: entries shared by every proxy instance using one Redis.
 //!
-//! Values are [`codec`](crate::cache::codec) entries (versioned, checksummed)
-//! stored with `SET … PX <ttl>`, under keys described in [`keys`]. Every
+//! Values are [`codec`] entries (versioned, checksummed)
+//! stored with `SET … PX <ttl>`, under keys described in `keys.rs`. Every
 //! operation runs within the configured timeout; any Redis error or timeout
 //! becomes a [`TierError`] (the caller counts it and treats it as a miss),
 //! never a client error. The `bb8` pool is built without connecting, so the
 //! proxy starts while Redis is down and recovers when it comes back (each
-//! checkout is validated with a `PING`, which discards dead connections).
+//! checkout is validated with a `PING`, which discards dead connections);
+//! while connects fail, operations fail fast instead of each waiting for the
+//! timeout (see `connection.rs`).
 //! Purges walk the keyspace with `SCAN MATCH` (never `KEYS`) and `UNLINK`,
 //! and are broadcast to the other instances (see [`PurgeSubscription`]).
 
+mod connection;
 mod keys;
 mod pubsub;
 
@@ -25,6 +28,7 @@ use bytes::Bytes;
 use redis::IntoConnectionInfo as _;
 use tokio::sync::mpsc;
 
+use self::connection::{Health, Manager};
 use super::codec;
 use super::tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
 use super::{CacheKey, CachedObject};
@@ -40,7 +44,8 @@ pub struct RedisTier {
 }
 
 struct Inner {
-    pool: Pool<RedisConnectionManager>,
+    pool: Pool<Manager>,
+    health: Arc<Health>,
     client: redis::Client,
     prefix: String,
     ttl: Duration,
@@ -86,8 +91,10 @@ impl RedisTier {
         info = info.set_redis_settings(settings);
         let client = redis::Client::open(info.clone())
             .map_err(|_| TierError::Redis("invalid Redis connection settings".into()))?;
+        let health = Arc::new(Health::default());
         let manager = RedisConnectionManager::new(info)
             .map_err(|_| TierError::Redis("invalid Redis connection settings".into()))?;
+        let manager = Manager::new(manager, health.clone());
         let pool = Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(None)
@@ -98,6 +105,7 @@ impl RedisTier {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                health,
                 client,
                 prefix: config.key_prefix.clone(),
                 ttl: config.ttl,
@@ -147,11 +155,24 @@ impl RedisTier {
 
     /// Runs one Redis command on a pooled connection within the timeout.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
+        let health = &self.inner.health;
+        if health.is_down() {
+            return Err(TierError::Redis(
+                "unavailable (a connect failed moments ago)".into(),
+            ));
+        }
         let attempt = async {
-            let mut conn = self.inner.pool.get().await.map_err(|e| match e {
-                bb8::RunError::User(e) => TierError::Redis(e.to_string()),
-                bb8::RunError::TimedOut => TierError::Timeout,
-            })?;
+            let connect_failure = health.connect_failure();
+            let mut conn = tokio::select! {
+                biased;
+                got = self.inner.pool.get() => got.map_err(|e| match e {
+                    bb8::RunError::User(e) => TierError::Redis(e.to_string()),
+                    bb8::RunError::TimedOut => TierError::Timeout,
+                })?,
+                () = connect_failure => {
+                    return Err(TierError::Redis("cannot connect".into()));
+                }
+            };
             cmd.query_async::<T>(&mut *conn)
                 .await
                 .map_err(|e| TierError::Redis(e.to_string()))
