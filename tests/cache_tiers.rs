@@ -738,3 +738,37 @@ async fn redis_purge_broadcast_reaches_other_instances_only() {
     assert_eq!(got, Some(PurgeScope::All));
     assert!(a_rx.try_recv().is_err(), "a never receives its own purges");
 }
+
+#[tokio::test]
+async fn redis_rediss_url_speaks_tls() {
+    // A plain-TCP server: a rediss:// client must attempt a TLS handshake
+    // (and fail cleanly), not talk plain text and not panic building rustls.
+    let server = RedisServer::start().await;
+    let mut config = redis_config(&server, "yg:");
+    config.url = Secret::new(format!("rediss://127.0.0.1:{}", server.port));
+    let tier = RedisTier::new(&config).expect("a rediss:// URL is accepted");
+    let k = key("products", "k");
+    let put = bounded("put over TLS to a plain server", tier.put(&k, object(b"v"))).await;
+    assert!(put.is_err(), "TLS to a plain-TCP server cannot succeed");
+    assert!(
+        !redis_exists(&server, 0, &tier.redis_key(&k)).await,
+        "nothing was written in plain text"
+    );
+}
+
+#[tokio::test]
+async fn disk_too_large_replacement_drops_the_older_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open_disk(dir.path(), 64 * 1024).await;
+    let k = key("products", "grows");
+    tier.put(&k, object(b"small v1")).await.unwrap();
+    assert!(tier.get(&k).await.unwrap().is_some());
+    // The new version does not fit: it is not stored, and v1 must not be
+    // served in its place.
+    tier.put(&k, object(&common::pattern_bytes(100 * 1024)))
+        .await
+        .unwrap();
+    assert!(tier.get(&k).await.unwrap().is_none());
+    assert!(!tier.entry_path(&k).exists());
+    assert_eq!(tier.stats().items, 0);
+}

@@ -33,9 +33,10 @@
 //! lookup can verify that the entry really is the one asked for.
 //!
 //! SHA-256 rather than a CRC: `sha2` is already a dependency (the key
-//! digests), it detects any corruption rather than most, and with the SHA
-//! CPU extensions it costs well under a millisecond per MiB (see
-//! `benches/cache_tiers.rs`), small next to the disk or network read.
+//! digests) and it detects any corruption rather than most. It is the main
+//! cost of encoding and decoding a large entry (see `benches/cache_tiers.rs`
+//! and docs/PERFORMANCE.md); the version field allows a cheaper checksum
+//! later without misreading old entries.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -152,10 +152,14 @@ impl DiskTier {
     async fn store(&self, key: &CacheKey, object: CachedObject) -> Result<(), TierError> {
         let parts = codec::encode_parts(key, &object);
         let size = parts.len();
+        let digest = key.digest();
         if size > self.inner.max_size {
+            // Not stored; nor may an older version of it stay.
+            if self.inner.lock().remove(&digest).is_some() {
+                self.forget(digest).await;
+            }
             return Ok(());
         }
-        let digest = key.digest();
         let inner = self.inner.clone();
         let bucket = key.bucket.clone();
         let object_key = key.object.clone();

@@ -8,6 +8,11 @@
 //! for [`Health::RETRY_AFTER`] afterwards operations fail immediately
 //! without touching the pool; the first one after that window tries again,
 //! which is how the tier notices that Redis is back.
+//!
+//! Connections are not `PING`ed at checkout (that would double every
+//! operation's round trips): a [`Conn`] is marked broken while a command is
+//! in flight and stays so when the command fails at the transport level or
+//! is abandoned (timeout), and the pool discards broken connections.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +59,38 @@ impl Health {
     }
 }
 
+/// A pooled connection and whether it must be discarded.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// The multiplexed connection.
+    pub(crate) inner: MultiplexedConnection,
+    /// Set while a command is in flight and after a transport failure.
+    pub(crate) broken: bool,
+}
+
+impl Conn {
+    /// Runs `cmd`; the connection is left marked broken if the command is
+    /// abandoned midway or fails at the transport level.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        self.broken = true;
+        let result = cmd.query_async::<T>(&mut self.inner).await;
+        self.broken = result.as_ref().is_err_and(is_transport_error);
+        result
+    }
+}
+
+/// Whether `e` means the connection itself is unusable.
+fn is_transport_error(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
 /// `bb8-redis`'s manager, reporting connect outcomes to [`Health`].
 #[derive(Debug)]
 pub(crate) struct Manager {
@@ -69,23 +106,30 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = MultiplexedConnection;
+    type Connection = Conn;
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        let connected = self.inner.connect().await;
-        match &connected {
-            Ok(_) => self.health.connected(),
-            Err(_) => self.health.failed(),
+        match self.inner.connect().await {
+            Ok(inner) => {
+                self.health.connected();
+                Ok(Conn {
+                    inner,
+                    broken: false,
+                })
+            }
+            Err(e) => {
+                self.health.failed();
+                Err(e)
+            }
         }
-        connected
     }
 
     async fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
-        self.inner.is_valid(conn).await
+        self.inner.is_valid(&mut conn.inner).await
     }
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
-        self.inner.has_broken(conn)
+        conn.broken || self.inner.has_broken(&mut conn.inner)
     }
 }

@@ -5,9 +5,9 @@
 //! operation runs within the configured timeout; any Redis error or timeout
 //! becomes a [`TierError`] (the caller counts it and treats it as a miss),
 //! never a client error. The `bb8` pool is built without connecting, so the
-//! proxy starts while Redis is down and recovers when it comes back (each
-//! checkout is validated with a `PING`, which discards dead connections);
-//! while connects fail, operations fail fast instead of each waiting for the
+//! proxy starts while Redis is down and recovers when it comes back
+//! (connections that failed or timed out are discarded, not reused); while
+//! connects fail, operations fail fast instead of each waiting for the
 //! timeout (see `connection.rs`).
 //! Purges walk the keyspace with `SCAN MATCH` (never `KEYS`) and `UNLINK`,
 //! and are broadcast to the other instances (see [`PurgeSubscription`]).
@@ -100,7 +100,7 @@ impl RedisTier {
             .min_idle(None)
             .connection_timeout(config.timeout)
             .retry_connection(false)
-            .test_on_check_out(true)
+            .test_on_check_out(false)
             .build_unchecked(manager);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -173,7 +173,7 @@ impl RedisTier {
                     return Err(TierError::Redis("cannot connect".into()));
                 }
             };
-            cmd.query_async::<T>(&mut *conn)
+            conn.query::<T>(&cmd)
                 .await
                 .map_err(|e| TierError::Redis(e.to_string()))
         };
