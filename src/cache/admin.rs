@@ -107,6 +107,7 @@ fn decode(segment: &str) -> String {
 async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> {
     let mut removed = serde_json::Map::new();
     let mut failed = serde_json::Map::new();
+    let mut broadcast = None;
     if let Some(store) = store {
         for (tier, result) in store.purge(&scope).await {
             match result {
@@ -118,6 +119,8 @@ async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> 
                 }
             }
         }
+        // Other instances sharing Redis drop it from their own tiers.
+        broadcast = store.broadcast_purge(&scope).await;
     }
     tracing::info!(?scope, "cache purged");
     let scope = match &scope {
@@ -126,6 +129,14 @@ async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> 
         PurgeScope::Object { bucket, key } => json!({"bucket": bucket, "key": key}),
     };
     let mut body = json!({"status": "purged", "scope": scope, "removed": removed});
+    match broadcast {
+        Some(Ok(())) => body["broadcast"] = Value::Bool(true),
+        Some(Err(message)) => {
+            body["broadcast"] = Value::Bool(false);
+            failed.insert("broadcast".into(), message.into());
+        }
+        None => {}
+    }
     if !failed.is_empty() {
         body["failed"] = Value::Object(failed);
     }

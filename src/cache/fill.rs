@@ -139,7 +139,7 @@ mod tests {
     use crate::config::CacheConfig;
 
     fn store() -> Arc<Store> {
-        Arc::new(Store::new(&CacheConfig::default(), Vec::new()).unwrap())
+        Arc::new(Store::new(&CacheConfig::default(), Default::default()).unwrap())
     }
 
     fn key() -> CacheKey {

@@ -17,20 +17,26 @@
 //! - `stats.rs`: per-bucket counters; `admin.rs`: purge and stats API.
 //! - `entry.rs`, `key.rs`, `tier.rs`: what is stored, under which key, and
 //!   the interface of the slower tiers.
+//! - `disk/`, `redis/`, `codec.rs`: the slower tiers and their encoding;
+//!   `tiers.rs` opens them from the configuration.
 
 pub mod admin;
 mod coalesce;
+pub mod codec;
+pub mod disk;
 pub mod entry;
 mod fill;
 pub mod key;
 mod layer;
 mod memory;
 pub mod policy;
+pub mod redis;
 pub mod serve;
 mod service;
 mod stats;
 mod store;
 pub mod tier;
+mod tiers;
 
 pub use entry::{CachedObject, ObjectMeta};
 pub use key::CacheKey;
@@ -97,12 +103,14 @@ impl CacheShared {
     fn prepare(&self, config: &Config) -> Result<Option<Arc<Store>>, BuildError> {
         let mut state = self.lock();
         if state.store.is_none() && config.cache.enabled {
-            let slower = open_slower_tiers(config)?;
+            let slower = tiers::open(&config.cache)?;
             let store = Store::new(&config.cache, slower).map_err(|message| BuildError {
                 path: "cache".into(),
                 message,
             })?;
-            state.store = Some(Arc::new(store));
+            let store = Arc::new(store);
+            store.follow_remote_purges();
+            state.store = Some(store);
         }
         let new: HashMap<String, BucketIdentity> = config
             .buckets
@@ -135,15 +143,4 @@ fn same_tiers(a: &CacheConfig, b: &CacheConfig) -> bool {
         && a.memory.max_cache_size == b.memory.max_cache_size
         && a.disk == b.disk
         && a.redis == b.redis
-}
-
-/// Opens the disk and Redis tiers the configuration lists.
-fn open_slower_tiers(config: &Config) -> Result<Vec<Arc<dyn CacheTier>>, BuildError> {
-    if config.cache.disk.is_some() || config.cache.redis.is_some() {
-        return Err(BuildError {
-            path: "cache.cache_layers".into(),
-            message: "the disk and redis tiers are not available in this build yet".into(),
-        });
-    }
-    Ok(Vec::new())
 }

@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 
 use super::coalesce::Coalescer;
 use super::memory::MemoryTier;
+use super::redis::{PurgeSubscription, RedisTier};
 use super::stats::BucketCounters;
+use super::tiers::SlowerTiers;
 use super::{CacheKey, CacheTier, CachedObject, PurgeScope, TierStats};
 use crate::config::{CacheConfig, CacheTierKind};
 use crate::telemetry::metrics::{
@@ -61,15 +63,20 @@ pub(crate) struct Store {
     memory_hits: AtomicU64,
     memory_misses: AtomicU64,
     hit_series: HashMap<CacheTierKind, Counter>,
+    /// The Redis tier by its type, for purge broadcasts.
+    redis: Option<Arc<RedisTier>>,
+    /// Receives other instances' purges while the store lives.
+    subscription: Mutex<Option<PurgeSubscription>>,
 }
 
 impl Store {
     /// A store for `config` whose slower tiers are `slower` (in any order;
     /// they are looked up in the order `config.layers` gives).
-    pub(crate) fn new(
-        config: &CacheConfig,
-        slower: Vec<Arc<dyn CacheTier>>,
-    ) -> Result<Self, String> {
+    pub(crate) fn new(config: &CacheConfig, slower: SlowerTiers) -> Result<Self, String> {
+        let SlowerTiers {
+            tiers: slower,
+            redis,
+        } = slower;
         let memory = if config.layers.contains(&CacheTierKind::Memory) {
             Some(MemoryTier::new(&config.memory)?)
         } else {
@@ -113,7 +120,58 @@ impl Store {
             memory_hits: AtomicU64::new(0),
             memory_misses: AtomicU64::new(0),
             hit_series,
+            redis,
+            subscription: Mutex::new(None),
         })
+    }
+
+    /// With Redis configured: drops from the local tiers (memory, disk) what
+    /// other instances purge. Needs a runtime; a no-op without one.
+    pub(crate) fn follow_remote_purges(self: &Arc<Self>) {
+        let Some(redis) = &self.redis else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (sender, mut receiver) = mpsc::channel(64);
+        let subscription = redis.subscribe_purges(sender);
+        let store = Arc::downgrade(self);
+        runtime.spawn(async move {
+            while let Some(scope) = receiver.recv().await {
+                let Some(store) = store.upgrade() else {
+                    break;
+                };
+                tracing::info!(?scope, "cache purge from another instance");
+                store.purge_local(&scope).await;
+            }
+        });
+        *self.subscription.lock().unwrap_or_else(|p| p.into_inner()) = Some(subscription);
+    }
+
+    /// Purges this instance's own tiers (memory and disk; Redis is shared
+    /// and was purged by whoever broadcast the purge).
+    async fn purge_local(&self, scope: &PurgeScope) {
+        self.purge_memory(scope);
+        for tier in &self.slower {
+            if tier.kind() == CacheTierKind::Redis {
+                continue;
+            }
+            if let Err(error) = tier.purge(scope).await {
+                tracing::warn!(tier = tier.kind().as_str(), %error, "remote purge failed");
+                metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => tier.kind().as_str()).increment(1);
+            }
+        }
+    }
+
+    /// Tells the other instances sharing Redis to purge `scope`; `None`
+    /// without Redis, else whether the broadcast went out.
+    pub(crate) async fn broadcast_purge(&self, scope: &PurgeScope) -> Option<Result<(), String>> {
+        let redis = self.redis.as_ref()?;
+        Some(redis.publish_purge(scope).await.map_err(|error| {
+            metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => "redis").increment(1);
+            error.to_string()
+        }))
     }
 
     /// The configuration the tiers were built from.
@@ -281,7 +339,7 @@ impl Store {
     }
 
     /// Purges `scope` from memory now and from the slower tiers in the
-    /// background (reloads, which cannot await).
+    /// background (reloads, which cannot await), broadcasting it.
     pub(crate) fn purge_detached(self: &Arc<Self>, scope: PurgeScope) {
         self.purge_memory(&scope);
         if self.slower.is_empty() {
@@ -291,6 +349,7 @@ impl Store {
             let store = self.clone();
             runtime.spawn(async move {
                 store.purge(&scope).await;
+                store.broadcast_purge(&scope).await;
             });
         } else {
             tracing::warn!(?scope, "no runtime: the slower cache tiers were not purged");
