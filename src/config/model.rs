@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::auth::{AdminJwtConfig, AuthConfig};
-pub use super::authz::AuthorizationConfig;
+pub use super::authz::{
+    AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
+};
 pub use super::cache::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
