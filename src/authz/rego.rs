@@ -66,15 +66,6 @@ impl RegoPolicy {
         let compiled = engine
             .compile_with_entrypoint(&query.into())
             .map_err(|e| fail(format!("query {query}: {e}")))?;
-        // An entry point that names no rule compiles but is always undefined:
-        // refuse it here rather than deny every request.
-        let package_rules = compiled.get_rules();
-        if !package_rules.contains_key(query) {
-            return Err(RegoLoadError::Compile {
-                path: name.to_owned(),
-                message: format!("the query {query} names no rule of the policy"),
-            });
-        }
         let mut hash = Sha256::new();
         hash.update(query.as_bytes());
         hash.update([0]);
@@ -119,5 +110,43 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Set(_) => "a set",
         Value::Object(_) => "an object",
         Value::Undefined => "undefined",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "package yatagarasu\nimport rego.v1\ndefault allow := false\n\
+                          allow if input.claims.role == \"reader\"\n";
+
+    #[test]
+    fn evaluates_to_a_boolean() {
+        let p = RegoPolicy::compile("p.rego", POLICY, "data.yatagarasu.allow").unwrap();
+        assert!(p.evaluate(br#"{"claims":{"role":"reader"}}"#).unwrap());
+        assert!(!p.evaluate(br#"{"claims":null}"#).unwrap());
+    }
+
+    #[test]
+    fn a_query_naming_no_rule_does_not_compile() {
+        let e = RegoPolicy::compile("p.rego", POLICY, "data.yatagarasu.nope").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "p.rego does not compile: query data.yatagarasu.nope: not a valid rule path"
+        );
+    }
+
+    #[test]
+    fn non_boolean_results_are_errors() {
+        let p = RegoPolicy::compile(
+            "p.rego",
+            "package yatagarasu\nallow := \"yes\"\n",
+            "data.yatagarasu.allow",
+        )
+        .unwrap();
+        assert!(matches!(
+            p.evaluate(b"{}"),
+            Err(EngineError::UnexpectedAnswer(_))
+        ));
     }
 }

@@ -9,6 +9,8 @@
 //! * HTTP client helpers ([`send`], [`get`], [`raw_request`], [`Download`]).
 #![allow(dead_code)]
 
+pub(crate) mod policy_peers;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;
