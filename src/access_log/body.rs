@@ -80,6 +80,8 @@ impl Finish {
                     bytes,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     client = client.as_deref().unwrap_or("-"),
+                    sub = self.context.subject(),
+                    kid = self.context.key_id(),
                     completed,
                     "request finished"
                 )

@@ -32,6 +32,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub struct LogContext {
     bucket: OnceLock<Arc<BucketMetrics>>,
     probe: AtomicBool,
+    subject: OnceLock<Box<str>>,
+    key_id: OnceLock<Box<str>>,
 }
 
 impl LogContext {
@@ -49,6 +51,27 @@ impl LogContext {
     /// load balancers polling every second do not flood the access log.
     pub fn mark_probe(&self) {
         self.probe.store(true, Ordering::Relaxed);
+    }
+
+    /// Records who the verified token belongs to (`sub`) and the key (`kid`)
+    /// that verified it; never the token itself.
+    pub fn set_identity(&self, subject: Option<&str>, key_id: Option<&str>) {
+        if let Some(subject) = subject {
+            let _ = self.subject.set(subject.into());
+        }
+        if let Some(key_id) = key_id {
+            let _ = self.key_id.set(key_id.into());
+        }
+    }
+
+    /// The verified token's subject, if the request carried one.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.get().map(|s| &**s)
+    }
+
+    /// The `kid` of the key that verified the request's token, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.get().map(|s| &**s)
     }
 
     /// Whether the request was a probe.

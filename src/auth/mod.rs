@@ -1,20 +1,35 @@
 //! Authentication: JWT verification for private buckets and the admin API.
 //!
 //! Sits after routing (it needs the resolved bucket) and before the cache, so
-//! only authenticated requests ever reach cached bytes. The verified claims
-//! travel to later layers as a [`VerifiedClaims`] request extension.
+//! only authenticated requests ever reach cached bytes. For a private bucket
+//! the token is taken from the configured sources in order, verified with
+//! `jsonwebtoken` (algorithm fixed by configuration, `kid` selecting among
+//! configured or JWKS keys, `exp`/`nbf` with leeway, `iss`, `aud`), then the
+//! claim rules are checked. The verified claims travel to later layers as a
+//! [`VerifiedClaims`] request extension. Public buckets ignore tokens.
 //!
-//! (Skeleton: a pass-through until the authentication work lands.)
+//! Tokens are never logged; the access log records the token's `sub` and the
+//! verifying key's `kid`. A token carried in a query parameter is removed
+//! from the request URI here, so no later layer (nor S3) sees it.
 
 pub mod admin;
+mod claims_rules;
+mod jwks;
+mod keys;
+mod layer;
+mod metrics;
+mod service;
+mod token_source;
+mod verifier;
+
+pub use jwks::{JwksCache, JwksError};
+pub use keys::{KeySet, Selection, VerifyKey};
+pub use layer::AuthLayer;
+pub use service::{Auth, AuthFuture};
+pub use token_source::{find_token, query_names, without_query_params};
+pub use verifier::{JwtVerifier, Verified, VerifyError};
 
 use std::sync::Arc;
-
-use tower::Layer;
-
-use crate::config::Config;
-use crate::shared::Shared;
-use crate::stack::BuildError;
 
 /// The verified token's claims, for the layers after authentication
 /// (authorization, rate limiting by user, audit logging).
@@ -30,23 +45,6 @@ pub struct VerifiedClaims {
 
 /// State that survives reloads: JWKS key sets keyed by their configuration.
 #[derive(Debug, Default)]
-pub struct AuthShared {}
-
-/// Verifies tokens for the buckets that require them.
-#[derive(Debug, Clone, Default)]
-pub struct AuthLayer {}
-
-impl AuthLayer {
-    /// Builds the verifiers of one configuration generation.
-    pub(crate) fn build(_config: &Config, _shared: &Shared) -> Result<Self, BuildError> {
-        Ok(Self {})
-    }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = S;
-
-    fn layer(&self, inner: S) -> S {
-        inner
-    }
+pub struct AuthShared {
+    pub(crate) jwks: jwks::JwksRegistry,
 }

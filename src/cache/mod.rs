@@ -9,6 +9,8 @@
 pub mod admin;
 pub mod entry;
 pub mod key;
+pub mod policy;
+pub mod serve;
 pub mod tier;
 
 pub use entry::{CachedObject, ObjectMeta};

@@ -324,8 +324,8 @@ mod tests {
         let e = raw("serverr: {}\n").unwrap_err();
         assert_eq!(e.path, "serverr");
 
-        let e = raw("buckets:\n  - auth:\n      jwt: {}\n").unwrap_err();
-        assert_eq!(e.path, "buckets[0].auth.jwt");
+        let e = raw("buckets:\n  - auth:\n      jwt:\n        algoritm: HS256\n").unwrap_err();
+        assert_eq!(e.path, "buckets[0].auth.jwt.algoritm");
 
         let e = raw("metrics:\n  enabled: true\n  path: /m\n").unwrap_err();
         assert_eq!(e.path, "metrics.path");

@@ -473,7 +473,7 @@ fn logging(raw: RawLogging, errs: &mut Errors) -> Option<LoggingConfig> {
 fn buckets(
     raw: Option<Vec<RawBucket>>,
     env: &dyn Fn(&str) -> Option<String>,
-    global_jwt: Option<&()>,
+    global_jwt: Option<&super::auth::JwtConfig>,
     cache: &super::cache::CacheConfig,
     errs: &mut Errors,
 ) -> Option<Vec<BucketConfig>> {
@@ -1466,14 +1466,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn auth_enabled_is_refused() {
+    fn auth_enabled_needs_jwt_settings() {
         let text = format!("{}    auth:\n      enabled: true\n", anonymous_bucket("/b"));
         let e = one_error(&text, &[]);
         assert_eq!(e.path, "buckets[0].auth.enabled");
-        assert_eq!(
-            e.message,
-            "authentication is not available in this version; refusing to serve the bucket unprotected"
-        );
+        assert_eq!(e.message, "requires a jwt section here or at the top level");
         let text = format!(
             "{}    auth:\n      enabled: false\n",
             anonymous_bucket("/b")
@@ -1482,7 +1479,7 @@ pub(crate) mod tests {
         let text = format!("{}    auth: {{}}\n", anonymous_bucket("/b"));
         load(&text, &[]).unwrap();
         let text = format!("{}    auth:\n      jwt: {{}}\n", anonymous_bucket("/b"));
-        assert_error(&text, "buckets[0].auth.jwt", "unknown field");
+        assert_error(&text, "buckets[0].auth.jwt.algorithm", "missing");
     }
 
     // ------------------------------------------------------------ credentials

@@ -11,5 +11,5 @@ mod service;
 
 pub use layer::HealthLayer;
 pub use probe::{probe_backend, run_probes};
-pub use readiness::{ProbeResult, Readiness};
+pub use readiness::{KeyStatus, ProbeResult, Readiness};
 pub use service::Health;

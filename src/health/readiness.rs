@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -18,12 +18,25 @@ pub struct ProbeResult {
     pub error: Option<String>,
 }
 
+/// Reports the buckets whose token verification keys are not loaded
+/// (bucket name → why); installed by the authentication layer.
+pub type KeyStatus = Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
+
 /// Process-wide readiness state; outlives configuration reloads.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Readiness {
     shutting_down: AtomicBool,
     probes: Mutex<BTreeMap<String, ProbeResult>>,
     probe_now: Notify,
+    key_status: Mutex<Option<KeyStatus>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Readiness {
@@ -64,6 +77,19 @@ impl Readiness {
                 (name.to_owned(), result)
             })
             .collect()
+    }
+
+    /// Installs the check of verification keys (replaced at each build).
+    pub fn set_key_status(&self, status: KeyStatus) {
+        if let Ok(mut slot) = self.key_status.lock() {
+            *slot = Some(status);
+        }
+    }
+
+    /// The buckets whose verification keys are not loaded, with why.
+    pub fn keys_not_loaded(&self) -> BTreeMap<String, String> {
+        let status = self.key_status.lock().ok().and_then(|s| s.clone());
+        status.map(|f| f()).unwrap_or_default()
     }
 
     /// Asks the probe loop to run now (after a reload).

@@ -35,16 +35,19 @@ impl<S> Health<S> {
             });
             return (StatusCode::SERVICE_UNAVAILABLE, body);
         }
-        let all_up = buckets.values().all(|b| b.up);
+        let keys_not_loaded = readiness.keys_not_loaded();
+        let all_up = buckets.values().all(|b| b.up) && keys_not_loaded.is_empty();
         let (status, text) = if all_up {
             (StatusCode::OK, "ready")
         } else {
             (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
         };
-        (
-            status,
-            serde_json::json!({ "status": text, "buckets": buckets }),
-        )
+        let mut body = serde_json::json!({ "status": text, "buckets": buckets });
+        if !keys_not_loaded.is_empty() {
+            // Private buckets whose JWKS has not been fetched yet cannot verify tokens.
+            body["keys_not_loaded"] = serde_json::json!(keys_not_loaded);
+        }
+        (status, body)
     }
 }
 

@@ -2111,3 +2111,4 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+pub(crate) mod jwks;

@@ -1,0 +1,215 @@
+//! Verifying one token against one `jwt:` configuration.
+//!
+//! The algorithm is fixed by the configured keys, never by the token: the
+//! header's `alg` only selects among keys configured for it, so `alg: none`,
+//! an HS256 token against an RSA key, or any other algorithm is refused
+//! before any cryptography runs. `jsonwebtoken` does the verification.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+use super::claims_rules;
+use super::jwks::JwksCache;
+use super::keys::KeySet;
+use crate::config::{ClaimRule, JwtConfig, KeySource};
+use crate::error::TokenProblem;
+
+/// The claims of a token that verified, and the key that verified it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Every claim of the token.
+    pub claims: Map<String, Value>,
+    /// The `kid` of the key used, when it had one.
+    pub key_id: Option<String>,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone)]
+pub enum VerifyError {
+    /// The token is not valid (401).
+    Invalid(TokenProblem),
+    /// The token's `kid` is not in the JWKS (or no JWKS is loaded): a
+    /// refresh may be worth trying before answering.
+    RefreshKeys(Arc<JwksCache>, TokenProblem),
+}
+
+/// Where a verifier's keys come from.
+#[derive(Debug, Clone)]
+enum Keys {
+    Static(Arc<KeySet>),
+    Jwks(Arc<JwksCache>),
+}
+
+/// Verifies tokens for one `jwt:` configuration (one per bucket, or admin).
+#[derive(Debug, Clone)]
+pub struct JwtVerifier {
+    keys: Keys,
+    /// One validation per algorithm (exp/nbf with leeway, iss, aud).
+    validations: Arc<[(Algorithm, Validation)]>,
+    rules: Arc<[ClaimRule]>,
+}
+
+const ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+impl JwtVerifier {
+    /// A verifier with keys in hand (a secret, PEM files, `keys:`).
+    pub fn with_keys(config: &JwtConfig, keys: Arc<KeySet>) -> Self {
+        Self::new(config, Keys::Static(keys))
+    }
+
+    /// A verifier whose keys come from a shared JWKS cache.
+    pub(crate) fn with_jwks(config: &JwtConfig, cache: Arc<JwksCache>) -> Self {
+        Self::new(config, Keys::Jwks(cache))
+    }
+
+    /// A verifier for a configuration with static keys; `None` for JWKS.
+    pub fn from_static_config(config: &JwtConfig) -> Option<Self> {
+        match &config.keys {
+            KeySource::Static(keys) => {
+                Some(Self::with_keys(config, Arc::new(KeySet::from_config(keys))))
+            }
+            KeySource::Jwks { .. } => None,
+        }
+    }
+
+    fn new(config: &JwtConfig, keys: Keys) -> Self {
+        let validations = ALGORITHMS
+            .iter()
+            .map(|&alg| {
+                let mut v = Validation::new(alg);
+                v.leeway = config.leeway.as_secs();
+                v.validate_nbf = true;
+                let mut required = vec!["exp"];
+                if let Some(issuer) = &config.issuer {
+                    v.set_issuer(&[issuer]);
+                    required.push("iss");
+                }
+                if config.audience.is_empty() {
+                    v.validate_aud = false;
+                } else {
+                    v.set_audience(&config.audience);
+                    required.push("aud");
+                }
+                v.set_required_spec_claims(&required);
+                (alg, v)
+            })
+            .collect();
+        Self {
+            keys,
+            validations,
+            rules: config.claim_rules.clone().into(),
+        }
+    }
+
+    /// The JWKS cache behind this verifier, if any.
+    pub(crate) fn jwks(&self) -> Option<&Arc<JwksCache>> {
+        match &self.keys {
+            Keys::Jwks(cache) => Some(cache),
+            Keys::Static(_) => None,
+        }
+    }
+
+    /// Verifies signature, algorithm, `exp`/`nbf` (with leeway), `iss` and `aud`.
+    pub fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| VerifyError::Invalid(header_problem(&e)))?;
+        let kid = header.kid.as_deref();
+        let set = match &self.keys {
+            Keys::Static(set) => set.clone(),
+            Keys::Jwks(cache) => match cache.current() {
+                Some(set) => set,
+                None => {
+                    return Err(VerifyError::RefreshKeys(
+                        cache.clone(),
+                        TokenProblem::KeysUnavailable,
+                    ));
+                }
+            },
+        };
+        let selection = match set.select(kid, header.alg) {
+            Ok(selection) => selection,
+            Err(TokenProblem::UnknownKey) => {
+                return Err(match &self.keys {
+                    Keys::Jwks(cache) => {
+                        VerifyError::RefreshKeys(cache.clone(), TokenProblem::UnknownKey)
+                    }
+                    Keys::Static(_) => VerifyError::Invalid(TokenProblem::UnknownKey),
+                });
+            }
+            Err(problem) => return Err(VerifyError::Invalid(problem)),
+        };
+        let validation = self
+            .validations
+            .iter()
+            .find(|(alg, _)| *alg == header.alg)
+            .map(|(_, v)| v)
+            .ok_or(VerifyError::Invalid(TokenProblem::WrongAlgorithm))?;
+        let mut problem = TokenProblem::BadSignature;
+        for key in selection.keys() {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
+                Ok(data) => {
+                    return Ok(Verified {
+                        claims: data.claims,
+                        key_id: key.id.clone(),
+                    });
+                }
+                Err(e) => match e.kind() {
+                    // Another key of the same algorithm may verify it.
+                    ErrorKind::InvalidSignature
+                    | ErrorKind::InvalidRsaKey(_)
+                    | ErrorKind::InvalidEcdsaKey
+                    | ErrorKind::InvalidEddsaKey
+                    | ErrorKind::InvalidKeyFormat => problem = TokenProblem::BadSignature,
+                    _ => return Err(VerifyError::Invalid(claims_problem(e.kind()))),
+                },
+            }
+        }
+        Err(VerifyError::Invalid(problem))
+    }
+
+    /// Whether the verified claims satisfy every `claims_verification` rule.
+    pub fn claims_allowed(&self, claims: &Map<String, Value>) -> bool {
+        claims_rules::all_hold(&self.rules, claims)
+    }
+}
+
+/// Why the header could not be read: an `alg` the library does not know
+/// (`none` included) is a wrong algorithm, anything else is malformed.
+fn header_problem(error: &jsonwebtoken::errors::Error) -> TokenProblem {
+    match error.kind() {
+        // serde's message for an `alg` outside the `Algorithm` enum.
+        ErrorKind::Json(e) if e.to_string().contains("unknown variant") => {
+            TokenProblem::WrongAlgorithm
+        }
+        _ => TokenProblem::Malformed,
+    }
+}
+
+fn claims_problem(kind: &ErrorKind) -> TokenProblem {
+    match kind {
+        ErrorKind::ExpiredSignature => TokenProblem::Expired,
+        ErrorKind::ImmatureSignature => TokenProblem::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenProblem::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenProblem::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => TokenProblem::WrongIssuer,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => TokenProblem::WrongAudience,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenProblem::WrongAlgorithm,
+        _ => TokenProblem::Malformed,
+    }
+}
