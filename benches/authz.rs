@@ -5,7 +5,8 @@
 //!   serialised, decision cache hit, inner call. Target: ≤ 300 ns.
 //! - `rego_decision/cache_miss`: a new object key every time: input
 //!   serialised, policy evaluated by regorus, decision cached, inner call.
-//! - `rego_parts/*`: the pieces: serialising the input document, evaluating
+//! - `rego_parts/*`: the pieces: serialising the input document, a decision
+//!   cache lookup that hits, evaluating
 //!   the compiled policy (the shared `CompiledPolicy` starts a fresh
 //!   interpreter per evaluation), and for comparison the alternative of
 //!   cloning a loaded `regorus::Engine` per evaluation.
@@ -28,7 +29,7 @@ use http::{HeaderMap, Request, Response};
 use tower::{Layer, Service};
 use yatagarasu::access_log::ClientAddr;
 use yatagarasu::auth::VerifiedClaims;
-use yatagarasu::authz::{AuthzLayer, InputDocument, PolicyHeaders, RegoPolicy};
+use yatagarasu::authz::{AuthzLayer, DecisionCache, InputDocument, PolicyHeaders, RegoPolicy};
 use yatagarasu::body::{ProxyBody, empty};
 use yatagarasu::config::Config;
 use yatagarasu::error::ProxyError;
@@ -147,12 +148,24 @@ fn bench_authz(c: &mut Criterion) {
         key: "docs/report.pdf",
         claims: Some(&claims.claims),
         client_ip: Some("192.0.2.1".parse().unwrap()),
-        headers: PolicyHeaders(&headers),
+        headers: PolicyHeaders {
+            headers: &headers,
+            hidden: &[],
+        },
     };
     group.bench_function("input_to_json", |b| {
         b.iter(|| black_box(&document).to_json())
     });
     let json = document.to_json();
+    let cache = DecisionCache::new(
+        100_000,
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(10),
+    );
+    cache.insert(&json, true);
+    group.bench_function("decision_cache_get_hit", |b| {
+        b.iter(|| assert_eq!(cache.get(black_box(&json)), Some(true)))
+    });
     let policy = RegoPolicy::load(POLICY.as_ref(), "data.yatagarasu.allow").unwrap();
     group.bench_function("compiled_policy_eval", |b| {
         b.iter(|| assert!(policy.evaluate(black_box(&json)).unwrap()))

@@ -2,15 +2,16 @@
 //!
 //! `{method, path, bucket, key, claims, client_ip, headers}`: headers are
 //! lower-cased (as HTTP/2 and the `http` crate keep them), repeated headers
-//! are joined with `, `, and `authorization` and `cookie` are left out so
-//! credentials never reach a policy engine or the decision cache. The document
+//! are joined with `, `, and `authorization`, `cookie` and any header the
+//! bucket takes tokens from are left out, so credentials never reach a policy
+//! engine or the decision cache. The document
 //! is serialised once; the bytes are both what the engine evaluates and the
 //! decision cache key.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
@@ -32,14 +33,14 @@ pub struct InputDocument<'a> {
     pub claims: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// The client's IP address, when known.
     pub client_ip: Option<IpAddr>,
-    /// The request headers, minus `authorization` and `cookie`.
+    /// The request headers, minus `authorization`, `cookie` and token headers.
     pub headers: PolicyHeaders<'a>,
 }
 
 impl InputDocument<'_> {
     /// The document as compact JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(1024);
         // Serialising borrowed strings, an optional map of JSON values and an
         // IP address into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut out, self);
@@ -50,20 +51,26 @@ impl InputDocument<'_> {
 /// Request headers as a JSON object, in a stable (sorted) order so identical
 /// requests give identical documents.
 #[derive(Debug, Clone, Copy)]
-pub struct PolicyHeaders<'a>(pub &'a HeaderMap);
+pub struct PolicyHeaders<'a> {
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// Left out besides `authorization` and `cookie` (the bucket's token headers).
+    pub hidden: &'a [HeaderName],
+}
 
 impl Serialize for PolicyHeaders<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut names: Vec<&str> = self
-            .0
+            .headers
             .keys()
-            .map(http::HeaderName::as_str)
+            .filter(|name| !self.hidden.contains(name))
+            .map(HeaderName::as_str)
             .filter(|name| !HIDDEN_HEADERS.contains(name))
             .collect();
         names.sort_unstable();
         let mut map = serializer.serialize_map(Some(names.len()))?;
         for name in names {
-            map.serialize_entry(name, &joined(self.0, name))?;
+            map.serialize_entry(name, &joined(self.headers, name))?;
         }
         map.end()
     }
@@ -93,6 +100,7 @@ mod tests {
         headers.insert("user-agent", "curl/8".parse().unwrap());
         headers.insert("authorization", "Bearer secret-token".parse().unwrap());
         headers.insert("cookie", "session=secret-cookie".parse().unwrap());
+        headers.insert("x-auth-token", "Token secret-custom".parse().unwrap());
         headers.append("accept", "text/plain".parse().unwrap());
         headers.append("accept", "*/*".parse().unwrap());
         let mut claims = serde_json::Map::new();
@@ -104,7 +112,10 @@ mod tests {
             key: "a b.txt",
             claims: Some(&claims),
             client_ip: Some("10.1.2.3".parse().unwrap()),
-            headers: PolicyHeaders(&headers),
+            headers: PolicyHeaders {
+                headers: &headers,
+                hidden: &[HeaderName::from_static("x-auth-token")],
+            },
         };
         let json: serde_json::Value = serde_json::from_slice(&doc.to_json()).unwrap();
         assert_eq!(
@@ -133,7 +144,10 @@ mod tests {
             key: "k",
             claims: None,
             client_ip: None,
-            headers: PolicyHeaders(&headers),
+            headers: PolicyHeaders {
+                headers: &headers,
+                hidden: &[],
+            },
         };
         let json: serde_json::Value = serde_json::from_slice(&doc.to_json()).unwrap();
         assert_eq!(json["claims"], serde_json::Value::Null);

@@ -5,7 +5,9 @@ use tower::Layer;
 
 use super::AuthzService;
 use super::policy::BucketPolicy;
-use crate::config::Config;
+use http::HeaderName;
+
+use crate::config::{AuthConfig, Config, TokenSource};
 use crate::shared::{ClientUse, Shared};
 use crate::stack::BuildError;
 use crate::upstream::UpstreamClient;
@@ -40,12 +42,17 @@ impl AuthzLayer {
                 continue;
             };
             let name: Arc<str> = Arc::from(bucket.name.as_str());
-            let policy =
-                BucketPolicy::build(name.clone(), authorization, &shared.authz, &mut client)
-                    .map_err(|message| BuildError {
-                        path: format!("buckets[{i}].auth.authorization"),
-                        message,
-                    })?;
+            let policy = BucketPolicy::build(
+                name.clone(),
+                authorization,
+                token_headers(&bucket.auth),
+                &shared.authz,
+                &mut client,
+            )
+            .map_err(|message| BuildError {
+                path: format!("buckets[{i}].auth.authorization"),
+                message,
+            })?;
             policies.insert(name, Arc::new(policy));
         }
         Ok(Self {
@@ -57,6 +64,18 @@ impl AuthzLayer {
     pub fn is_active(&self) -> bool {
         !self.policies.is_empty()
     }
+}
+
+/// The custom headers a bucket reads tokens from.
+fn token_headers(auth: &AuthConfig) -> Vec<HeaderName> {
+    auth.jwt
+        .iter()
+        .flat_map(|jwt| jwt.token_sources.iter())
+        .filter_map(|source| match source {
+            TokenSource::Header { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 impl<S> Layer<S> for AuthzLayer {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use metrics::Counter;
 use sha2::{Digest, Sha256};
 
@@ -138,6 +138,8 @@ pub(crate) struct BucketPolicy {
     cache: Arc<DecisionCache>,
     fail: FailMode,
     metrics: DecisionMetrics,
+    /// Headers the bucket takes tokens from, kept out of the input.
+    token_headers: Vec<HeaderName>,
 }
 
 impl BucketPolicy {
@@ -145,6 +147,7 @@ impl BucketPolicy {
     pub(crate) fn build(
         bucket: Arc<str>,
         config: &AuthorizationConfig,
+        token_headers: Vec<HeaderName>,
         shared: &AuthzShared,
         client: &mut dyn FnMut() -> Result<UpstreamClient, String>,
     ) -> Result<Self, String> {
@@ -158,7 +161,13 @@ impl BucketPolicy {
             engine_name,
             engine,
             fail: config.fail,
+            token_headers,
         })
+    }
+
+    /// Headers the bucket takes tokens from (never part of the input).
+    pub(crate) fn token_headers(&self) -> &[HeaderName] {
+        &self.token_headers
     }
 
     /// The engine's query for a request (see [`PolicyEngine::query`]).

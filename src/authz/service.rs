@@ -128,7 +128,10 @@ impl<S> AuthzService<S> {
             key: &key.0,
             claims: extensions.get::<VerifiedClaims>().map(|c| &*c.claims),
             client_ip: extensions.get::<ClientAddr>().map(|a| a.0.ip()),
-            headers: PolicyHeaders(request.headers()),
+            headers: PolicyHeaders {
+                headers: request.headers(),
+                hidden: policy.token_headers(),
+            },
         };
         Ok(Some((policy.clone(), policy.query(&input))))
     }
