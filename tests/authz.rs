@@ -1,11 +1,14 @@
 //! Authorization through the real binary, against the real S3 server and
-//! in-test policy peers: Rego policies, OPA outages, metrics, reloads.
+//! in-test policy peers: HS256 tokens whose claims drive Rego, OPA and
+//! OpenFGA decisions; OPA outages; metrics; reloads.
 
 mod common;
 
+use common::jwks::{SECRET, claims, sign};
 use common::policy_peers::{PolicyPeer, policy_path};
 use common::*;
-use serde_json::Value;
+use jsonwebtoken::Algorithm;
+use serde_json::{Value, json};
 
 const BKT: &str = "authz-bkt";
 
@@ -186,4 +189,159 @@ async fn reload_swaps_policies_and_keeps_the_old_one_when_the_new_one_is_broken(
     let r = get(proxy.main, "/private/docs/a.txt").await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.as_ref(), b"document a");
+}
+
+// ---------------------------------------------------------------- with tokens
+
+/// `auth:` lines: HS256 tokens required, then `authorization` (6-space indented).
+fn with_jwt(authorization: &str, token_sources: &str) -> String {
+    format!(
+        "      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n{token_sources}{authorization}",
+        q(SECRET)
+    )
+}
+
+fn token(extra: Value) -> String {
+    sign(Algorithm::HS256, "", None, &claims(extra))
+}
+
+async fn get_bearer(proxy: &Proxy, target: &str, token: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    send(proxy.main, "GET", target, &[("authorization", &auth)]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_claims_drive_the_rego_policy() {
+    let s3 = S3Server::start(&[BKT]).await;
+    objects(&s3);
+    let auth = with_jwt(&rego_auth(&policy_path("s3.rego")), "");
+    let proxy = Proxy::start(&Config::new(vec![private_bucket(&s3, &auth)])).await;
+    let reader = token(json!({"role": "reader"}));
+
+    // Allowed by claim.
+    let r = get_bearer(&proxy, "/private/docs/a.txt", &reader).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"document a");
+    // Denied by claim.
+    let guest = token(json!({"role": "guest"}));
+    let r = get_bearer(&proxy, "/private/docs/a.txt", &guest).await;
+    assert_error(&r, 403, Some("AccessDenied"));
+    // Denied by path.
+    let r = get_bearer(&proxy, "/private/secret/plans.txt", &reader).await;
+    assert_error(&r, 403, Some("AccessDenied"));
+    // Denied by method.
+    let auth_header = format!("Bearer {reader}");
+    let r = send(
+        proxy.main,
+        "HEAD",
+        "/private/docs/a.txt",
+        &[("authorization", &auth_header)],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.describe());
+    // No token: authentication refuses before any policy is asked.
+    let r = get(proxy.main, "/private/docs/a.txt").await;
+    assert_eq!(r.status, 401, "{}", r.describe());
+    assert_eq!(
+        s3.requests_for("docs/a.txt").len(),
+        1,
+        "only the allowed GET reached S3"
+    );
+
+    let (_, samples) = scrape(&proxy).await;
+    let decisions = |result| {
+        sample_value(
+            &samples,
+            "yatagarasu_authz_decisions_total",
+            &[
+                ("bucket", "private"),
+                ("engine", "rego"),
+                ("result", result),
+            ],
+        )
+    };
+    assert_eq!(decisions("allow"), Some(1.0));
+    assert_eq!(decisions("deny"), Some(3.0));
+    let logs = proxy.all_logs().join("\n");
+    assert!(!logs.contains(&reader), "the token is logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opa_receives_verified_claims_and_never_the_token() {
+    let s3 = S3Server::start(&[BKT]).await;
+    objects(&s3);
+    let peer = PolicyPeer::opa_rego("s3.rego", "data.yatagarasu.allow").await;
+    let opa = format!(
+        "      authorization:\n        type: opa\n        url: {}\n",
+        q(&format!("{}/v1/data/yatagarasu/allow", peer.base_url()))
+    );
+    let sources = "        token_sources:\n          - type: bearer\n          - type: header\n            \
+                   name: X-Auth-Token\n";
+    let proxy = Proxy::start(&Config::new(vec![private_bucket(
+        &s3,
+        &with_jwt(&opa, sources),
+    )]))
+    .await;
+    let reader = token(json!({"role": "reader", "org": {"id": "acme"}}));
+    let r = get_bearer(&proxy, "/private/docs/a.txt", &reader).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let r = send(
+        proxy.main,
+        "GET",
+        "/private/secret/x",
+        &[("x-auth-token", &reader), ("x-tenant", "acme")],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.describe());
+
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 2);
+    let input = &requests[0].body["input"];
+    assert_eq!(input["claims"]["role"], "reader");
+    assert_eq!(input["claims"]["org"]["id"], "acme");
+    assert_eq!(input["claims"]["sub"], "user-42");
+    assert_eq!(input["key"], "docs/a.txt");
+    assert_eq!(requests[1].body["input"]["headers"]["x-tenant"], "acme");
+    for request in &requests {
+        let seen = format!("{:?} {}", request.headers, request.body);
+        assert!(!seen.contains(&reader), "the token reached OPA: {seen}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openfga_checks_the_token_subject() {
+    let s3 = S3Server::start(&[BKT]).await;
+    objects(&s3);
+    let peer = PolicyPeer::openfga(&[("user:user-42", "viewer", "file:private/docs/a.txt")]).await;
+    let fga = format!(
+        "      authorization:\n        type: openfga\n        endpoint: {}\n        \
+         store_id: 01STORE\n        api_token: fga-api-t0ken\n",
+        q(&peer.base_url())
+    );
+    let proxy = Proxy::start(&Config::new(vec![private_bucket(&s3, &with_jwt(&fga, ""))])).await;
+    let alice = token(json!({}));
+    let r = get_bearer(&proxy, "/private/docs/a.txt", &alice).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"document a");
+    let r = get_bearer(&proxy, "/private/public/logo.png", &alice).await;
+    assert_error(&r, 403, Some("AccessDenied"));
+    let other = sign(
+        Algorithm::HS256,
+        "",
+        None,
+        &claims(json!({"sub": "user-7"})),
+    );
+    let r = get_bearer(&proxy, "/private/docs/a.txt", &other).await;
+    assert_error(&r, 403, Some("AccessDenied"));
+
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].path, "/stores/01STORE/check");
+    assert_eq!(requests[0].headers["authorization"], "Bearer fga-api-t0ken");
+    assert_eq!(
+        requests[0].body,
+        json!({"tuple_key": {"user": "user:user-42", "relation": "viewer", "object": "file:private/docs/a.txt"}})
+    );
+    let logs = proxy.all_logs().join("\n");
+    assert!(!logs.contains("fga-api-t0ken"), "the api_token is logged");
 }
