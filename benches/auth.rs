@@ -115,6 +115,15 @@ fn bench_verify(c: &mut Criterion) {
     ];
     let hs = verifier(Algorithm::HS256, DecodingKey::from_secret(SECRET), rules);
     let hs_token = token(Algorithm::HS256, &EncodingKey::from_secret(SECRET));
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_audience(&["yatagarasu"]);
+    let hs_key = DecodingKey::from_secret(SECRET);
+    c.bench_function("auth/verify_hs256_jsonwebtoken_only", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Value>(black_box(&hs_token), &hs_key, &validation)
+                .expect("valid")
+        })
+    });
     c.bench_function("auth/verify_hs256_5_claim_rules", |b| {
         b.iter(|| {
             let verified = hs.verify(black_box(&hs_token)).expect("valid");
@@ -143,8 +152,18 @@ fn bench_verify(c: &mut Criterion) {
         ),
     ];
     for (name, alg, signing, public) in cases {
-        let v = verifier(alg, public, Vec::new());
         let t = token(alg, &signing);
+        // The library alone, for comparison: what the crypto backend costs.
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.set_audience(&["yatagarasu"]);
+        validation.set_issuer(&["https://issuer.example/"]);
+        c.bench_function(&format!("{name}_jsonwebtoken_only"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &public, &validation)
+                    .expect("valid")
+            })
+        });
+        let v = verifier(alg, public, Vec::new());
         c.bench_function(name, |b| b.iter(|| v.verify(black_box(&t)).expect("valid")));
     }
 }
