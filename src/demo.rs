@@ -30,6 +30,30 @@ pub struct Demo {
     proxy: SocketAddr,
     admin: SocketAddr,
     metrics: SocketAddr,
+    /// A token the private bucket accepts (role reader).
+    reader_token: String,
+    /// A validly signed token the private bucket refuses (role guest).
+    guest_token: String,
+}
+
+/// Signs a demo token for `role`, valid for a day.
+fn demo_token(secret: &str, role: &str) -> Result<String, DemoError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = serde_json::json!({
+        "sub": format!("demo-{role}"),
+        "role": role,
+        "iss": "yatagarasu-demo",
+        "iat": now,
+        "exp": now + 24 * 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| DemoError::Store(format!("signing the demo token: {e}")))
 }
 
 impl std::fmt::Debug for Demo {
@@ -64,8 +88,14 @@ fn free_port(preferred: u16) -> Result<SocketAddr, std::io::Error> {
 fn seed(root: &std::path::Path) -> Result<(), std::io::Error> {
     let assets = root.join("demo-assets");
     let docs = root.join("demo-docs");
+    let private = root.join("demo-private");
     std::fs::create_dir_all(assets.join("data"))?;
     std::fs::create_dir_all(&docs)?;
+    std::fs::create_dir_all(&private)?;
+    std::fs::write(
+        private.join("report.txt"),
+        "Quarterly report: only readers with a valid token see this.\n",
+    )?;
     std::fs::write(
         assets.join("hello.txt"),
         "Hello from Yatagarasu, the three-legged crow!\n",
@@ -95,6 +125,14 @@ impl Demo {
         let access_key =
             format!("DEMO{}", &uuid::Uuid::new_v4().simple().to_string()[..16]).to_uppercase();
         let secret_key = uuid::Uuid::new_v4().simple().to_string();
+        // 64 hex characters: a 32-byte HS256 secret, new for every run.
+        let jwt_secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let reader_token = demo_token(&jwt_secret, "reader")?;
+        let guest_token = demo_token(&jwt_secret, "guest")?;
 
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| DemoError::Store(format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(fs);
@@ -131,6 +169,7 @@ impl Demo {
             ("DEMO_S3_ENDPOINT", format!("http://{s3_address}")),
             ("DEMO_ACCESS_KEY", access_key),
             ("DEMO_SECRET_KEY", secret_key),
+            ("DEMO_JWT_SECRET", jwt_secret),
         ]);
         let vars = Arc::new(vars);
         let loader: ConfigLoader = Arc::new(move || {
@@ -144,6 +183,8 @@ impl Demo {
             proxy,
             admin,
             metrics,
+            reader_token,
+            guest_token,
         })
     }
 
@@ -152,6 +193,7 @@ impl Demo {
         &self,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (proxy, admin, metrics) = (self.proxy, self.admin, self.metrics);
+        let (reader, guest) = (self.reader_token.clone(), self.guest_token.clone());
         async move {
             for _ in 0..200 {
                 if tokio::net::TcpStream::connect(proxy).await.is_ok() {
@@ -162,7 +204,7 @@ impl Demo {
             let p = format!("http://{proxy}");
             println!(
                 "
-Yatagarasu demo: an embedded S3 store (buckets demo-assets, demo-docs) with the proxy in front.
+Yatagarasu demo: an embedded S3 store (buckets demo-assets, demo-docs, demo-private) with the proxy in front.
 Try:
   curl -i {p}/assets/hello.txt                          # GET, streamed and signed
   curl -I {p}/assets/big.bin                            # HEAD: headers only
@@ -171,6 +213,14 @@ Try:
   curl -s {p}/docs/readme.md                            # a second bucket
   curl -i {p}/assets/missing.txt                        # 404 with a JSON error
   curl -i -X DELETE {p}/assets/hello.txt                # 405: read-only
+
+Private bucket (JWT, HS256, claim role in [reader, admin]):
+  curl -i {p}/private/report.txt                        # 401: no token
+  curl -i -H 'Authorization: Bearer {reader}' {p}/private/report.txt
+                                                        # 200: role reader
+  curl -i -H 'Authorization: Bearer {guest}' {p}/private/report.txt
+                                                        # 403: valid token, role guest
+
   curl -s {p}/ready                                     # readiness with per-bucket probes
   curl -s http://{metrics}/metrics | grep yatagarasu_    # Prometheus metrics
   curl -s -X POST http://{admin}/admin/reload           # hot reload

@@ -7,9 +7,12 @@
 //! (Skeleton: a pass-through until the cache work lands.)
 
 pub mod admin;
+pub mod codec;
+pub mod disk;
 pub mod entry;
 pub mod key;
 pub mod policy;
+pub mod redis;
 pub mod serve;
 pub mod tier;
 

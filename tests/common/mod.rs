@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod policy_peers;
-
+pub(crate) mod redis;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;

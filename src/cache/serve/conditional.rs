@@ -24,12 +24,12 @@ pub enum Precondition {
 
 /// Evaluates the request's preconditions against the cached object.
 pub fn evaluate(method: &Method, headers: &HeaderMap, meta: &ObjectMeta) -> Precondition {
-    let current = meta.etag.as_deref().map(EntityTag::of_stored);
+    let current = || meta.etag.as_deref().map(EntityTag::of_stored);
 
     // Step 1 and 2: If-Match, else If-Unmodified-Since.
     if headers.contains_key(header::IF_MATCH) {
         let values = headers.get_all(header::IF_MATCH).iter();
-        if !list_matches(values, current.as_ref(), strong_eq) {
+        if !list_matches(values, current().as_ref(), strong_eq) {
             return Precondition::Failed;
         }
     } else if let Some(since) = single_date(headers, header::IF_UNMODIFIED_SINCE)
@@ -43,7 +43,7 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, meta: &ObjectMeta) -> Prec
     // Step 3 and 4: If-None-Match, else If-Modified-Since (GET/HEAD only).
     if headers.contains_key(header::IF_NONE_MATCH) {
         let values = headers.get_all(header::IF_NONE_MATCH).iter();
-        if list_matches(values, current.as_ref(), weak_eq) {
+        if list_matches(values, current().as_ref(), weak_eq) {
             return if safe {
                 Precondition::NotModified
             } else {

@@ -16,7 +16,7 @@ pub mod conditional;
 pub mod etag;
 pub mod multipart;
 pub mod range;
-pub mod respond;
+pub mod response;
 
 use std::time::SystemTime;
 
@@ -44,22 +44,22 @@ pub fn respond(
     };
     match conditional::evaluate(method, headers, &object.meta) {
         Precondition::Failed => return Err(ProxyError::PreconditionFailed),
-        Precondition::NotModified => return Ok(respond::not_modified(&object.meta, now)),
+        Precondition::NotModified => return Ok(response::not_modified(&object.meta, now)),
         Precondition::Proceed => {}
     }
     if head
         || !headers.contains_key(header::RANGE)
         || !range::if_range_allows(headers, &object.meta)
     {
-        return Ok(respond::whole(object, head, now));
+        return Ok(response::whole(object, head, now));
     }
     let length = object.body.len() as u64;
     match range::decide(headers, length) {
-        RangeDecision::Full => Ok(respond::whole(object, false, now)),
+        RangeDecision::Full => Ok(response::whole(object, false, now)),
         RangeDecision::Unsatisfiable => Err(ProxyError::RangeNotSatisfiable { length }),
         RangeDecision::Partial(ranges) => match ranges.as_slice() {
-            [single] => respond::single_range(object, *single, now),
-            several => respond::multiple_ranges(object, several, now),
+            [single] => response::single_range(object, *single, now),
+            several => response::multiple_ranges(object, several, now),
         },
     }
 }

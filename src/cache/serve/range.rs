@@ -90,34 +90,28 @@ pub fn parse(text: &str, length: u64) -> RangeDecision {
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return RangeDecision::Full;
     }
-    let mut specs = Vec::new();
+    let mut ranges = Vec::new();
+    let mut specs = 0;
+    let mut nonzero_suffix = false;
     for element in set.split(',').map(|e| e.trim_matches([' ', '\t'])) {
         if element.is_empty() {
             continue;
         }
-        if specs.len() == MAX_RANGES {
+        specs += 1;
+        if specs > MAX_RANGES {
             return RangeDecision::Full;
         }
-        match parse_spec(element) {
-            Some(spec) => specs.push(spec),
-            None => return RangeDecision::Full,
+        let Some(spec) = parse_spec(element) else {
+            return RangeDecision::Full;
+        };
+        nonzero_suffix |= matches!(spec, Spec::Suffix(n) if n > 0);
+        if let Some(range) = satisfiable(spec, length) {
+            ranges.push(range);
         }
     }
-    if specs.is_empty() {
+    if specs == 0 || length == 0 && nonzero_suffix {
         return RangeDecision::Full;
     }
-    if length == 0 {
-        let any_suffix = specs.iter().any(|s| matches!(s, Spec::Suffix(n) if *n > 0));
-        return if any_suffix {
-            RangeDecision::Full
-        } else {
-            RangeDecision::Unsatisfiable
-        };
-    }
-    let ranges: Vec<ByteRange> = specs
-        .into_iter()
-        .filter_map(|spec| satisfiable(spec, length))
-        .collect();
     if ranges.is_empty() {
         return RangeDecision::Unsatisfiable;
     }
@@ -150,8 +144,11 @@ fn digits(text: &str) -> Option<u64> {
     Some(text.parse().unwrap_or(u64::MAX))
 }
 
-/// The part of `spec` inside an object of `length > 0` bytes, if any.
+/// The part of `spec` inside an object of `length` bytes, if any.
 fn satisfiable(spec: Spec, length: u64) -> Option<ByteRange> {
+    if length == 0 {
+        return None;
+    }
     match spec {
         Spec::From { first, last } => (first < length).then(|| ByteRange {
             first,

@@ -12,11 +12,6 @@ use crate::body::{ProxyBody, boxed, empty, full};
 use crate::cache::{CachedObject, ObjectMeta};
 use crate::error::ProxyError;
 
-/// Multipart payloads up to this size are copied into one buffer (one
-/// write); larger ones are sent as chunks that share the cached bytes.
-/// Chosen from `benches/cache_serve.rs`.
-pub const COPY_MULTIPART_BELOW: u64 = 16 * 1024;
-
 /// The whole object: 200 with the body for GET, headers only for HEAD
 /// (`Content-Length` still the object's length).
 pub fn whole(object: &CachedObject, head: bool, now: SystemTime) -> Response<ProxyBody> {
@@ -69,12 +64,10 @@ pub fn multiple_ranges(
         header_value(multipart.content_type())?,
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(multipart.len()));
-    let body = if multipart.len() < COPY_MULTIPART_BELOW {
-        full(multipart.into_contiguous())
-    } else {
-        boxed(multipart.into_chunks())
-    };
-    let mut response = Response::new(body);
+    // Chunks sharing the cached bytes tie with one copied buffer for tiny
+    // parts (3 × 100 B) and win from 3 × 4 KiB on (0.77 µs vs 54 µs at
+    // 3 × 341 KiB; benches/cache_serve.rs), so there is no copy threshold.
+    let mut response = Response::new(boxed(multipart.into_chunks()));
     *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     *response.headers_mut() = headers;
     Ok(response)
