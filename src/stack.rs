@@ -96,7 +96,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
     let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
     let table = Arc::new(RouteTable::new(routes.iter().cloned()));
 
-    let auth = AuthLayer::build(config, shared)?;
+    let auth = AuthLayer::build(config, shared, &mut clients)?;
     let authz = AuthzLayer::build(config, shared)?;
     let cache = CacheLayer::build(config, shared)?;
     let leaf = match &shared.leaf {

@@ -40,7 +40,13 @@ pub struct AuthLayer {
 impl AuthLayer {
     /// Builds the verifiers of one configuration generation; JWKS caches are
     /// reused from `shared` when their configuration did not change.
-    pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Self, BuildError> {
+    /// The JWKS fetchers' connection pools are recorded in `clients`, so
+    /// reloads keep them.
+    pub(crate) fn build(
+        config: &Config,
+        shared: &Shared,
+        clients: &mut ClientUse,
+    ) -> Result<Self, BuildError> {
         let mut buckets = HashMap::new();
         let mut pending: Vec<(String, Weak<JwksCache>)> = Vec::new();
         for (i, bucket) in config.buckets.iter().enumerate() {
@@ -50,6 +56,7 @@ impl AuthLayer {
             let verifier = verifier(
                 config,
                 shared,
+                clients,
                 jwt,
                 &format!("buckets[{i}].auth.jwt.jwks_url"),
             )?;
@@ -67,7 +74,7 @@ impl AuthLayer {
             );
         }
         let admin_jwks = match &config.admin.jwt {
-            Some(admin) => verifier(config, shared, &admin.jwt, "admin.jwt.jwks_url")?
+            Some(admin) => verifier(config, shared, clients, &admin.jwt, "admin.jwt.jwks_url")?
                 .jwks()
                 .cloned(),
             None => None,
@@ -94,6 +101,7 @@ impl AuthLayer {
 pub(crate) fn verifier(
     config: &Config,
     shared: &Shared,
+    clients: &mut ClientUse,
     jwt: &JwtConfig,
     at: &str,
 ) -> Result<JwtVerifier, BuildError> {
@@ -107,17 +115,17 @@ pub(crate) fn verifier(
                 source: source.clone(),
                 algorithm: *algorithm,
             };
+            // Asked for even when the cache is reused, so this generation
+            // records the pool as in use and the reload keeps it.
+            let client = shared
+                .client(&config.upstream, None, clients)
+                .map_err(|e| BuildError {
+                    path: at.to_owned(),
+                    message: e.to_string(),
+                })?;
             let cache = match shared.auth.jwks.get(&key) {
                 Some(cache) => cache,
-                None => {
-                    let client = shared
-                        .client(&config.upstream, None, &mut ClientUse::default())
-                        .map_err(|e| BuildError {
-                            path: at.to_owned(),
-                            message: e.to_string(),
-                        })?;
-                    shared.auth.jwks.get_or_create(key, &client)
-                }
+                None => shared.auth.jwks.get_or_create(key, &client),
             };
             Ok(JwtVerifier::with_jwks(jwt, cache))
         }

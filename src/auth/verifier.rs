@@ -213,3 +213,121 @@ fn claims_problem(kind: &ErrorKind) -> TokenProblem {
         _ => TokenProblem::Malformed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use jsonwebtoken::{DecodingKey, EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::keys::VerifyKey;
+    use crate::config::{ClaimOperator, TokenSource};
+
+    const SECRET: &[u8] = b"unit-test-secret-0123456789abcdef";
+
+    fn now() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn config() -> JwtConfig {
+        JwtConfig {
+            keys: KeySource::Static(Vec::new()),
+            issuer: Some("https://issuer/".into()),
+            audience: vec!["api".into()],
+            leeway: Duration::from_secs(10),
+            token_sources: vec![TokenSource::Bearer],
+            claim_rules: vec![ClaimRule {
+                claim: "role".into(),
+                path: vec!["role".into()],
+                operator: ClaimOperator::Equals(json!("admin")),
+            }],
+        }
+    }
+
+    fn hs_verifier(id: Option<&str>) -> JwtVerifier {
+        let keys = KeySet::new(vec![VerifyKey {
+            id: id.map(str::to_owned),
+            algorithm: Algorithm::HS256,
+            key: DecodingKey::from_secret(SECRET),
+        }]);
+        JwtVerifier::with_keys(&config(), Arc::new(keys))
+    }
+
+    fn token(alg: Algorithm, kid: Option<&str>, claims: Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        let mut c = json!({"sub": "u", "iss": "https://issuer/", "aud": "api", "exp": now() + 60});
+        for (k, v) in claims.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        jsonwebtoken::encode(&header, &c, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn problem(v: &JwtVerifier, token: &str) -> TokenProblem {
+        match v.verify(token) {
+            Err(VerifyError::Invalid(p)) => p,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_token_and_its_claims() {
+        let v = hs_verifier(Some("k"));
+        let verified = v
+            .verify(&token(
+                Algorithm::HS256,
+                Some("k"),
+                json!({"role": "admin"}),
+            ))
+            .unwrap();
+        assert_eq!(verified.key_id.as_deref(), Some("k"));
+        assert!(v.claims_allowed(&verified.claims));
+        let verified = v
+            .verify(&token(Algorithm::HS256, None, json!({"role": "user"})))
+            .unwrap();
+        assert!(!v.claims_allowed(&verified.claims));
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let v = hs_verifier(Some("k"));
+        let cases = [
+            (json!({"exp": now() - 60}), TokenProblem::Expired),
+            (json!({"nbf": now() + 120}), TokenProblem::NotYetValid),
+            (json!({"iss": "https://other/"}), TokenProblem::WrongIssuer),
+            (json!({"aud": "other"}), TokenProblem::WrongAudience),
+        ];
+        for (claims, expected) in cases {
+            let t = token(Algorithm::HS256, None, claims.clone());
+            assert_eq!(problem(&v, &t), expected, "{claims}");
+        }
+        // Within the leeway.
+        let t = token(Algorithm::HS256, None, json!({"exp": now() - 2}));
+        assert!(v.verify(&t).is_ok());
+        assert_eq!(problem(&v, "a.b"), TokenProblem::Malformed);
+        assert_eq!(
+            problem(&v, &token(Algorithm::HS384, None, json!({}))),
+            TokenProblem::WrongAlgorithm
+        );
+        assert_eq!(
+            problem(&v, &token(Algorithm::HS256, Some("other"), json!({}))),
+            TokenProblem::UnknownKey
+        );
+        let t = token(Algorithm::HS256, None, json!({}));
+        let payload = t.split('.').nth(1).unwrap();
+        // {"alg":"none"}
+        assert_eq!(
+            problem(&v, &format!("eyJhbGciOiJub25lIn0.{payload}.")),
+            TokenProblem::WrongAlgorithm
+        );
+        let (signed, signature) = t.rsplit_once('.').unwrap();
+        let first = if signature.starts_with('A') { 'B' } else { 'A' };
+        let tampered = format!("{signed}.{first}{}", &signature[1..]);
+        assert_eq!(problem(&v, &tampered), TokenProblem::BadSignature);
+    }
+}

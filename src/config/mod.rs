@@ -315,6 +315,7 @@ buckets:
             ("DEMO_S3_ENDPOINT", "http://127.0.0.1:45678"),
             ("DEMO_ACCESS_KEY", "demo-access"),
             ("DEMO_SECRET_KEY", "demo-secret"),
+            ("DEMO_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ])
     }
 
@@ -329,11 +330,13 @@ buckets:
         assert_eq!(c.logging.format, LogFormat::Text);
         assert_eq!(c.logging.level, "info");
         let names: Vec<_> = c.buckets.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["assets", "docs"]);
+        assert_eq!(names, ["assets", "docs", "private"]);
         let prefixes: Vec<_> = c.buckets.iter().map(|b| b.path_prefix.as_str()).collect();
-        assert_eq!(prefixes, ["/assets", "/docs"]);
+        assert_eq!(prefixes, ["/assets", "/docs", "/private"]);
         let s3: Vec<_> = c.buckets.iter().map(|b| b.s3.bucket.as_str()).collect();
-        assert_eq!(s3, ["demo-assets", "demo-docs"]);
+        assert_eq!(s3, ["demo-assets", "demo-docs", "demo-private"]);
+        let private: Vec<_> = c.buckets.iter().map(|b| b.auth.enabled).collect();
+        assert_eq!(private, [false, false, true]);
         for b in &c.buckets {
             assert_eq!(b.s3.region, "us-east-1");
             assert!(b.s3.force_path_style);

@@ -13,7 +13,9 @@ pub use super::auth::{
     AdminJwtConfig, AuthConfig, ClaimOperator, ClaimRule, JwksSource, JwtConfig, KeySource,
     StaticKey, TokenSource,
 };
-pub use super::authz::AuthorizationConfig;
+pub use super::authz::{
+    AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
+};
 pub use super::cache::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
