@@ -206,7 +206,8 @@ impl Demo {
                 "
 Yatagarasu demo: an embedded S3 store (buckets demo-assets, demo-docs, demo-private) with the proxy in front.
 Try:
-  curl -i {p}/assets/hello.txt                          # GET, streamed and signed
+  curl -i {p}/assets/hello.txt                          # GET, streamed and signed (X-Cache: MISS)
+  curl -i {p}/assets/hello.txt                          # again: X-Cache: HIT memory
   curl -I {p}/assets/big.bin                            # HEAD: headers only
   curl -i -H 'Range: bytes=0-4' {p}/assets/hello.txt    # 206 Partial Content
   curl -s {p}/assets/hello%20world.txt                  # keys with spaces sign correctly
@@ -224,6 +225,8 @@ Private bucket (JWT, HS256, claim role in [reader, admin]):
   curl -s {p}/ready                                     # readiness with per-bucket probes
   curl -s http://{metrics}/metrics | grep yatagarasu_    # Prometheus metrics
   curl -s -X POST http://{admin}/admin/reload           # hot reload
+  curl -s http://{admin}/admin/cache/stats              # cache hits, misses, bytes per tier
+  curl -s -X POST http://{admin}/admin/cache/purge/assets   # purge one bucket's entries
 Press Ctrl-C to stop.
 "
             );

@@ -71,6 +71,20 @@ impl Demo {
         rest[..end].parse().expect("an address")
     }
 
+    /// The admin API address, from the cache stats line.
+    fn admin(&self) -> SocketAddr {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.contains("/admin/cache/stats"))
+            .expect("a curl line for the cache stats");
+        let start = line.find("http://").expect("a URL") + "http://".len();
+        let rest = &line[start..];
+        rest[..rest.find('/').expect("a path")]
+            .parse()
+            .expect("an address")
+    }
+
     /// The bearer token on the curl line whose comment contains `marker`.
     fn token(&self, marker: &str) -> String {
         let at = self
@@ -97,6 +111,19 @@ async fn the_printed_commands_do_what_they_say() {
         hello.text(),
         "Hello from Yatagarasu, the three-legged crow!\n"
     );
+    assert_eq!(hello.header("x-cache"), Some("MISS"));
+    let again = send(proxy, "GET", "/assets/hello.txt", &[]).await;
+    assert_eq!(again.body, hello.body);
+    assert_eq!(again.header("x-cache"), Some("HIT memory"));
+
+    let admin = demo.admin();
+    let stats = send(admin, "GET", "/admin/cache/stats", &[]).await;
+    assert_eq!(stats.status, 200);
+    assert_eq!(stats.json()["buckets"]["assets"]["hits"], 1);
+    let purge = send(admin, "POST", "/admin/cache/purge/assets", &[]).await;
+    assert_eq!(purge.status, 200, "{}", purge.text());
+    let after = send(proxy, "GET", "/assets/hello.txt", &[]).await;
+    assert_eq!(after.header("x-cache"), Some("MISS"));
 
     let range = send(proxy, "GET", "/assets/hello.txt", &[("range", "bytes=0-4")]).await;
     assert_eq!(range.status, 206);
