@@ -370,6 +370,67 @@ async fn disk_evicts_least_recently_used_to_stay_under_max_size() {
 }
 
 #[tokio::test]
+async fn disk_keeps_an_entry_as_large_as_the_whole_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = common::pattern_bytes(200_000);
+    let entry_size = {
+        let probe = tempfile::tempdir().unwrap();
+        let tier = open_disk(probe.path(), 1 << 30).await;
+        tier.put(&key("products", "big"), object(&body))
+            .await
+            .unwrap();
+        tier.stats().bytes
+    };
+    let tier = open_disk(dir.path(), entry_size).await;
+    tier.put(&key("products", "small"), object(b"small"))
+        .await
+        .unwrap();
+    tier.put(&key("products", "big"), object(&body))
+        .await
+        .unwrap();
+
+    let got = tier.get(&key("products", "big")).await.unwrap();
+    assert!(
+        got.is_some_and(|o| o.body[..] == body[..]),
+        "big entry served"
+    );
+    let stats = tier.stats();
+    assert_eq!((stats.items, stats.bytes), (1, entry_size));
+    assert!(tier.get(&key("products", "small")).await.unwrap().is_none());
+    assert_eq!(files_under(dir.path()).len(), 1);
+}
+
+#[tokio::test]
+async fn disk_restart_over_the_limit_keeps_the_newest_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = common::pattern_bytes(10_000);
+    let keys: Vec<_> = (0..4).map(|i| key("products", &format!("k{i}"))).collect();
+    let entry_size = {
+        let tier = open_disk(dir.path(), 1 << 30).await;
+        for (age, k) in keys.iter().rev().enumerate() {
+            tier.put(k, object(&body)).await.unwrap();
+            // k0 oldest, k3 newest, whatever the clock's granularity.
+            let hours_ago = Duration::from_secs(3600 * (age as u64 + 1));
+            std::fs::File::options()
+                .write(true)
+                .open(tier.entry_path(k))
+                .unwrap()
+                .set_modified(std::time::SystemTime::now() - hours_ago)
+                .unwrap();
+        }
+        tier.stats().bytes / 4
+    };
+
+    let tier = open_disk(dir.path(), entry_size * 5 / 2).await;
+    let stats = tier.stats();
+    assert_eq!((stats.items, stats.evictions), (2, 2));
+    for (k, kept) in keys.iter().zip([false, false, true, true]) {
+        assert_eq!(tier.entry_path(k).exists(), kept, "{}", k.object);
+        assert_eq!(tier.get(k).await.unwrap().is_some(), kept, "{}", k.object);
+    }
+}
+
+#[tokio::test]
 async fn disk_purge_scopes() {
     let dir = tempfile::tempdir().unwrap();
     let tier = open_disk(dir.path(), 1 << 30).await;

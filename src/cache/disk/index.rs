@@ -1,14 +1,26 @@
 //! The disk tier's in-memory index: which entries exist, their sizes, their
-//! keys (for purges) and their recency (for eviction).
+//! keys (for purges) and which to evict when the files outgrow `max_size`.
 //!
-//! A `HashMap` by digest plus a `BTreeMap` by last-access tick gives O(log n)
-//! touch, insert and "oldest first" eviction. It is an index of files, not a
-//! cache of values: evicting from it must also delete a file and keep a byte
-//! total that includes entries found on disk at startup, which is why it is
-//! not a general-purpose LRU cache crate.
+//! Recency and eviction are `quick_cache`'s (the crate the memory tier also
+//! uses), weighted by file size with the tier's `max_size` as capacity. Its
+//! policy is CLOCK-PRO-like, not strict LRU: an entry read since the clock
+//! hand last passed gets a second chance, and once the index is full a new,
+//! never-read entry is evicted before entries that were read again. The index
+//! holds no file contents: a [`Lifecycle`] hook collects the digests the
+//! cache evicts so the caller deletes their files, and the byte total is the
+//! cache's own weight.
+//!
+//! Two settings make every entry the tier accepts (up to `max_size` bytes)
+//! admissible, because `quick_cache` refuses an item heavier than one shard's
+//! "hot" budget: one shard (each shard gets an equal part of the capacity),
+//! and a hot allocation of 100%. One shard is one lock, as before this index
+//! used `quick_cache`; reads take it shared.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
 use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::cache::PurgeScope;
 
@@ -20,110 +32,134 @@ pub(crate) type Digest = [u8; 32];
 pub(crate) struct IndexEntry {
     /// File size in bytes.
     pub(crate) size: u64,
-    /// Last access tick (larger is more recent).
-    tick: u64,
     /// The bucket's configured name.
     pub(crate) bucket: Arc<str>,
-    /// The object key.
-    pub(crate) object: Box<str>,
+    /// The object key (shared, so a hit's clone does not allocate).
+    pub(crate) object: Arc<str>,
 }
 
-/// Entries by digest, ordered by recency, with their byte total.
-#[derive(Debug, Default)]
+impl IndexEntry {
+    fn is_in(&self, scope: &PurgeScope) -> bool {
+        match scope {
+            PurgeScope::All => true,
+            PurgeScope::Bucket(bucket) => *self.bucket == **bucket,
+            PurgeScope::Object { bucket, key } => *self.bucket == **bucket && *self.object == **key,
+        }
+    }
+}
+
+/// Rough size of an entry, to size the cache's table of recently evicted keys.
+const TYPICAL_ENTRY_BYTES: u64 = 64 * 1024;
+
+/// Entries by digest, weighted by file size.
+#[derive(Debug)]
 pub(crate) struct Index {
-    entries: HashMap<Digest, IndexEntry>,
-    by_age: BTreeMap<u64, Digest>,
-    total_bytes: u64,
-    next_tick: u64,
+    cache: Cache<Digest, IndexEntry, BySize, DefaultHashBuilder, CollectEvicted>,
 }
 
 impl Index {
+    /// An empty index holding at most `max_bytes` of entry files.
+    pub(crate) fn new(max_bytes: u64) -> std::io::Result<Self> {
+        let estimated_items = (max_bytes / TYPICAL_ENTRY_BYTES).clamp(32, 1 << 20) as usize;
+        let options = OptionsBuilder::new()
+            .weight_capacity(max_bytes)
+            .estimated_items_capacity(estimated_items)
+            .shards(1)
+            .hot_allocation(1.0)
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
+            cache: Cache::with_options(
+                options,
+                BySize,
+                DefaultHashBuilder::default(),
+                CollectEvicted,
+            ),
+        })
+    }
+
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.cache.len()
     }
 
     /// Total bytes of the entry files.
     pub(crate) fn total_bytes(&self) -> u64 {
-        self.total_bytes
+        self.cache.weight()
     }
 
-    /// Whether `digest` is indexed; marks it most recently used.
-    pub(crate) fn touch(&mut self, digest: &Digest) -> bool {
-        let tick = self.tick();
-        match self.entries.get_mut(digest) {
-            Some(entry) => {
-                self.by_age.remove(&entry.tick);
-                entry.tick = tick;
-                self.by_age.insert(tick, *digest);
-                true
-            }
-            None => false,
-        }
+    /// Whether `digest` is indexed; counts as a use of it.
+    pub(crate) fn touch(&self, digest: &Digest) -> bool {
+        self.cache.get(digest).is_some()
     }
 
-    /// Adds or replaces an entry as the most recently used.
-    pub(crate) fn insert(&mut self, digest: Digest, size: u64, bucket: Arc<str>, object: &str) {
-        self.remove(&digest);
-        let tick = self.tick();
-        self.by_age.insert(tick, digest);
-        self.total_bytes += size;
-        self.entries.insert(
-            digest,
-            IndexEntry {
-                size,
-                tick,
-                bucket,
-                object: object.into(),
-            },
-        );
-    }
-
-    /// Forgets an entry; returns it if it was indexed.
-    pub(crate) fn remove(&mut self, digest: &Digest) -> Option<IndexEntry> {
-        let entry = self.entries.remove(digest)?;
-        self.by_age.remove(&entry.tick);
-        self.total_bytes -= entry.size;
-        Some(entry)
-    }
-
-    /// Removes least recently used entries until the total is at most
-    /// `max_bytes`; returns their digests (whose files must be deleted).
-    pub(crate) fn evict_to(&mut self, max_bytes: u64) -> Vec<Digest> {
+    /// Adds or replaces an entry; returns the digests evicted to make room
+    /// (their files must be deleted). An entry above the capacity is not
+    /// admitted and is returned among them; a replaced entry is not.
+    pub(crate) fn insert(
+        &self,
+        digest: Digest,
+        size: u64,
+        bucket: Arc<str>,
+        object: &str,
+    ) -> Vec<Digest> {
+        let entry = IndexEntry {
+            size,
+            bucket,
+            object: object.into(),
+        };
         let mut evicted = Vec::new();
-        while self.total_bytes > max_bytes {
-            let Some((_, digest)) = self.by_age.pop_first() else {
-                break;
-            };
-            if let Some(entry) = self.entries.remove(&digest) {
-                self.total_bytes -= entry.size;
-            }
+        self.cache
+            .insert_with_lifecycle(digest, entry, &mut evicted);
+        // `quick_cache` also reports the value a replacement displaced; that
+        // digest's file is the one just written, so it is reported only if
+        // the new entry itself was not kept.
+        evicted.retain(|evicted| *evicted != digest);
+        if !self.cache.contains_key(&digest) {
             evicted.push(digest);
         }
         evicted
     }
 
-    /// Removes every entry `scope` names; returns their digests.
-    pub(crate) fn purge(&mut self, scope: &PurgeScope) -> Vec<Digest> {
-        let matching: Vec<Digest> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| match scope {
-                PurgeScope::All => true,
-                PurgeScope::Bucket(bucket) => *e.bucket == **bucket,
-                PurgeScope::Object { bucket, key } => *e.bucket == **bucket && *e.object == **key,
-            })
-            .map(|(d, _)| *d)
-            .collect();
-        for digest in &matching {
-            self.remove(digest);
-        }
-        matching
+    /// Forgets an entry; returns it if it was indexed.
+    pub(crate) fn remove(&self, digest: &Digest) -> Option<IndexEntry> {
+        self.cache.remove(digest).map(|(_, entry)| entry)
     }
 
-    fn tick(&mut self) -> u64 {
-        self.next_tick += 1;
-        self.next_tick
+    /// Removes every entry `scope` names; returns their digests.
+    pub(crate) fn purge(&self, scope: &PurgeScope) -> Vec<Digest> {
+        let removed = RefCell::new(Vec::new());
+        self.cache.retain(|digest, entry| {
+            let keep = !entry.is_in(scope);
+            if !keep {
+                removed.borrow_mut().push(*digest);
+            }
+            keep
+        });
+        removed.into_inner()
+    }
+}
+
+/// Weighs an entry by its file size (at least 1: `quick_cache` never
+/// evicts zero-weight items).
+#[derive(Debug, Clone, Copy)]
+struct BySize;
+
+impl Weighter<Digest, IndexEntry> for BySize {
+    fn weight(&self, _digest: &Digest, entry: &IndexEntry) -> u64 {
+        entry.size.max(1)
+    }
+}
+
+/// Records the digests `quick_cache` evicts into the request's `Vec`.
+#[derive(Debug, Clone, Copy)]
+struct CollectEvicted;
+
+impl Lifecycle<Digest, IndexEntry> for CollectEvicted {
+    type RequestState = Vec<Digest>;
+
+    fn on_evict(&self, evicted: &mut Vec<Digest>, digest: Digest, _entry: IndexEntry) {
+        evicted.push(digest);
     }
 }
 
@@ -136,30 +172,52 @@ mod tests {
     }
 
     #[test]
-    fn evicts_least_recently_used_first() {
-        let mut index = Index::default();
+    fn evicts_the_unused_before_the_used() {
+        let index = Index::new(30).unwrap();
         let b: Arc<str> = Arc::from("b");
-        index.insert(d(1), 10, b.clone(), "one");
-        index.insert(d(2), 10, b.clone(), "two");
-        index.insert(d(3), 10, b.clone(), "three");
+        for (n, name) in [(1, "one"), (2, "two"), (3, "three")] {
+            assert!(index.insert(d(n), 10, b.clone(), name).is_empty());
+        }
         assert!(index.touch(&d(1)));
-        assert_eq!(index.evict_to(20), vec![d(2)]);
-        assert_eq!(index.total_bytes(), 20);
-        assert_eq!(index.evict_to(0), vec![d(3), d(1)]);
-        assert_eq!(index.len(), 0);
+        assert_eq!(index.insert(d(4), 10, b.clone(), "four"), vec![d(2)]);
+        assert_eq!((index.len(), index.total_bytes()), (3, 30));
+        assert!(!index.touch(&d(2)));
+        // Not strict LRU: the newcomer never read since goes before the
+        // older entries (scan resistance), then the oldest.
+        assert_eq!(index.insert(d(5), 20, b, "five"), vec![d(4), d(3)]);
+        assert_eq!((index.len(), index.total_bytes()), (2, 30));
+    }
+
+    #[test]
+    fn an_entry_as_large_as_the_capacity_is_admitted() {
+        let index = Index::new(1_000_000).unwrap();
+        let b: Arc<str> = Arc::from("b");
+        assert!(index.insert(d(1), 10, b.clone(), "small").is_empty());
+        assert_eq!(index.insert(d(2), 1_000_000, b.clone(), "big"), vec![d(1)]);
+        assert!(index.touch(&d(2)));
+        assert_eq!((index.len(), index.total_bytes()), (1, 1_000_000));
+        // One byte more is refused, and reported so its file is deleted.
+        assert_eq!(
+            index.insert(d(3), 1_000_001, b, "too big"),
+            vec![d(3)],
+            "refused entry reported as evicted"
+        );
+        assert_eq!(index.len(), 1);
     }
 
     #[test]
     fn replacing_an_entry_adjusts_the_total() {
-        let mut index = Index::default();
+        let index = Index::new(1000).unwrap();
         index.insert(d(1), 10, Arc::from("b"), "o");
-        index.insert(d(1), 25, Arc::from("b"), "o");
+        assert!(index.insert(d(1), 25, Arc::from("b"), "o").is_empty());
         assert_eq!((index.len(), index.total_bytes()), (1, 25));
+        assert_eq!(index.remove(&d(1)).map(|e| e.size), Some(25));
+        assert_eq!((index.len(), index.total_bytes()), (0, 0));
     }
 
     #[test]
     fn purges_by_scope() {
-        let mut index = Index::default();
+        let index = Index::new(1000).unwrap();
         index.insert(d(1), 1, Arc::from("a"), "x");
         index.insert(d(2), 1, Arc::from("a"), "y");
         index.insert(d(3), 1, Arc::from("b"), "x");

@@ -3,9 +3,12 @@
 //! Each file holds one [`codec`] entry (metadata, body,
 //! SHA-256), named by the key's digest. Writes go to a temp file renamed into
 //! place. An in-memory index (rebuilt at startup by reading only the file
-//! headers) knows each entry's size, key and recency, so a miss costs no
-//! disk access, purges by bucket or object need no directory walk, and the
-//! total stays under `max_size` by deleting the least recently used files.
+//! headers) knows each entry's size and key, so a miss costs no disk
+//! access, purges by bucket or object need no directory walk, and the total
+//! stays under `max_size`: the index is a `quick_cache` weighted by file
+//! size, and the files of the entries it evicts are deleted (see [`index`]
+//! for its CLOCK-PRO-like policy). At startup the newest files that fit are
+//! indexed, oldest first, and older ones are deleted.
 //! An entry that fails its checksum when read is deleted and reported as
 //! [`TierError::Corrupt`] (the caller counts it as a miss).
 //!
@@ -20,8 +23,8 @@ mod files;
 mod index;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -43,7 +46,7 @@ struct Inner {
     dir: PathBuf,
     max_size: u64,
     expired_grace: Duration,
-    index: Mutex<Index>,
+    index: Index,
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
@@ -72,16 +75,16 @@ impl DiskTier {
             .checked_sub(expired_grace)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let scanned = files::scan(&config.cache_dir, expired_before)?;
-        let mut index = Index::default();
-        for entry in scanned.entries {
-            index.insert(
+        let index = Index::new(config.max_size)?;
+        let (kept, mut evicted) = newest_that_fit(scanned.entries, config.max_size);
+        for entry in kept {
+            evicted.extend(index.insert(
                 entry.digest,
                 entry.head.encoded_len,
                 entry.head.key.bucket.clone(),
                 &entry.head.key.object,
-            );
+            ));
         }
-        let evicted = index.evict_to(config.max_size);
         files::remove_entries(&config.cache_dir, &evicted);
         if scanned.deleted > 0 {
             tracing::warn!(
@@ -95,7 +98,7 @@ impl DiskTier {
                 dir: config.cache_dir.clone(),
                 max_size: config.max_size,
                 expired_grace,
-                index: Mutex::new(index),
+                index,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 evictions: AtomicU64::new(evicted.len() as u64),
@@ -115,7 +118,7 @@ impl DiskTier {
 
     async fn lookup(&self, key: &CacheKey) -> Result<Option<CachedObject>, TierError> {
         let digest = key.digest();
-        if !self.inner.lock().touch(&digest) {
+        if !self.inner.index.touch(&digest) {
             return Ok(None);
         }
         let path = files::entry_path(&self.inner.dir, &digest);
@@ -123,7 +126,7 @@ impl DiskTier {
         let bytes = match read {
             Ok(bytes) => Bytes::from(bytes),
             Err(TierError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.inner.lock().remove(&digest);
+                self.inner.index.remove(&digest);
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -155,7 +158,7 @@ impl DiskTier {
         let digest = key.digest();
         if size > self.inner.max_size {
             // Not stored; nor may an older version of it stay.
-            if self.inner.lock().remove(&digest).is_some() {
+            if self.inner.index.remove(&digest).is_some() {
                 self.forget(digest).await;
             }
             return Ok(());
@@ -165,11 +168,7 @@ impl DiskTier {
         let object_key = key.object.clone();
         blocking(move || {
             files::write_atomic(&inner.dir, &digest, &parts)?;
-            let evicted = {
-                let mut index = inner.lock();
-                index.insert(digest, size, bucket, &object_key);
-                index.evict_to(inner.max_size)
-            };
+            let evicted = inner.index.insert(digest, size, bucket, &object_key);
             inner
                 .evictions
                 .fetch_add(evicted.len() as u64, Ordering::Relaxed);
@@ -180,7 +179,7 @@ impl DiskTier {
     }
 
     async fn remove_scope(&self, scope: &PurgeScope) -> Result<u64, TierError> {
-        let removed = self.inner.lock().purge(scope);
+        let removed = self.inner.index.purge(scope);
         let count = removed.len() as u64;
         let dir = self.inner.dir.clone();
         blocking(move || {
@@ -193,7 +192,7 @@ impl DiskTier {
 
     /// Drops an entry from the index and deletes its file.
     async fn forget(&self, digest: Digest) {
-        self.inner.lock().remove(&digest);
+        self.inner.index.remove(&digest);
         let dir = self.inner.dir.clone();
         let deleted = blocking(move || Ok(files::remove_entry(&dir, &digest)?)).await;
         if let Err(e) = deleted {
@@ -203,12 +202,6 @@ impl DiskTier {
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, Index> {
-        // The index stays consistent even if a holder panicked (every
-        // mutation completes before anything that could panic).
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn is_long_expired(&self, fresh_until: SystemTime) -> bool {
         fresh_until
             .checked_add(self.expired_grace)
@@ -242,10 +235,10 @@ impl CacheTier for DiskTier {
     }
 
     fn stats(&self) -> TierStats {
-        let (items, bytes) = {
-            let index = self.inner.lock();
-            (index.len() as u64, index.total_bytes())
-        };
+        let (items, bytes) = (
+            self.inner.index.len() as u64,
+            self.inner.index.total_bytes(),
+        );
         TierStats {
             hits: self.inner.hits.load(Ordering::Relaxed),
             misses: self.inner.misses.load(Ordering::Relaxed),
@@ -254,6 +247,26 @@ impl CacheTier for DiskTier {
             bytes,
         }
     }
+}
+
+/// Splits scanned entries (oldest first) into the newest ones whose sizes
+/// add up to at most `max_size`, still oldest first, and the digests of the
+/// older rest, whose files are to be deleted.
+fn newest_that_fit(
+    mut scanned: Vec<files::ScannedEntry>,
+    max_size: u64,
+) -> (Vec<files::ScannedEntry>, Vec<Digest>) {
+    let mut total = 0u64;
+    let newest_kept = scanned
+        .iter()
+        .rev()
+        .take_while(|entry| {
+            total = total.saturating_add(entry.head.encoded_len);
+            total <= max_size
+        })
+        .count();
+    let kept = scanned.split_off(scanned.len() - newest_kept);
+    (kept, scanned.iter().map(|entry| entry.digest).collect())
 }
 
 /// Runs blocking file work on Tokio's blocking pool.
