@@ -236,7 +236,7 @@ impl Default for MemoryCacheConfig {
 pub struct DiskCacheConfig {
     /// Directory holding the entry files (created if missing).
     pub cache_dir: PathBuf,
-    /// Total bytes of entry files kept; least recently used entries are evicted beyond it.
+    /// Total bytes of entry files kept; beyond it entries are evicted (quick_cache's CLOCK-PRO-like policy: rarely read entries first).
     pub max_size: u64,
 }
 
