@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{CacheKey, CachedObject};
 use crate::config::CacheTierKind;
@@ -69,4 +70,31 @@ pub trait CacheTier: Send + Sync + std::fmt::Debug {
     fn purge<'a>(&'a self, scope: &'a PurgeScope) -> TierFuture<'a, u64>;
     /// Current counters and sizes.
     fn stats(&self) -> TierStats;
+}
+
+/// Hit and miss counters of a tier's lookups, shared by the tier implementations.
+#[derive(Debug, Default)]
+pub(crate) struct LookupCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl LookupCounters {
+    /// Counts one lookup: a hit when it found an entry, else (absent or failed) a miss.
+    pub(crate) fn record<T>(&self, found: &Result<Option<T>, TierError>) {
+        let counter = match found {
+            Ok(Some(_)) => &self.hits,
+            _ => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stats with the hits and misses filled in (sizes are the tier's to add).
+    pub(crate) fn stats(&self) -> TierStats {
+        TierStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            ..TierStats::default()
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! headers) knows each entry's size and key, so a miss costs no disk
 //! access, purges by bucket or object need no directory walk, and the total
 //! stays under `max_size`: the index is a `quick_cache` weighted by file
-//! size, and the files of the entries it evicts are deleted (see [`index`]
+//! size, and the files of the entries it evicts are deleted (see `index.rs`
 //! for its CLOCK-PRO-like policy). At startup the newest files that fit are
 //! indexed, oldest first, and older ones are deleted.
 //! An entry that fails its checksum when read is deleted and reported as
@@ -31,7 +31,7 @@ use bytes::Bytes;
 
 use self::index::{Digest, Index};
 use super::codec;
-use super::tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
+use super::tier::{CacheTier, LookupCounters, PurgeScope, TierError, TierFuture, TierStats};
 use super::{CacheKey, CachedObject};
 use crate::config::{CacheTierKind, DiskCacheConfig};
 
@@ -47,8 +47,7 @@ struct Inner {
     max_size: u64,
     expired_grace: Duration,
     index: Index,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    lookups: LookupCounters,
     evictions: AtomicU64,
 }
 
@@ -99,8 +98,7 @@ impl DiskTier {
                 max_size: config.max_size,
                 expired_grace,
                 index,
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+                lookups: LookupCounters::default(),
                 evictions: AtomicU64::new(evicted.len() as u64),
             }),
         })
@@ -217,11 +215,7 @@ impl CacheTier for DiskTier {
     fn get<'a>(&'a self, key: &'a CacheKey) -> TierFuture<'a, Option<CachedObject>> {
         Box::pin(async move {
             let found = self.lookup(key).await;
-            let counter = match &found {
-                Ok(Some(_)) => &self.inner.hits,
-                _ => &self.inner.misses,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.inner.lookups.record(&found);
             found
         })
     }
@@ -240,11 +234,10 @@ impl CacheTier for DiskTier {
             self.inner.index.total_bytes(),
         );
         TierStats {
-            hits: self.inner.hits.load(Ordering::Relaxed),
-            misses: self.inner.misses.load(Ordering::Relaxed),
             evictions: self.inner.evictions.load(Ordering::Relaxed),
             items,
             bytes,
+            ..self.inner.lookups.stats()
         }
     }
 }

@@ -19,7 +19,6 @@ mod pubsub;
 pub use pubsub::PurgeSubscription;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bb8_redis::RedisConnectionManager;
@@ -30,7 +29,7 @@ use tokio::sync::mpsc;
 
 use self::connection::{Health, Manager};
 use super::codec;
-use super::tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
+use super::tier::{CacheTier, LookupCounters, PurgeScope, TierError, TierFuture, TierStats};
 use super::{CacheKey, CachedObject};
 use crate::config::{CacheTierKind, RedisCacheConfig};
 
@@ -52,8 +51,7 @@ struct Inner {
     timeout: Duration,
     /// Identifies this instance's purge broadcasts.
     origin: String,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    lookups: LookupCounters,
 }
 
 impl std::fmt::Debug for RedisTier {
@@ -111,8 +109,7 @@ impl RedisTier {
                 ttl: config.ttl,
                 timeout: config.timeout,
                 origin: uuid::Uuid::new_v4().to_string(),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+                lookups: LookupCounters::default(),
             }),
         })
     }
@@ -259,11 +256,7 @@ impl CacheTier for RedisTier {
     fn get<'a>(&'a self, key: &'a CacheKey) -> TierFuture<'a, Option<CachedObject>> {
         Box::pin(async move {
             let found = self.lookup(key).await;
-            let counter = match &found {
-                Ok(Some(_)) => &self.inner.hits,
-                _ => &self.inner.misses,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.inner.lookups.record(&found);
             found
         })
     }
@@ -279,10 +272,6 @@ impl CacheTier for RedisTier {
     /// Hits and misses of this instance; Redis manages its own memory, so
     /// evictions, items and bytes are not tracked (zero).
     fn stats(&self) -> TierStats {
-        TierStats {
-            hits: self.inner.hits.load(Ordering::Relaxed),
-            misses: self.inner.misses.load(Ordering::Relaxed),
-            ..TierStats::default()
-        }
+        self.inner.lookups.stats()
     }
 }
