@@ -7,10 +7,12 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use common::{DEADLINE, binary, send};
 
-/// The demo process; killed on drop.
+/// The demo process; stopped on drop like a user stops it (Ctrl-C), so it
+/// removes its sample files.
 struct Demo {
     child: Child,
     /// Everything it printed up to "Press Ctrl-C".
@@ -19,6 +21,17 @@ struct Demo {
 
 impl Drop for Demo {
     fn drop(&mut self) {
+        let interrupted = Command::new("kill")
+            .args(["-s", "INT", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + DEADLINE;
+        while interrupted && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -104,6 +117,7 @@ impl Demo {
 async fn the_printed_commands_do_what_they_say() {
     let demo = Demo::start();
     let proxy = demo.proxy();
+    let pid = demo.child.id();
 
     let hello = send(proxy, "GET", "/assets/hello.txt", &[]).await;
     assert_eq!(hello.status, 200);
@@ -167,4 +181,10 @@ async fn the_printed_commands_do_what_they_say() {
     .await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["error"]["code"], "AccessDenied");
+
+    // Ctrl-C stops the demo and removes its sample files.
+    let root = std::env::temp_dir().join(format!("yatagarasu-demo-{pid}"));
+    assert!(root.is_dir(), "the demo keeps its objects in {root:?}");
+    drop(demo);
+    assert!(!root.exists(), "{root:?} is left behind after Ctrl-C");
 }
