@@ -27,6 +27,16 @@ fn rego_auth(policy_file: &str) -> String {
     )
 }
 
+/// An OPA stand-in evaluating `s3.rego`, and the bucket `authorization:` YAML pointing at it.
+async fn opa_s3_policy() -> (PolicyPeer, String) {
+    let peer = PolicyPeer::opa_rego("s3.rego", "data.yatagarasu.allow").await;
+    let yaml = format!(
+        "      authorization:\n        type: opa\n        url: {}\n",
+        q(&format!("{}/v1/data/yatagarasu/allow", peer.base_url()))
+    );
+    (peer, yaml)
+}
+
 fn objects(s3: &S3Server) {
     s3.write_object(BKT, "public/logo.png", b"logo bytes");
     s3.write_object(BKT, "docs/a.txt", b"document a");
@@ -128,11 +138,7 @@ async fn unreachable_opa_is_503_when_closed_and_served_when_open() {
 async fn opa_decisions_are_cached_through_the_binary() {
     let s3 = S3Server::start(&[BKT]).await;
     objects(&s3);
-    let peer = PolicyPeer::opa_rego("s3.rego", "data.yatagarasu.allow").await;
-    let auth = format!(
-        "      authorization:\n        type: opa\n        url: {}\n",
-        q(&format!("{}/v1/data/yatagarasu/allow", peer.base_url()))
-    );
+    let (peer, auth) = opa_s3_policy().await;
     let proxy = Proxy::start(&Config::new(vec![private_bucket(&s3, &auth)])).await;
     for _ in 0..3 {
         let r = get(proxy.main, "/private/public/logo.png").await;
@@ -270,11 +276,7 @@ async fn token_claims_drive_the_rego_policy() {
 async fn opa_receives_verified_claims_and_never_the_token() {
     let s3 = S3Server::start(&[BKT]).await;
     objects(&s3);
-    let peer = PolicyPeer::opa_rego("s3.rego", "data.yatagarasu.allow").await;
-    let opa = format!(
-        "      authorization:\n        type: opa\n        url: {}\n",
-        q(&format!("{}/v1/data/yatagarasu/allow", peer.base_url()))
-    );
+    let (peer, opa) = opa_s3_policy().await;
     let sources = "        token_sources:\n          - type: bearer\n          - type: header\n            \
                    name: X-Auth-Token\n";
     let proxy = Proxy::start(&Config::new(vec![private_bucket(
@@ -306,6 +308,27 @@ async fn opa_receives_verified_claims_and_never_the_token() {
         let seen = format!("{:?} {}", request.headers, request.body);
         assert!(!seen.contains(&reader), "the token reached OPA: {seen}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_decisions_are_kept_apart_per_token() {
+    let s3 = S3Server::start(&[BKT]).await;
+    objects(&s3);
+    let (peer, opa) = opa_s3_policy().await;
+    let proxy = Proxy::start(&Config::new(vec![private_bucket(&s3, &with_jwt(&opa, ""))])).await;
+    let reader = token(json!({"role": "reader"}));
+    let guest = token(json!({"role": "guest"}));
+    for _ in 0..2 {
+        let r = get_bearer(&proxy, "/private/docs/a.txt", &reader).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        // The reader's cached "allow" never answers for another token's claims.
+        let r = get_bearer(&proxy, "/private/docs/a.txt", &guest).await;
+        assert_eq!(r.status, 403, "{}", r.describe());
+    }
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 2, "one OPA question per token, then cached");
+    assert_eq!(requests[0].body["input"]["claims"]["role"], "reader");
+    assert_eq!(requests[1].body["input"]["claims"]["role"], "guest");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,6 +141,7 @@ impl Harness {
                 subject: map.get("sub").and_then(Value::as_str).map(str::to_owned),
                 key_id: None,
                 claims: Arc::new(map),
+                payload: None,
             });
         }
         match self.service.clone().oneshot(request).await {

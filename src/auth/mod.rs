@@ -41,6 +41,12 @@ pub struct VerifiedClaims {
     pub key_id: Option<String>,
     /// Every claim of the token.
     pub claims: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The token's payload segment (base64url, as sent) that `claims` were
+    /// decoded from: equal payloads mean equal claims, so the authorization
+    /// decision cache keys on these few bytes instead of re-serialising the
+    /// claims. `None` when the claims did not come from a token; it must
+    /// never name a payload other than the one `claims` came from.
+    pub payload: Option<Arc<str>>,
 }
 
 /// State that survives reloads: JWKS key sets keyed by their configuration.

@@ -60,6 +60,7 @@ fn accept<B>(
         subject,
         key_id: verified.key_id,
         claims: Arc::new(verified.claims),
+        payload: verified.payload,
     });
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct Verified {
     pub claims: Map<String, Value>,
     /// The `kid` of the key used, when it had one.
     pub key_id: Option<String>,
+    /// The token's payload segment, which the claims were decoded from.
+    pub payload: Option<Arc<str>>,
 }
 
 /// Why a token was not accepted.
@@ -167,6 +169,7 @@ impl JwtVerifier {
                     return Ok(Verified {
                         claims: data.claims,
                         key_id: key.id.clone(),
+                        payload: token.split('.').nth(1).map(Arc::from),
                     });
                 }
                 Err(e) => match e.kind() {

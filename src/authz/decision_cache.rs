@@ -1,9 +1,10 @@
 //! Recent decisions of one policy engine, so repeated identical requests do
 //! not ask it again.
 //!
-//! Keyed by the exact query the engine would receive (the serialised input
-//! document, or the OpenFGA check tuple), so two requests share a decision
-//! only when the engine could not tell them apart. A cache belongs to one
+//! Keyed by an exact encoding of what the engine would see (the input
+//! document's [`cache_key`](super::InputDocument::cache_key), or the OpenFGA
+//! check request), so two requests share a decision only when the engine
+//! could not tell them apart. A cache belongs to one
 //! engine configuration, and for Rego to one policy text: that is the policy
 //! generation, so a changed policy never answers from an older one's
 //! decisions. "Allow" and "deny" have their own lifetimes; errors are never
@@ -14,9 +15,7 @@ use std::time::Duration;
 use quick_cache::sync::Cache;
 use tokio::time::Instant;
 
-/// Queries longer than this are decided without the cache, so one huge
-/// request header cannot pin megabytes of memory per entry.
-pub(crate) const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+use super::input::MAX_KEY_BYTES;
 
 #[derive(Debug, Clone, Copy)]
 struct CachedDecision {
@@ -42,24 +41,25 @@ impl DecisionCache {
         }
     }
 
-    /// The decision cached for `query`, unless it has expired.
-    pub fn get(&self, query: &[u8]) -> Option<bool> {
-        let entry = self.entries.get(query)?;
+    /// The decision cached under `key`, unless it has expired.
+    pub fn get(&self, key: &[u8]) -> Option<bool> {
+        let entry = self.entries.get(key)?;
         (entry.expires > Instant::now()).then_some(entry.allowed)
     }
 
-    /// Remembers a decision for its lifetime (a zero lifetime stores nothing).
-    pub fn insert(&self, query: &[u8], allowed: bool) {
+    /// Remembers a decision for its lifetime (a zero lifetime, or a key over
+    /// [`MAX_KEY_BYTES`], stores nothing).
+    pub fn insert(&self, key: &[u8], allowed: bool) {
         let ttl = if allowed {
             self.positive_ttl
         } else {
             self.negative_ttl
         };
-        if ttl.is_zero() || query.len() > MAX_CACHED_QUERY_BYTES {
+        if ttl.is_zero() || key.len() > MAX_KEY_BYTES {
             return;
         }
         self.entries.insert(
-            query.into(),
+            key.into(),
             CachedDecision {
                 allowed,
                 expires: Instant::now() + ttl,
@@ -102,7 +102,7 @@ mod tests {
         let cache = DecisionCache::new(10, Duration::from_secs(60), Duration::ZERO);
         cache.insert(b"deny-me", false);
         assert!(cache.is_empty());
-        let huge = vec![b'x'; MAX_CACHED_QUERY_BYTES + 1];
+        let huge = vec![b'x'; MAX_KEY_BYTES + 1];
         cache.insert(&huge, true);
         assert!(cache.is_empty());
     }

@@ -82,8 +82,8 @@ impl PolicyEngine {
         })
     }
 
-    /// The bytes this engine decides on for `input` (also the cache key);
-    /// `None` when the request cannot be asked about (no user for OpenFGA).
+    /// The bytes this engine decides on for `input`; `None` when the request
+    /// cannot be asked about (no user for OpenFGA).
     pub(crate) fn query(&self, input: &InputDocument<'_>) -> Option<Vec<u8>> {
         match self {
             Self::Rego(_) => Some(input.to_json()),
@@ -129,6 +129,20 @@ impl DecisionMetrics {
     }
 }
 
+/// What the decision cache knows about a request.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// The decision cached for the request (allow or deny).
+    Cached(bool),
+    /// Not cached: the engine must be asked.
+    Ask {
+        /// Where to cache the decision (`None`: the request is too large to cache).
+        key: Option<Vec<u8>>,
+        /// What to ask the engine (`None`: nothing to ask, so deny).
+        query: Option<Vec<u8>>,
+    },
+}
+
 /// Everything needed to decide on one bucket's requests.
 #[derive(Debug)]
 pub(crate) struct BucketPolicy {
@@ -170,14 +184,36 @@ impl BucketPolicy {
         &self.token_headers
     }
 
-    /// The engine's query for a request (see [`PolicyEngine::query`]).
-    pub(crate) fn query(&self, input: &InputDocument<'_>) -> Option<Vec<u8>> {
-        self.engine.query(input)
+    /// The cached decision for a request, or what to ask the engine. Only a
+    /// miss pays for the engine's query: for Rego and OPA the cache key is the
+    /// cheap [`InputDocument::cache_key`]; for OpenFGA the check request is
+    /// small and all the engine sees, so it is its own key.
+    pub(crate) fn lookup(&self, input: &InputDocument<'_>) -> Lookup {
+        let (key, query) = match &self.engine {
+            PolicyEngine::OpenFga(fga) => {
+                let query = fga.query(input);
+                (query.clone(), query)
+            }
+            PolicyEngine::Rego(_) | PolicyEngine::Opa(_) => {
+                let key = input.cache_key();
+                if let Some(allowed) = key.as_deref().and_then(|k| self.cached(k)) {
+                    return Lookup::Cached(allowed);
+                }
+                return Lookup::Ask {
+                    key,
+                    query: self.engine.query(input),
+                };
+            }
+        };
+        match key.as_deref().and_then(|k| self.cached(k)) {
+            Some(allowed) => Lookup::Cached(allowed),
+            None => Lookup::Ask { key, query },
+        }
     }
 
-    /// The cached decision for `query`, counting the lookup (and the decision on a hit).
-    pub(crate) fn cached(&self, query: &[u8]) -> Option<bool> {
-        match self.cache.get(query) {
+    /// The cached decision under `key`, counting the lookup (and the decision on a hit).
+    fn cached(&self, key: &[u8]) -> Option<bool> {
+        match self.cache.get(key) {
             Some(allowed) => {
                 self.metrics.cache_hit.increment(1);
                 if allowed {
@@ -194,8 +230,13 @@ impl BucketPolicy {
         }
     }
 
-    /// The verdict for a request whose query missed the cache (or has none).
-    pub(crate) async fn decide(&self, query: Option<&[u8]>) -> Result<(), ProxyError> {
+    /// The verdict for a request that missed the cache: the engine decides
+    /// on `query`, and the decision is cached under `key`.
+    pub(crate) async fn decide(
+        &self,
+        key: Option<&[u8]>,
+        query: Option<&[u8]>,
+    ) -> Result<(), ProxyError> {
         let Some(query) = query else {
             self.metrics.deny.increment(1);
             tracing::debug!(bucket = %self.bucket, engine = self.engine_name, "authorization denied: no user to check");
@@ -203,7 +244,9 @@ impl BucketPolicy {
         };
         match self.engine.decide(query).await {
             Ok(allowed) => {
-                self.cache.insert(query, allowed);
+                if let Some(key) = key {
+                    self.cache.insert(key, allowed);
+                }
                 self.verdict(allowed)
             }
             Err(error) => {

@@ -9,16 +9,13 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::input::{InputDocument, PolicyHeaders};
-use super::policy::BucketPolicy;
+use super::policy::{BucketPolicy, Lookup};
 use crate::access_log::ClientAddr;
 use crate::auth::VerifiedClaims;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::limits::SafePath;
 use crate::route::{BucketRoute, ObjectKey};
-
-/// A bucket's policy and the query its engine decides on (`None`: nothing to ask).
-type PendingDecision = (Arc<BucketPolicy>, Option<Vec<u8>>);
 
 /// A decision being made by an engine.
 type Decision = Pin<Box<dyn Future<Output = Result<(), ProxyError>> + Send>>;
@@ -105,9 +102,12 @@ pub struct AuthzService<S> {
 }
 
 impl<S> AuthzService<S> {
-    /// The policy of the request's bucket and the engine's query, or `None`
-    /// when the bucket has no policy.
-    fn query_for<B>(&self, request: &Request<B>) -> Result<Option<PendingDecision>, ProxyError> {
+    /// The policy of the request's bucket and what its decision cache knows,
+    /// or `None` when the bucket has no policy.
+    fn lookup<B>(
+        &self,
+        request: &Request<B>,
+    ) -> Result<Option<(Arc<BucketPolicy>, Lookup)>, ProxyError> {
         let extensions = request.extensions();
         let Some(route) = extensions.get::<Arc<BucketRoute>>() else {
             return Ok(None);
@@ -121,19 +121,21 @@ impl<S> AuthzService<S> {
         let path = extensions
             .get::<SafePath>()
             .map_or_else(|| request.uri().path(), |p| p.0.as_str());
+        let claims = extensions.get::<VerifiedClaims>();
         let input = InputDocument {
             method: request.method().as_str(),
             path,
             bucket: &route.name,
             key: &key.0,
-            claims: extensions.get::<VerifiedClaims>().map(|c| &*c.claims),
+            claims: claims.map(|c| &*c.claims),
+            claims_payload: claims.and_then(|c| c.payload.as_deref()),
             client_ip: extensions.get::<ClientAddr>().map(|a| a.0.ip()),
             headers: PolicyHeaders {
                 headers: request.headers(),
                 hidden: policy.token_headers(),
             },
         };
-        Ok(Some((policy.clone(), policy.query(&input))))
+        Ok(Some((policy.clone(), policy.lookup(&input))))
     }
 }
 
@@ -154,26 +156,24 @@ where
     }
 
     fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
-        let (policy, query) = match self.query_for(&request) {
-            Ok(None) => {
+        let (policy, key, query) = match self.lookup(&request) {
+            Ok(None) | Ok(Some((_, Lookup::Cached(true)))) => {
                 return ResponseFuture::inner(self.inner.call(request));
             }
-            Ok(Some(found)) => found,
+            Ok(Some((_, Lookup::Cached(false)))) => {
+                return ResponseFuture::refused(BucketPolicy::denied());
+            }
+            Ok(Some((policy, Lookup::Ask { key, query }))) => (policy, key, query),
             Err(e) => return ResponseFuture::refused(e),
         };
-        match query.as_deref().and_then(|q| policy.cached(q)) {
-            Some(true) => {
-                return ResponseFuture::inner(self.inner.call(request));
-            }
-            Some(false) => return ResponseFuture::refused(BucketPolicy::denied()),
-            None => {}
-        }
         // The clone takes the place of the service that was polled ready.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
             state: State::Deciding {
-                decision: Box::pin(async move { policy.decide(query.as_deref()).await }),
+                decision: Box::pin(
+                    async move { policy.decide(key.as_deref(), query.as_deref()).await },
+                ),
                 next: Some((inner, request)),
             },
         }
