@@ -56,7 +56,18 @@ impl InputDocument<'_> {
     /// hold, which only costs a cache miss). `None` when the key would exceed
     /// [`MAX_KEY_BYTES`].
     pub fn cache_key(&self) -> Option<Vec<u8>> {
-        let mut key = KeyWriter(Vec::with_capacity(512));
+        let mut key = Vec::with_capacity(512);
+        self.write_cache_key(&mut key).then_some(key)
+    }
+
+    /// Writes [`Self::cache_key`] into `out` (cleared first), so a caller can
+    /// reuse one buffer; `false` when the key would exceed [`MAX_KEY_BYTES`].
+    pub fn write_cache_key(&self, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        self.write_key_fields(&mut KeyWriter(out)).is_some() && out.len() <= MAX_KEY_BYTES
+    }
+
+    fn write_key_fields(&self, key: &mut KeyWriter<'_>) -> Option<()> {
         key.field(self.method.as_bytes())?;
         key.field(self.path.as_bytes())?;
         key.field(self.bucket.as_bytes())?;
@@ -72,7 +83,7 @@ impl InputDocument<'_> {
                 key.0.push(1);
                 let start = key.0.len();
                 key.0.extend_from_slice(&[0, 0]);
-                let _ = serde_json::to_writer(&mut key.0, claims);
+                let _ = serde_json::to_writer(&mut *key.0, claims);
                 let length = u16::try_from(key.0.len() - start - 2).ok()?;
                 key.0[start..start + 2].copy_from_slice(&length.to_le_bytes());
             }
@@ -96,7 +107,7 @@ impl InputDocument<'_> {
                 key.field(value.as_bytes())?;
             }
         }
-        (key.0.len() <= MAX_KEY_BYTES).then_some(key.0)
+        Some(())
     }
 
     /// The document as compact JSON.
@@ -110,9 +121,9 @@ impl InputDocument<'_> {
 }
 
 /// Builds a cache key: fields prefixed with their 16-bit length.
-struct KeyWriter(Vec<u8>);
+struct KeyWriter<'a>(&'a mut Vec<u8>);
 
-impl KeyWriter {
+impl KeyWriter<'_> {
     /// Appends one length-prefixed field; `None` past [`MAX_KEY_BYTES`].
     fn field(&mut self, bytes: &[u8]) -> Option<()> {
         if self.0.len() + bytes.len() > MAX_KEY_BYTES {

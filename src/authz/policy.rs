@@ -1,6 +1,7 @@
 //! One bucket's policy: its engine, its decision cache, its fail mode and its
 //! metric handles, and the decision procedure shared by every engine.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
@@ -129,6 +130,11 @@ impl DecisionMetrics {
     }
 }
 
+thread_local! {
+    /// Where decision-cache keys are built; reused, so a hit allocates nothing.
+    static KEY_BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
 /// What the decision cache knows about a request.
 #[derive(Debug)]
 pub(crate) enum Lookup {
@@ -195,13 +201,22 @@ impl BucketPolicy {
                 (query.clone(), query)
             }
             PolicyEngine::Rego(_) | PolicyEngine::Opa(_) => {
-                let key = input.cache_key();
-                if let Some(allowed) = key.as_deref().and_then(|k| self.cached(k)) {
-                    return Lookup::Cached(allowed);
-                }
-                return Lookup::Ask {
-                    key,
-                    query: self.engine.query(input),
+                // One key buffer per thread: a cache hit allocates nothing.
+                let key = KEY_BUFFER.with_borrow_mut(|buffer| {
+                    if !input.write_cache_key(buffer) {
+                        return Err(None);
+                    }
+                    match self.cached(buffer) {
+                        Some(allowed) => Ok(allowed),
+                        None => Err(Some(buffer.clone())),
+                    }
+                });
+                return match key {
+                    Ok(allowed) => Lookup::Cached(allowed),
+                    Err(key) => Lookup::Ask {
+                        key,
+                        query: self.engine.query(input),
+                    },
                 };
             }
         };
