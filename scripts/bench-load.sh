@@ -19,19 +19,40 @@
 #      100 ms (peak VmRSS, VmHWM, RSS before);
 #   7. Yatagarasu restarted with `logging.level: info` (access log to a file),
 #      wrk (c) again, to show what the access log costs;
-#   8. prints a Markdown table (and writes it to RESULTS.md when given).
+#   8. cache (CACHE_RUN=1): Yatagarasu is restarted with the memory cache
+#      (`/cached` -> the same bucket), the second GET of /cached/1k.bin must say
+#      `X-Cache: HIT memory` with the exact bytes, then wrk as in step 4 against
+#      (d) the cached 1 KiB object (hits), (e) the same object with a new
+#      `?versionId=N` on every request (a Lua script: every request is a new
+#      cache key, so a real miss that goes to the origin and fills the cache),
+#      (f) examples/bare_hyper.rs answering the same 1 KiB from memory (the
+#      ceiling). The /metrics counters are checked after each run: (d) only
+#      hits, (e) only misses, one upstream request per miss;
+#   9. cold burst: BURST connections to Yatagarasu opened first, then one
+#      `GET /cached/burst/1k.bin` (not cached yet) sent on each at once by a
+#      small asyncio client; every answer must be 200 with the right bytes.
+#      The requests that reached the origin are counted in nginx's access log
+#      for /bench-bucket/burst/ (independently of the proxy), next to the
+#      proxy's yatagarasu_cache_coalesced_total and
+#      yatagarasu_upstream_requests_total deltas;
+#  10. prints a Markdown table (and writes it to RESULTS.md when given).
 #
 # CPU pinning (2-core machines): wrk and curl run on core 0 (`taskset -c 0`),
 # every server (origin nginx, proxy nginx, Yatagarasu) on core 1 (`taskset -c 1`).
 # nginx runs `master_process off; worker_processes 1`; Yatagarasu's tokio
 # runtime sizes itself from the CPU affinity mask, so it gets 1 worker thread.
-# Note that in (b) and (c) the origin shares core 1 with the proxy.
+# Note that in (b), (c) and (e) the origin shares core 1 with the proxy.
 #
 # Knobs (environment): DURATION (wrk seconds, default 10), CONNECTIONS (32),
 # BIG (size of the big object for `head -c`, default 1G), PARALLEL (8),
 # DOWNLOADS (single-stream downloads per target, median reported; 3),
-# SKIP_BUILD=1 (use the existing release binary), INFO_RUN=0 (skip step 7).
-# Needs: cargo, nginx, wrk, curl, taskset. Runs in about 2 minutes.
+# SKIP_BUILD=1 (use the existing release binary and bare_hyper example),
+# INFO_RUN=0 (skip step 7), CACHE_RUN=0 (skip steps 8 and 9: no bare_hyper
+# build, no python3 needed), BURST (connections in the cold burst, 1000).
+# The fd limit is raised (ulimit -n, up to 65536 or the hard limit) for the
+# burst; the servers inherit it.
+# Needs: cargo, nginx, wrk, curl, taskset (and python3 3.7+ for the burst).
+# Runs in about 3 minutes.
 
 set -euo pipefail
 
@@ -42,18 +63,30 @@ PARALLEL=${PARALLEL:-8}
 DOWNLOADS=${DOWNLOADS:-3}
 SKIP_BUILD=${SKIP_BUILD:-0}
 INFO_RUN=${INFO_RUN:-1}
+CACHE_RUN=${CACHE_RUN:-1}
+BURST=${BURST:-1000}
 OUT=${1:-}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 [[ -n "$OUT" && "$OUT" != /* ]] && OUT="$PWD/$OUT"
 
-for tool in nginx wrk curl taskset cargo; do
+TOOLS=(nginx wrk curl taskset cargo)
+[[ "$CACHE_RUN" == 1 ]] && TOOLS+=(python3 sha256sum)
+for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || {
-        echo "error: $tool is not installed (apt-get install -y wrk nginx-light curl util-linux)" >&2
+        echo "error: $tool is not installed (apt-get install -y wrk nginx-light curl util-linux python3)" >&2
         exit 1
     }
 done
+
+# The cold burst holds BURST client connections (and the proxy as many); the
+# servers started below inherit this limit.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ "$CACHE_RUN" == 1 && $(ulimit -n) != unlimited && $(ulimit -n) -lt $((BURST + 256)) ]]; then
+    echo "error: the fd limit ($(ulimit -n)) is too low for BURST=$BURST" >&2
+    exit 1
+fi
 
 CLIENT_CPU=0
 SERVER_CPU=1
@@ -138,14 +171,24 @@ parse_wrk() {
 
 # Runs wrk against url while measuring the CPU of the given pids.
 # Prints "rps p99_ms requests errors cpu_us_per_req(pid1) cpu_us_per_req(pid2) ...".
+# With WRK_SCRIPT set (environment), both wrk runs use that Lua script (-s) and
+# pass it one argument, "<label>-warmup" or "<label>", to tell the runs apart.
+# The outputs are kept in $TMP/wrk-<label>-warmup.txt and $TMP/wrk-<label>.txt.
 measure_wrk() { # label url pid...
     local label=$1 url=$2
     shift 2
-    local pid before=() after=() out parsed reqs i
+    local pid before=() after=() out parsed reqs i script=() warm_args=() run_args=()
+    if [[ -n "${WRK_SCRIPT:-}" ]]; then
+        script=(-s "$WRK_SCRIPT")
+        warm_args=(-- "$label-warmup")
+        run_args=(-- "$label")
+    fi
     # Warm-up (connections, pools, caches); not measured.
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "$url" >/dev/null
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "${script[@]}" "$url" "${warm_args[@]}" \
+        >"$TMP/wrk-$label-warmup.txt"
     for pid in "$@"; do before+=("$(cpu_ticks "$pid")"); done
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        "${script[@]}" "$url" "${run_args[@]}")
     for pid in "$@"; do after+=("$(cpu_ticks "$pid")"); done
     echo "$out" >"$TMP/wrk-$label.txt"
     parsed=$(echo "$out" | parse_wrk)
@@ -171,16 +214,23 @@ download() { # url -> "MB/s bytes http_code" (median speed of DOWNLOADS runs; la
 if [[ "$SKIP_BUILD" != 1 ]]; then
     log "cargo build --release"
     cargo build --release --quiet
+    if [[ "$CACHE_RUN" == 1 ]]; then
+        log "cargo build --release --example bare_hyper"
+        cargo build --release --quiet --example bare_hyper
+    fi
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 BIN="$TARGET_DIR/release/yatagarasu"
+BARE_BIN="$TARGET_DIR/release/examples/bare_hyper"
 [[ -x "$BIN" ]] || { echo "error: $BIN not found" >&2; exit 1; }
+[[ "$CACHE_RUN" != 1 || -x "$BARE_BIN" ]] || { echo "error: $BARE_BIN not found" >&2; exit 1; }
 
 # ---------------------------------------------------------------- data
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/yatagarasu-bench.XXXXXX")
 ROOT="$TMP/root"
-mkdir -p "$ROOT/bench-bucket" "$TMP/origin" "$TMP/nginx-proxy"
+mkdir -p "$ROOT/bench-bucket/burst" "$TMP/origin" "$TMP/nginx-proxy"
 head -c 1024 /dev/urandom >"$ROOT/bench-bucket/1k.bin"
+head -c 1024 /dev/urandom >"$ROOT/bench-bucket/burst/1k.bin"
 log "writing the $BIG object"
 head -c "$BIG" /dev/urandom >"$ROOT/bench-bucket/1g.bin"
 BIG_BYTES=$(stat -c %s "$ROOT/bench-bucket/1g.bin")
@@ -189,8 +239,13 @@ ORIGIN_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 PROXY_PORT=$(free_port)
 METRICS_PORT=$(free_port)
+CACHE_PORT=$(free_port)
+CACHE_METRICS_PORT=$(free_port)
+BARE_PORT=$(free_port)
 
 # ---------------------------------------------------------------- origin nginx
+# Only /bench-bucket/burst/ is logged: the cold burst counts the requests that
+# reached the origin there, independently of the proxy's own counters.
 common_conf() { # dir
     cat <<EOF
 master_process off; worker_processes 1; daemon off; pid $1/pid; error_log $1/error.log warn;
@@ -205,7 +260,8 @@ temp_paths() { # dir
     cat <<EOF
 http { access_log off; sendfile on; keepalive_requests 1000000;
   $(temp_paths "$TMP/origin")
-  server { listen 127.0.0.1:$ORIGIN_PORT; root $ROOT; location / { } } }
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $ROOT; location / { }
+    location /bench-bucket/burst/ { access_log $TMP/origin/burst.log; } } }
 EOF
 } >"$TMP/origin/nginx.conf"
 
@@ -363,12 +419,296 @@ if [[ "$INFO_RUN" == 1 ]]; then
     log "info run wrote $LOG_LINES log lines"
 fi
 
+# ---------------------------------------------------------------- cache
+# Yatagarasu with the memory tier; the cached bucket is the same origin bucket.
+write_cache_config() {
+    cat >"$TMP/yatagarasu-cache.yaml" <<EOF
+server:
+  address: "127.0.0.1:$CACHE_PORT"
+admin:
+  enabled: true
+  address: "127.0.0.1:0"
+metrics:
+  enabled: true
+  address: "127.0.0.1:$CACHE_METRICS_PORT"
+logging:
+  level: warn
+  format: json
+cache:
+  enabled: true
+  cache_layers: ["memory"]
+  memory:
+    max_item_size_mb: 8
+    max_cache_size_mb: 256
+    default_ttl_seconds: 3600
+buckets:
+  - name: cached
+    path_prefix: /cached
+    s3:
+      bucket: bench-bucket
+      region: us-east-1
+      endpoint: "http://127.0.0.1:$ORIGIN_PORT"
+      force_path_style: true
+      access_key: AKIDBENCHMARK
+      secret_key: bench-secret-key-not-checked-by-nginx
+EOF
+}
+
+# Sum of a counter on the cached instance's /metrics over the series whose
+# labels match an optional regex (e.g. 'result="miss"'); 0 when absent.
+metric() { # name [label-regex]
+    curl -s --max-time 5 "http://127.0.0.1:$CACHE_METRICS_PORT/metrics" |
+        awk -v name="$1" -v re="${2:-}" '
+            /^#/ { next }
+            { base = $1; sub(/\{.*/, "", base) }
+            base == name && $1 ~ re { sum += $NF }
+            END { printf "%d\n", sum }'
+}
+
+# One GET; exits unless it is a 200 with exactly the bytes of the file.
+# Prints the X-Cache header ("-" when there is none).
+checked_get() { # url expected-file
+    local code
+    code=$(curl -s -o "$TMP/check.bin" -D "$TMP/check.hdr" -w '%{http_code}' "$1")
+    if [[ "$code" != 200 ]] || ! cmp -s "$TMP/check.bin" "$2"; then
+        echo "error: $1 answered $code or different bytes" >&2
+        exit 1
+    fi
+    awk 'tolower($1) == "x-cache:" { sub(/^[^:]*: */, ""); sub(/\r$/, ""); v = $0 }
+        END { print (v == "") ? "-" : v }' "$TMP/check.hdr"
+}
+
+wrk_total() { # label -> requests wrk completed in the warm-up and the measured run
+    echo $(($(parse_wrk <"$TMP/wrk-$1-warmup.txt" | awk '{ print $3 }') +
+        $(parse_wrk <"$TMP/wrk-$1.txt" | awk '{ print $3 }')))
+}
+
+# The cold-burst client (Python 3 stdlib): opens N connections, waits until all
+# are connected (plus 0.5 s for the proxy to accept them), then writes one GET on
+# each (Connection: close) without awaiting in between, reads every response and
+# prints the counts of status codes, X-Cache values and bodies whose SHA-256 is
+# the expected one ("ok": 200 with the right bytes).
+write_burst_client() {
+    cat >"$TMP/burst.py" <<'EOF'
+import asyncio, collections, hashlib, sys, time
+
+host, port, path, n, expected = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+
+async def response(reader):
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = head[0].split(" ", 2)[1]
+    headers = {}
+    for line in head[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    else:
+        body = await reader.read()  # until the server closes
+    return status, headers.get("x-cache", "-"), hashlib.sha256(body).hexdigest() == expected
+
+async def exchange(reader, writer):
+    try:
+        return await asyncio.wait_for(response(reader), 60)
+    except Exception as error:
+        return "error:" + type(error).__name__, "-", False
+    finally:
+        writer.close()
+
+async def main():
+    opened = await asyncio.gather(*(asyncio.open_connection(host, port) for _ in range(n)),
+                                  return_exceptions=True)
+    connections = [c for c in opened if not isinstance(c, BaseException)]
+    # Connected here means in the listen queue; give the proxy time to accept
+    # them all, so that the requests, not the accepts, are the burst.
+    await asyncio.sleep(0.5)
+    start = time.monotonic()
+    for _, writer in connections:  # all at once: nothing is awaited in between
+        writer.write(request)
+    results = await asyncio.gather(*(exchange(r, w) for r, w in connections))
+    elapsed = time.monotonic() - start
+    statuses = collections.Counter(s for s, _, _ in results)
+    for e in opened:
+        if isinstance(e, BaseException):
+            statuses["connect-error:" + type(e).__name__] += 1
+    caches = collections.Counter(x for _, x, _ in results)
+    print("requests", n)
+    print("connected", len(connections))
+    print("ok", sum(1 for s, _, good in results if s == "200" and good))
+    print("statuses", ", ".join(f"{k}×{v}" for k, v in sorted(statuses.items())))
+    print("x_cache", ", ".join(f"{k}×{v}" for k, v in caches.most_common()))
+    print("seconds", f"{elapsed:.3f}")
+
+asyncio.run(main())
+EOF
+}
+
+H_RPS="-" H_P99="-" H_CPU="-" H_ORIGIN_CPU="-" H_ERR=0
+M_RPS="-" M_P99="-" M_CPU="-" M_ORIGIN_CPU="-" M_ERR=0
+F_RPS="-" F_P99="-" F_CPU="-" F_ERR=0
+if [[ "$CACHE_RUN" == 1 ]]; then
+    log "stopping yatagarasu; starting it with the memory cache on :$CACHE_PORT (metrics :$CACHE_METRICS_PORT)"
+    stop "$YATA_PID"
+    write_cache_config
+    start yatagarasu-cache "$BIN" --config "$TMP/yatagarasu-cache.yaml"
+    CACHE_PID=$STARTED_PID
+    CACHED_URL="http://127.0.0.1:$CACHE_PORT/cached"
+    wait_http "http://127.0.0.1:$CACHE_PORT/health"
+    wait_http "http://127.0.0.1:$CACHE_METRICS_PORT/metrics"
+
+    # A hit is a hit: the first GET fills the cache, the second is served from memory.
+    first=$(checked_get "$CACHED_URL/1k.bin" "$ROOT/bench-bucket/1k.bin")
+    second=$(checked_get "$CACHED_URL/1k.bin" "$ROOT/bench-bucket/1k.bin")
+    if [[ "$first" != MISS || "$second" != "HIT memory" ]]; then
+        echo "error: GET $CACHED_URL/1k.bin twice: X-Cache '$first' then '$second' (want MISS, HIT memory)" >&2
+        exit 1
+    fi
+    CACHE_WORKERS=$( (grep -lx 'tokio-rt-worker' /proc/"$CACHE_PID"/task/*/comm 2>/dev/null || true) | wc -l)
+
+    # (d) cached 1 KiB: every request must be a memory hit, none may go upstream.
+    log "wrk (d): cached 1 KiB"
+    hit0=$(metric yatagarasu_cache_requests_total 'result="hit"')
+    miss0=$(metric yatagarasu_cache_requests_total 'result="miss"')
+    up0=$(metric yatagarasu_upstream_requests_total)
+    res=$(measure_wrk cached-hit "$CACHED_URL/1k.bin" "$CACHE_PID" "$ORIGIN_PID")
+    read -r H_RPS H_P99 _ H_ERR H_CPU H_ORIGIN_CPU <<<"$res"
+    H_WRK=$(wrk_total cached-hit)
+    H_HITS=$(($(metric yatagarasu_cache_requests_total 'result="hit"') - hit0))
+    H_MISSES=$(($(metric yatagarasu_cache_requests_total 'result="miss"') - miss0))
+    H_UP=$(($(metric yatagarasu_upstream_requests_total) - up0))
+    log "(d) wrk completed $H_WRK requests; cache hits +$H_HITS, misses +$H_MISSES, upstream +$H_UP"
+    if ((H_HITS < H_WRK || H_MISSES != 0 || H_UP != 0)); then
+        echo "error: (d) was not all hits: wrk $H_WRK, hits +$H_HITS, misses +$H_MISSES, upstream +$H_UP" >&2
+        exit 1
+    fi
+
+    # (e) the same object, a new versionId (so a new cache key) on every request:
+    # every request must be a miss that goes upstream and fills the cache.
+    log "wrk (e): cache misses (a new versionId per request)"
+    cat >"$TMP/miss.lua" <<'EOF'
+-- Appends ?versionId=<run>-<thread>-<n>: a new cache key on every request, so
+-- each one is a real miss that goes to the origin (nginx ignores the query)
+-- and fills the cache. The script argument keeps the ids of the warm-up and
+-- the measured run apart.
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("thread_id", threads)
+end
+local prefix, n = "", 0
+function init(args)
+    prefix = (args[1] or "run") .. "-" .. tostring(thread_id or 0) .. "-"
+end
+function request()
+    n = n + 1
+    return wrk.format(nil, wrk.path .. "?versionId=" .. prefix .. n)
+end
+EOF
+    hit0=$(metric yatagarasu_cache_requests_total 'result="hit"')
+    miss0=$(metric yatagarasu_cache_requests_total 'result="miss"')
+    up0=$(metric yatagarasu_upstream_requests_total)
+    res=$(WRK_SCRIPT="$TMP/miss.lua" measure_wrk cached-miss "$CACHED_URL/1k.bin" "$CACHE_PID" "$ORIGIN_PID")
+    read -r M_RPS M_P99 _ M_ERR M_CPU M_ORIGIN_CPU <<<"$res"
+    M_WRK=$(wrk_total cached-miss)
+    M_HITS=$(($(metric yatagarasu_cache_requests_total 'result="hit"') - hit0))
+    M_MISSES=$(($(metric yatagarasu_cache_requests_total 'result="miss"') - miss0))
+    M_UP=$(($(metric yatagarasu_upstream_requests_total) - up0))
+    log "(e) wrk completed $M_WRK requests; cache misses +$M_MISSES, hits +$M_HITS, upstream +$M_UP"
+    if ((M_MISSES < M_WRK || M_UP < M_WRK || M_HITS != 0)); then
+        echo "error: (e) was not all misses: wrk $M_WRK, misses +$M_MISSES, hits +$M_HITS, upstream +$M_UP" >&2
+        exit 1
+    fi
+    # And a miss fills the cache: a fresh versionId is a MISS, then a HIT.
+    probe="$CACHED_URL/1k.bin?versionId=probe-$RANDOM$RANDOM"
+    first=$(checked_get "$probe" "$ROOT/bench-bucket/1k.bin")
+    second=$(checked_get "$probe" "$ROOT/bench-bucket/1k.bin")
+    if [[ "$first" != MISS || "$second" != "HIT memory" ]]; then
+        echo "error: GET $probe twice: X-Cache '$first' then '$second' (want MISS, HIT memory)" >&2
+        exit 1
+    fi
+
+    # (f) the ceiling: a bare hyper server answering the same bytes, same core.
+    log "wrk (f): bare hyper on :$BARE_PORT"
+    start bare-hyper "$BARE_BIN" "127.0.0.1:$BARE_PORT" "$ROOT/bench-bucket/1k.bin"
+    BARE_PID=$STARTED_PID
+    wait_http "http://127.0.0.1:$BARE_PORT/1k.bin"
+    checked_get "http://127.0.0.1:$BARE_PORT/1k.bin" "$ROOT/bench-bucket/1k.bin" >/dev/null
+    BARE_WORKERS=$( (grep -lx 'tokio-rt-worker' /proc/"$BARE_PID"/task/*/comm 2>/dev/null || true) | wc -l)
+    res=$(measure_wrk bare-hyper "http://127.0.0.1:$BARE_PORT/1k.bin" "$BARE_PID")
+    read -r F_RPS F_P99 _ F_ERR F_CPU <<<"$res"
+    stop "$BARE_PID"
+
+    # Cold burst: BURST connections, then one GET each for a key nobody asked for yet.
+    log "cold burst: $BURST connections, one GET each of /cached/burst/1k.bin"
+    write_burst_client
+    BURST_SHA=$(sha256sum "$ROOT/bench-bucket/burst/1k.bin" | cut -d' ' -f1)
+    origin_lines() { if [[ -f "$TMP/origin/burst.log" ]]; then wc -l <"$TMP/origin/burst.log"; else echo 0; fi; }
+    o0=$(origin_lines)
+    co0=$(metric yatagarasu_cache_coalesced_total)
+    up0=$(metric yatagarasu_upstream_requests_total)
+    taskset -c "$CLIENT_CPU" python3 "$TMP/burst.py" 127.0.0.1 "$CACHE_PORT" /cached/burst/1k.bin \
+        "$BURST" "$BURST_SHA" >"$TMP/burst.txt"
+    sleep 0.5 # nginx writes its log line after the response; let it land
+    BURST_ORIGIN=$(($(origin_lines) - o0))
+    BURST_COALESCED=$(($(metric yatagarasu_cache_coalesced_total) - co0))
+    BURST_UP=$(($(metric yatagarasu_upstream_requests_total) - up0))
+    burst_field() { awk -v k="$1" '$1 == k { sub(/^[^ ]+ /, ""); print }' "$TMP/burst.txt"; }
+    BURST_CONNECTED=$(burst_field connected)
+    BURST_OK=$(burst_field ok)
+    BURST_STATUSES=$(burst_field statuses)
+    BURST_XCACHE=$(burst_field x_cache)
+    BURST_SECONDS=$(burst_field seconds)
+    log "burst: $BURST_OK/$BURST ok ($BURST_STATUSES; X-Cache $BURST_XCACHE), origin $BURST_ORIGIN, upstream +$BURST_UP, coalesced +$BURST_COALESCED"
+    if [[ "$BURST_OK" != "$BURST" ]]; then
+        cat "$TMP/burst.txt" >&2
+        echo "error: cold burst: only ${BURST_OK:-0} of $BURST answers were 200 with the right bytes" >&2
+        exit 1
+    fi
+fi
+
 # ---------------------------------------------------------------- report
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || COMMIT+=" (+ uncommitted src changes)"
 pf() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "ge") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "pass" : "FAIL" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+
+CACHE_TABLES="" CACHE_TARGETS=""
+if [[ "$CACHE_RUN" == 1 ]]; then
+    CACHE_TABLES=$(
+        cat <<EOF
+Cache: yatagarasu restarted with \`cache_layers: ["memory"]\` (256 MiB, 8 MiB items, TTL 1 h), bucket \`/cached\` on the same origin;
+$CACHE_WORKERS tokio worker thread(s); bare hyper (examples/bare_hyper.rs): $BARE_WORKERS. Same wrk settings as above.
+In (e) every request carries a new \`?versionId=\` (wrk Lua script), so each is a miss that goes to the origin and fills the cache.
+
+| Cached 1 KiB GET | req/s | p99 (ms) | proxy CPU µs/req | origin CPU µs/req | errors |
+|---|---:|---:|---:|---:|---:|
+| (d) yatagarasu, cache hit (\`X-Cache: HIT memory\`) | $H_RPS | $H_P99 | $H_CPU | $H_ORIGIN_CPU | $H_ERR |
+| (e) yatagarasu, cache miss (new versionId per request) | $M_RPS | $M_P99 | $M_CPU | $M_ORIGIN_CPU | $M_ERR |
+| (f) bare hyper, static bytes (the ceiling) | $F_RPS | $F_P99 | $F_CPU | – | $F_ERR |
+
+Checked from /metrics (warm-up + measured run): (d) wrk completed $H_WRK, cache hits +$H_HITS, misses +$H_MISSES, upstream requests +$H_UP;
+(e) wrk completed $M_WRK, cache misses +$M_MISSES, hits +$M_HITS, upstream requests +$M_UP.
+
+| Cold burst: $BURST connections opened, then one GET each of an uncached key | value |
+|---|---:|
+| connected | $BURST_CONNECTED |
+| 200 with the right bytes (SHA-256) | $BURST_OK / $BURST |
+| status codes | $BURST_STATUSES |
+| X-Cache | $BURST_XCACHE |
+| origin requests (nginx access log of /bench-bucket/burst/) | $BURST_ORIGIN |
+| yatagarasu_upstream_requests_total delta | $BURST_UP |
+| yatagarasu_cache_coalesced_total delta | $BURST_COALESCED |
+| client time, first write to last response (s) | $BURST_SECONDS |
+EOF
+    )$'\n\n'
+    BURST_RESULT=FAIL
+    [[ "$BURST_ORIGIN" == 1 ]] && BURST_RESULT=pass
+    CACHE_TARGETS=$'\n'"| cached 1 KiB req/s ≥ 0.7 × bare hyper | $H_RPS vs $F_RPS ($(ratio "$H_RPS" "$F_RPS")×) | $(pf "$(ratio "$H_RPS" "$F_RPS")" 0.7 ge) |"
+    CACHE_TARGETS+=$'\n'"| cold burst of $BURST → 1 origin request | $BURST_ORIGIN origin request(s), $BURST_UP upstream | $BURST_RESULT |"
+fi
 
 REPORT=$(
     cat <<EOF
@@ -404,13 +744,13 @@ Yatagarasu CPU per 1 GiB stream: $D_YATA_CPU_MS ms.
 | VmHWM before / after (KiB) | $HWM_BEFORE / $HWM_AFTER |
 | (peak − before) / stream (KiB) | $PER_STREAM_KIB |
 
-| Target | Measured | Result |
+${CACHE_TABLES}| Target | Measured | Result |
 |---|---|---|
 | 1 KiB req/s ≥ nginx proxy_pass | $C_RPS vs $B_RPS ($(ratio "$C_RPS" "$B_RPS")×) | $(pf "$C_RPS" "$B_RPS" ge) |
 | proxy CPU/req ≤ nginx | $C_CPU vs $B_CPU µs | $(pf "$C_CPU" "$B_CPU" le) |
 | 1 GiB ≥ 0.6 × direct | $(ratio "$D_YATA" "$D_DIRECT")× | $(pf "$(ratio "$D_YATA" "$D_DIRECT")" 0.6 ge) |
 | ≤ 128 KiB RSS per stream | $PER_STREAM_KIB KiB | $(pf "$PER_STREAM_KIB" 128 le) |
-| ≤ 64 MiB RSS total | $RSS_PEAK KiB peak | $(pf "$RSS_PEAK" 65536 le) |
+| ≤ 64 MiB RSS total | $RSS_PEAK KiB peak | $(pf "$RSS_PEAK" 65536 le) |$CACHE_TARGETS
 EOF
 )
 

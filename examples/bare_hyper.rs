@@ -1,0 +1,155 @@
+//! A bare hyper server that answers every request with the same static bytes.
+//!
+//! It exists as the ceiling for the cached-hit load benchmark
+//! (`scripts/bench-load.sh`, step (f)): a cached 1 KiB GET through Yatagarasu
+//! is compared with this server, which does nothing but answer, on the same
+//! core with the same client. Everything Yatagarasu does on a memory hit
+//! (routing, the middleware stack, the cache lookup, its headers and metrics)
+//! is what separates the two numbers.
+//!
+//! It serves connections the way Yatagarasu's listener does: hyper-util's
+//! auto builder (HTTP/1.1 and h2c) with the same HTTP/1 settings (keep-alive,
+//! a 10 s header-read timeout, 64 KiB header buffer, at most 100 headers),
+//! `TCP_NODELAY`, one task per connection, a multi-thread tokio runtime that
+//! sizes itself from the CPU affinity mask, and mimalloc as the allocator.
+//! Every answer is `200 OK` with `Content-Type: application/octet-stream`,
+//! `Content-Length` and the body, a `Bytes` cloned per response (no copy).
+//!
+//! ```text
+//! cargo build --release --example bare_hyper
+//! taskset -c 1 target/release/examples/bare_hyper 127.0.0.1:8081 path/to/1k.bin
+//! taskset -c 1 target/release/examples/bare_hyper 127.0.0.1:8081 1024   # 1024 bytes of 'x'
+//! curl -i http://127.0.0.1:8081/anything
+//! ```
+//!
+//! The second argument is a file to serve or a number of bytes; it defaults
+//! to 1024 bytes. The server runs until it is killed.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+
+/// The same allocator as the `yatagarasu` binary, so that the comparison is
+/// about the work done per request, not about the allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "usage: bare_hyper ADDRESS [FILE | BYTES]  (e.g. 127.0.0.1:8081 1k.bin)";
+
+/// The body: the file's contents, or `n` bytes of `x` when the argument is a number.
+fn body_from(arg: Option<String>) -> Result<Bytes, Box<dyn Error>> {
+    let Some(arg) = arg else {
+        return Ok(Bytes::from(vec![b'x'; 1024]));
+    };
+    if let Ok(size) = arg.parse::<usize>() {
+        return Ok(Bytes::from(vec![b'x'; size]));
+    }
+    std::fs::read(Path::new(&arg))
+        .map(Bytes::from)
+        .map_err(|e| format!("cannot read {arg}: {e}").into())
+}
+
+/// The answer: the shared body and its precomputed headers, cloned per request.
+#[derive(Clone, Debug)]
+struct Static {
+    body: Bytes,
+    length: HeaderValue,
+}
+
+impl Static {
+    fn answer(&self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(self.body.clone()));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(header::CONTENT_LENGTH, self.length.clone());
+        response
+    }
+}
+
+/// The connection builder with the HTTP settings of Yatagarasu's listener
+/// (`src/server/listener.rs`) at their default values.
+fn connection_builder() -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(65_536)
+        .max_headers(100);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(65_536)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+async fn serve(listener: TcpListener, answer: Static) {
+    let builder = connection_builder();
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(error) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                eprintln!("accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let answer = answer.clone();
+        let service = service_fn(move |_request: Request<Incoming>| {
+            std::future::ready(Ok::<_, Infallible>(answer.answer()))
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(async move {
+            // Clients closing mid-request are expected under load; nothing to report.
+            let _ = connection.await;
+        });
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let address: SocketAddr = args
+        .next()
+        .ok_or(USAGE)?
+        .parse()
+        .map_err(|e| format!("bad address: {e}\n{USAGE}"))?;
+    let body = body_from(args.next())?;
+    let answer = Static {
+        length: HeaderValue::from(body.len()),
+        body,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(address).await?;
+        eprintln!(
+            "bare_hyper listening on {}, answering {} bytes",
+            listener.local_addr()?,
+            answer.body.len()
+        );
+        serve(listener, answer).await;
+        Ok(())
+    })
+}
