@@ -74,7 +74,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
+    /// Request id and access log around the reload seam, made once (their
+    /// metric handles resolved once), cloned with the proxy.
+    front: Front,
 }
+
+/// The services outside the reload seam.
+type Front = request_id::RequestIdService<access_log::AccessLogService<SwapService>>;
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,6 +114,10 @@ impl ProxyBuilder {
     }
 
     /// Builds the first generation (connection pools are created lazily).
+    ///
+    /// Metric handles are resolved here, against the `metrics` recorder
+    /// installed at that moment: install yours first, or the proxy records
+    /// into the no-op recorder.
     pub fn build(self) -> Result<Proxy, BuildError> {
         let mut shared = Shared::default();
         shared.leaf = self.leaf;
@@ -120,12 +130,18 @@ impl ProxyBuilder {
             service: built.service,
         };
         metrics::gauge!(CONFIG_GENERATION).set(1.0);
+        let current = Arc::new(ArcSwap::from_pointee(snapshot));
+        // Outside the seam, so even rejected requests are logged with their id.
+        let front = RequestIdLayer.layer(AccessLogLayer.layer(SwapService {
+            current: current.clone(),
+        }));
         Ok(Proxy {
             inner: Arc::new(Inner {
-                current: Arc::new(ArcSwap::from_pointee(snapshot)),
+                current,
                 shared,
                 reload_lock: Mutex::new(()),
             }),
+            front,
         })
     }
 }
@@ -249,12 +265,8 @@ impl<B> Service<Request<B>> for Proxy {
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let swap = SwapService {
-            current: self.inner.current.clone(),
-        };
-        // Outside the seam, so even rejected requests are logged with their id.
-        let mut service = RequestIdLayer.layer(AccessLogLayer.layer(swap));
-        service.call(request)
+        // Every service in front is always ready.
+        self.front.call(request)
     }
 }
 

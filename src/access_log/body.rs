@@ -23,6 +23,8 @@ pub(super) struct Finish {
     pub(super) client: Option<SocketAddr>,
     pub(super) context: SharedLogContext,
     pub(super) span: tracing::Span,
+    /// Decremented when the request is finished (on drop).
+    pub(super) in_flight: metrics::Gauge,
 }
 
 /// Longest path written to the access log; longer ones are cut (with `…`).
@@ -38,6 +40,7 @@ impl Finish {
                 if bytes > 0 {
                     m.response_bytes.increment(bytes);
                 }
+                m.count_request(self.method, status);
                 m.label()
             }
             None => {
@@ -48,16 +51,16 @@ impl Finish {
                     metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => none.clone())
                         .increment(bytes);
                 }
+                metrics::counter!(
+                    HTTP_REQUESTS_TOTAL,
+                    "bucket" => none.clone(),
+                    "method" => self.method,
+                    "status" => status_label(status)
+                )
+                .increment(1);
                 none
             }
         };
-        metrics::counter!(
-            HTTP_REQUESTS_TOTAL,
-            "bucket" => bucket.clone(),
-            "method" => self.method,
-            "status" => status_label(status)
-        )
-        .increment(1);
         let probe = self.context.is_probe();
         let enabled = if probe {
             tracing::enabled!(target: "access", tracing::Level::DEBUG)

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
+use metrics::Gauge;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
@@ -11,12 +12,14 @@ use tower::Service;
 use super::body::{Finish, LoggedBody};
 use super::{ClientAddr, LogContext, SharedLogContext};
 use crate::body::ProxyBody;
-use crate::telemetry::metrics::{HTTP_REQUESTS_IN_FLIGHT, method_label};
+use crate::telemetry::metrics::method_label;
 
 /// The service made by [`super::AccessLogLayer`].
 #[derive(Debug, Clone)]
 pub struct AccessLogService<S> {
     pub(super) inner: S,
+    /// `yatagarasu_http_requests_in_flight`.
+    pub(super) in_flight: Gauge,
 }
 
 impl<S, B> Service<Request<B>> for AccessLogService<S>
@@ -34,7 +37,7 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let context: SharedLogContext = Arc::new(LogContext::default());
         request.extensions_mut().insert(context.clone());
-        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+        self.in_flight.increment(1.0);
         let finish = Finish {
             start: Instant::now(),
             method: method_label(request.method()),
@@ -44,6 +47,7 @@ where
             client: request.extensions().get::<ClientAddr>().map(|c| c.0),
             context,
             span: tracing::Span::current(),
+            in_flight: self.in_flight.clone(),
         };
         ResponseFuture {
             inner: self.inner.call(request),
@@ -88,6 +92,6 @@ where
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+        self.in_flight.decrement(1.0);
     }
 }

@@ -3,7 +3,7 @@
 //! Labels stay low-cardinality: bucket names from the configuration, methods
 //! folded to GET/HEAD/OTHER, numeric statuses. Never keys or paths.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -174,7 +174,23 @@ pub struct BucketMetrics {
     pub response_bytes: Counter,
     /// `yatagarasu_upstream_request_duration_seconds{bucket}`.
     pub upstream_duration: Histogram,
+    /// `yatagarasu_http_requests_total{bucket,method,status}` for the common
+    /// (method, status) pairs, registered on first use (an unused pair never
+    /// shows up as a zero series); other pairs are looked up per request.
+    requests: [OnceLock<Counter>; COMMON_OUTCOMES.len()],
 }
+
+/// The (method, status) pairs whose request counters a bucket keeps at hand.
+const COMMON_OUTCOMES: [(&str, u16); 8] = [
+    ("GET", 200),
+    ("GET", 206),
+    ("GET", 304),
+    ("GET", 404),
+    ("HEAD", 200),
+    ("HEAD", 304),
+    ("HEAD", 404),
+    ("GET", 403),
+];
 
 impl BucketMetrics {
     /// Registers (or finds) the bucket's series.
@@ -184,7 +200,28 @@ impl BucketMetrics {
             request_duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => label.clone()),
             response_bytes: metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => label.clone()),
             upstream_duration: metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => label),
+            requests: Default::default(),
             name,
+        }
+    }
+
+    /// Counts one finished request in `yatagarasu_http_requests_total`.
+    pub fn count_request(&self, method: &'static str, status: http::StatusCode) {
+        let register = || {
+            metrics::counter!(
+                HTTP_REQUESTS_TOTAL,
+                "bucket" => self.label(),
+                "method" => method,
+                "status" => crate::access_log::status_label(status)
+            )
+        };
+        let code = status.as_u16();
+        match COMMON_OUTCOMES
+            .iter()
+            .position(|&(m, s)| s == code && m == method)
+        {
+            Some(slot) => self.requests[slot].get_or_init(register).increment(1),
+            None => register().increment(1),
         }
     }
 
