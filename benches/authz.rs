@@ -1,6 +1,8 @@
 //! Authorization decisions through `AuthzLayer` with the embedded Rego engine,
 //! over an inner service that answers immediately.
 //!
+//! - `rego_decision/no_policy_baseline`: a bucket without a policy, so the
+//!   layer passes the request straight on: the harness's own cost, to subtract.
 //! - `rego_decision/cache_hit`: the same request again: cache key built from
 //!   the input fields, decision cache hit, inner call. Target: ≤ 300 ns.
 //! - `rego_decision/cache_miss`: a new object key every time: cache key
@@ -101,9 +103,15 @@ fn bench_authz(c: &mut Criterion) {
         "/bench",
         Arc::new(S3Backend::new(&config.buckets[0].s3, client).unwrap()),
     ));
+    // A bucket without a policy: what the harness costs around the layer.
+    let unguarded = Arc::new(BucketRoute::new(
+        "unguarded",
+        "/unguarded",
+        route.backend.clone(),
+    ));
     let claims = claims();
     let headers = headers();
-    let request = |key: String| {
+    let request_to = |route: &Arc<BucketRoute>, key: String| {
         let path = format!("/bench/{key}");
         let mut r = Request::get(&path).body(empty()).unwrap();
         *r.headers_mut() = headers.clone();
@@ -121,7 +129,15 @@ fn bench_authz(c: &mut Criterion) {
         response
     };
 
+    let request = |key: String| request_to(&route, key);
     let mut group = c.benchmark_group("rego_decision");
+    group.bench_function("no_policy_baseline", |b| {
+        b.iter_batched(
+            || request_to(&unguarded, "docs/report.pdf".to_owned()),
+            &mut call,
+            BatchSize::SmallInput,
+        )
+    });
     group.bench_function("cache_hit", |b| {
         b.iter_batched(
             || request("docs/report.pdf".to_owned()),
