@@ -205,14 +205,26 @@ pub fn is_replay_header(name: &HeaderName) -> bool {
 }
 
 /// The replayed subset of `headers`, every value of each kept name.
+///
+/// Values are copied: hyper parses a response's header values as slices of
+/// the connection's read buffer, so keeping them would pin that whole buffer
+/// (8 KiB or more) for as long as the entry lives, many times the size of a
+/// small cached object and invisible to the tier's byte accounting.
 fn replay_headers(headers: &HeaderMap) -> HeaderMap {
     let mut kept = HeaderMap::new();
     for (name, value) in headers {
         if is_replay_header(name) {
-            kept.append(name.clone(), value.clone());
+            kept.append(name.clone(), detached(value));
         }
     }
     kept
+}
+
+/// `value` in its own allocation, sharing nothing with the message it came from.
+fn detached(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 fn refuses_storage(directives: &CacheControl) -> Result<(), NotStorable> {
@@ -438,6 +450,33 @@ mod tests {
         let mut all = vec![("content-length", "10")];
         all.extend_from_slice(pairs);
         storable(StatusCode::OK, &headers(&all), now(), &policy())
+    }
+
+    #[test]
+    fn stored_headers_do_not_pin_the_received_buffer() {
+        // As hyper parses them: every value a slice of one read buffer.
+        let buffer = bytes::Bytes::from(format!("text/plain\"abc\"{}", "x".repeat(8192)));
+        let mut received = HeaderMap::new();
+        received.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        let shared = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range)).unwrap()
+        };
+        received.insert(header::CONTENT_TYPE, shared(0..10));
+        received.insert(header::ETAG, shared(10..15));
+        let meta = storable(StatusCode::OK, &received, now(), &policy()).unwrap();
+        let inside = buffer.as_ptr_range();
+        for (name, value) in &meta.headers {
+            assert!(
+                !inside.contains(&value.as_bytes().as_ptr()),
+                "{name} still points into the received buffer"
+            );
+        }
+        assert_eq!(meta.headers[header::CONTENT_TYPE], "text/plain");
+        assert_eq!(meta.headers[header::ETAG], "\"abc\"");
+        let refreshed = refresh(&meta, &received, now(), &policy()).unwrap();
+        for value in refreshed.headers.values() {
+            assert!(!inside.contains(&value.as_bytes().as_ptr()));
+        }
     }
 
     fn lifetime(meta: &ObjectMeta) -> u64 {
