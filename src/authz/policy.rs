@@ -201,8 +201,7 @@ impl BucketPolicy {
                 (query.clone(), query)
             }
             PolicyEngine::Rego(_) | PolicyEngine::Opa(_) => {
-                // One key buffer per thread: a cache hit allocates nothing.
-                let key = KEY_BUFFER.with_borrow_mut(|buffer| {
+                let look = |buffer: &mut Vec<u8>| {
                     if !input.write_cache_key(buffer) {
                         return Err(None);
                     }
@@ -210,7 +209,15 @@ impl BucketPolicy {
                         Some(allowed) => Ok(allowed),
                         None => Err(Some(buffer.clone())),
                     }
-                });
+                };
+                // One key buffer per thread, so a cache hit allocates nothing
+                // (a fresh one if the thread's is unavailable: never a panic).
+                let key = KEY_BUFFER
+                    .try_with(|cell| match cell.try_borrow_mut() {
+                        Ok(mut buffer) => look(&mut buffer),
+                        Err(_) => look(&mut Vec::new()),
+                    })
+                    .unwrap_or_else(|_| look(&mut Vec::new()));
                 return match key {
                     Ok(allowed) => Lookup::Cached(allowed),
                     Err(key) => Lookup::Ask {
