@@ -48,7 +48,7 @@ impl DecisionCache {
     }
 
     /// Remembers a decision for its lifetime (a zero lifetime, or a key over
-    /// [`MAX_KEY_BYTES`], stores nothing).
+    /// 16 KiB, stores nothing).
     pub fn insert(&self, key: &[u8], allowed: bool) {
         let ttl = if allowed {
             self.positive_ttl

@@ -54,14 +54,14 @@ impl InputDocument<'_> {
     /// length, in a fixed order (headers in the request's own order, so two
     /// equal keys always describe equal documents; the converse need not
     /// hold, which only costs a cache miss). `None` when the key would exceed
-    /// [`MAX_KEY_BYTES`].
+    /// 16 KiB.
     pub fn cache_key(&self) -> Option<Vec<u8>> {
         let mut key = Vec::with_capacity(512);
         self.write_cache_key(&mut key).then_some(key)
     }
 
     /// Writes [`Self::cache_key`] into `out` (cleared first), so a caller can
-    /// reuse one buffer; `false` when the key would exceed [`MAX_KEY_BYTES`].
+    /// reuse one buffer; `false` when the key would exceed 16 KiB.
     pub fn write_cache_key(&self, out: &mut Vec<u8>) -> bool {
         out.clear();
         self.write_key_fields(&mut KeyWriter(out)).is_some() && out.len() <= MAX_KEY_BYTES
