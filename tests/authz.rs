@@ -37,6 +37,15 @@ async fn opa_s3_policy() -> (PolicyPeer, String) {
     (peer, yaml)
 }
 
+/// `yatagarasu_authz_decisions_total{bucket,engine,result}` from a scrape.
+fn decisions(samples: &[Sample], bucket: &str, engine: &str, result: &str) -> Option<f64> {
+    sample_value(
+        samples,
+        "yatagarasu_authz_decisions_total",
+        &[("bucket", bucket), ("engine", engine), ("result", result)],
+    )
+}
+
 fn objects(s3: &S3Server) {
     s3.write_object(BKT, "public/logo.png", b"logo bytes");
     s3.write_object(BKT, "docs/a.txt", b"document a");
@@ -69,17 +78,7 @@ async fn rego_policy_allows_and_denies_before_s3() {
     );
 
     let (_, samples) = scrape(&proxy).await;
-    let decisions = |result| {
-        sample_value(
-            &samples,
-            "yatagarasu_authz_decisions_total",
-            &[
-                ("bucket", "private"),
-                ("engine", "rego"),
-                ("result", result),
-            ],
-        )
-    };
+    let decisions = |result| decisions(&samples, "private", "rego", result);
     assert_eq!(decisions("allow"), Some(1.0));
     assert_eq!(decisions("deny"), Some(1.0));
 }
@@ -123,11 +122,7 @@ async fn unreachable_opa_is_503_when_closed_and_served_when_open() {
     let (_, samples) = scrape(&proxy).await;
     for bucket in ["private", "open"] {
         assert_eq!(
-            sample_value(
-                &samples,
-                "yatagarasu_authz_decisions_total",
-                &[("bucket", bucket), ("engine", "opa"), ("result", "error")],
-            ),
+            decisions(&samples, bucket, "opa", "error"),
             Some(1.0),
             "{bucket}"
         );
@@ -255,17 +250,7 @@ async fn token_claims_drive_the_rego_policy() {
     );
 
     let (_, samples) = scrape(&proxy).await;
-    let decisions = |result| {
-        sample_value(
-            &samples,
-            "yatagarasu_authz_decisions_total",
-            &[
-                ("bucket", "private"),
-                ("engine", "rego"),
-                ("result", result),
-            ],
-        )
-    };
+    let decisions = |result| decisions(&samples, "private", "rego", result);
     assert_eq!(decisions("allow"), Some(1.0));
     assert_eq!(decisions("deny"), Some(3.0));
     let logs = proxy.all_logs().join("\n");
