@@ -73,26 +73,10 @@ fn single_date(headers: &HeaderMap, name: header::HeaderName) -> Option<std::tim
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
-
     use http::{HeaderName, HeaderValue};
 
     use super::*;
-
-    const T: u64 = 1_700_000_000;
-
-    fn at(offset: i64) -> SystemTime {
-        let base = SystemTime::UNIX_EPOCH + Duration::from_secs(T);
-        if offset >= 0 {
-            base + Duration::from_secs(offset as u64)
-        } else {
-            base - Duration::from_secs(offset.unsigned_abs())
-        }
-    }
-
-    fn date(offset: i64) -> String {
-        httpdate::fmt_http_date(at(offset))
-    }
+    use crate::cache::serve::tests::{at, date};
 
     fn meta(etag: Option<&str>, modified: Option<i64>) -> ObjectMeta {
         ObjectMeta {

@@ -12,7 +12,8 @@ use crate::cache::ObjectMeta;
 
 const T: u64 = 1_700_000_000;
 
-fn at(offset: i64) -> SystemTime {
+/// `T` plus `offset` seconds (shared with the other `serve` test modules).
+pub(super) fn at(offset: i64) -> SystemTime {
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(T);
     if offset >= 0 {
         base + Duration::from_secs(offset as u64)
@@ -21,7 +22,8 @@ fn at(offset: i64) -> SystemTime {
     }
 }
 
-fn date(offset: i64) -> String {
+/// [`at`] as an HTTP date.
+pub(super) fn date(offset: i64) -> String {
     httpdate::fmt_http_date(at(offset))
 }
 
