@@ -282,22 +282,25 @@ EOF
 } >"$TMP/nginx-proxy/nginx.conf"
 
 # ---------------------------------------------------------------- yatagarasu
-write_config() { # level
-    cat >"$TMP/yatagarasu.yaml" <<EOF
+# proxy_config FILE PORT METRICS_PORT LEVEL BUCKET [EXTRA_YAML]: a Yatagarasu
+# config with one bucket `/BUCKET` -> `bench-bucket` at the origin; EXTRA_YAML
+# (top-level sections, ending in a newline) goes before `buckets:`.
+proxy_config() {
+    cat >"$1" <<EOF
 server:
-  address: "127.0.0.1:$PROXY_PORT"
+  address: "127.0.0.1:$2"
 admin:
   enabled: true
   address: "127.0.0.1:0"
 metrics:
   enabled: true
-  address: "127.0.0.1:$METRICS_PORT"
+  address: "127.0.0.1:$3"
 logging:
-  level: $1
+  level: $4
   format: json
-buckets:
-  - name: bench
-    path_prefix: /bench
+${6:-}buckets:
+  - name: $5
+    path_prefix: /$5
     s3:
       bucket: bench-bucket
       region: us-east-1
@@ -306,6 +309,10 @@ buckets:
       access_key: AKIDBENCHMARK
       secret_key: bench-secret-key-not-checked-by-nginx
 EOF
+}
+
+write_config() { # level
+    proxy_config "$TMP/yatagarasu.yaml" "$PROXY_PORT" "$METRICS_PORT" "$1" bench
 }
 
 start() { # name command... -> sets STARTED_PID
@@ -422,36 +429,15 @@ fi
 # ---------------------------------------------------------------- cache
 # Yatagarasu with the memory tier; the cached bucket is the same origin bucket.
 write_cache_config() {
-    cat >"$TMP/yatagarasu-cache.yaml" <<EOF
-server:
-  address: "127.0.0.1:$CACHE_PORT"
-admin:
-  enabled: true
-  address: "127.0.0.1:0"
-metrics:
-  enabled: true
-  address: "127.0.0.1:$CACHE_METRICS_PORT"
-logging:
-  level: warn
-  format: json
-cache:
+    proxy_config "$TMP/yatagarasu-cache.yaml" "$CACHE_PORT" "$CACHE_METRICS_PORT" warn cached \
+        'cache:
   enabled: true
   cache_layers: ["memory"]
   memory:
     max_item_size_mb: 8
     max_cache_size_mb: 256
     default_ttl_seconds: 3600
-buckets:
-  - name: cached
-    path_prefix: /cached
-    s3:
-      bucket: bench-bucket
-      region: us-east-1
-      endpoint: "http://127.0.0.1:$ORIGIN_PORT"
-      force_path_style: true
-      access_key: AKIDBENCHMARK
-      secret_key: bench-secret-key-not-checked-by-nginx
-EOF
+'
 }
 
 # Sum of a counter on the cached instance's /metrics over the series whose
