@@ -195,41 +195,39 @@ impl BucketPolicy {
     /// cheap [`InputDocument::cache_key`]; for OpenFGA the check request is
     /// small and all the engine sees, so it is its own key.
     pub(crate) fn lookup(&self, input: &InputDocument<'_>) -> Lookup {
-        let (key, query) = match &self.engine {
-            PolicyEngine::OpenFga(fga) => {
-                let query = fga.query(input);
-                (query.clone(), query)
+        if let PolicyEngine::OpenFga(fga) = &self.engine {
+            let query = fga.query(input);
+            return match query.as_deref().and_then(|q| self.cached(q)) {
+                Some(allowed) => Lookup::Cached(allowed),
+                None => Lookup::Ask {
+                    key: query.clone(),
+                    query,
+                },
+            };
+        }
+        let look = |buffer: &mut Vec<u8>| {
+            if !input.write_cache_key(buffer) {
+                return Err(None);
             }
-            PolicyEngine::Rego(_) | PolicyEngine::Opa(_) => {
-                let look = |buffer: &mut Vec<u8>| {
-                    if !input.write_cache_key(buffer) {
-                        return Err(None);
-                    }
-                    match self.cached(buffer) {
-                        Some(allowed) => Ok(allowed),
-                        None => Err(Some(buffer.clone())),
-                    }
-                };
-                // One key buffer per thread, so a cache hit allocates nothing
-                // (a fresh one if the thread's is unavailable: never a panic).
-                let key = KEY_BUFFER
-                    .try_with(|cell| match cell.try_borrow_mut() {
-                        Ok(mut buffer) => look(&mut buffer),
-                        Err(_) => look(&mut Vec::new()),
-                    })
-                    .unwrap_or_else(|_| look(&mut Vec::new()));
-                return match key {
-                    Ok(allowed) => Lookup::Cached(allowed),
-                    Err(key) => Lookup::Ask {
-                        key,
-                        query: self.engine.query(input),
-                    },
-                };
+            match self.cached(buffer) {
+                Some(allowed) => Ok(allowed),
+                None => Err(Some(buffer.clone())),
             }
         };
-        match key.as_deref().and_then(|k| self.cached(k)) {
-            Some(allowed) => Lookup::Cached(allowed),
-            None => Lookup::Ask { key, query },
+        // One key buffer per thread, so a cache hit allocates nothing (a
+        // fresh one if the thread's is unavailable: never a panic).
+        let found = KEY_BUFFER
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buffer) => look(&mut buffer),
+                Err(_) => look(&mut Vec::new()),
+            })
+            .unwrap_or_else(|_| look(&mut Vec::new()));
+        match found {
+            Ok(allowed) => Lookup::Cached(allowed),
+            Err(key) => Lookup::Ask {
+                key,
+                query: self.engine.query(input),
+            },
         }
     }
 
