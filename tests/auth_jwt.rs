@@ -400,6 +400,72 @@ async fn claim_rules_deny_with_403() {
     );
 }
 
+/// A token sent again is answered by the verified-token cache, denials
+/// included; one byte of another signature on the same payload is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_tokens_are_cached_byte_for_byte() {
+    let s3 = s3_with_object().await;
+    let jwt = format!(
+        "{}        claims_verification:\n          - {{claim: role, operator: equals, value: admin}}\n",
+        hs256_jwt()
+    );
+    let proxy = Proxy::start(&Config::new(vec![private("repeat", &s3, &jwt)])).await;
+    let target = format!("/repeat/{KEY}");
+    let admin = sign(
+        Algorithm::HS256,
+        "",
+        None,
+        &claims(json!({"role": "admin"})),
+    );
+    let user = sign(Algorithm::HS256, "", None, &claims(json!({"role": "user"})));
+    for _ in 0..3 {
+        let r = get_bearer(&proxy, &target, &admin).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(&r.body[..], BODY);
+        assert_error(
+            &get_bearer(&proxy, &target, &user).await,
+            403,
+            Some("AccessDenied"),
+        );
+    }
+    // The same header and payload with the last signature byte changed
+    // (to another valid base64url character).
+    let (signed, signature) = admin.rsplit_once('.').expect("three segments");
+    let mut forged_signature = signature.to_owned();
+    let last = forged_signature.pop().expect("a signature");
+    forged_signature.push(if last == 'A' { 'E' } else { 'A' });
+    let forged = format!("{signed}.{forged_signature}");
+    assert_invalid_token(
+        &get_bearer(&proxy, &target, &forged).await,
+        "the token signature is invalid",
+        &forged,
+    );
+
+    let (_, samples) = scrape(&proxy).await;
+    let count = |metric, result| {
+        sample_value(
+            &samples,
+            metric,
+            &[("bucket", "repeat"), ("result", result)],
+        )
+    };
+    // Each of the two good tokens verified once, then hit twice; the forged one verified.
+    assert_eq!(count("yatagarasu_auth_token_cache_total", "hit"), Some(4.0));
+    assert_eq!(
+        count("yatagarasu_auth_token_cache_total", "miss"),
+        Some(3.0)
+    );
+    assert_eq!(
+        count("yatagarasu_auth_requests_total", "success"),
+        Some(3.0)
+    );
+    assert_eq!(count("yatagarasu_auth_requests_total", "denied"), Some(3.0));
+    assert_eq!(
+        count("yatagarasu_auth_requests_total", "invalid"),
+        Some(1.0)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_token_source_in_order_and_query_tokens_never_reach_s3() {
     let s3 = s3_with_object().await;

@@ -1,10 +1,11 @@
-//! `yatagarasu_auth_requests_total{bucket,result}`, with the counters of each
+//! `yatagarasu_auth_requests_total{bucket,result}` and
+//! `yatagarasu_auth_token_cache_total{bucket,result}`, with the counters of each
 //! bucket resolved once per build so the request path does not allocate.
 
 use metrics::Counter;
 
 use crate::error::TokenProblem;
-use crate::telemetry::metrics::AUTH_REQUESTS_TOTAL;
+use crate::telemetry::metrics::{AUTH_REQUESTS_TOTAL, AUTH_TOKEN_CACHE_TOTAL};
 
 /// How one authentication attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +59,32 @@ const OUTCOMES: [Outcome; 6] = [
     Outcome::Error,
 ];
 
-/// One bucket's pre-resolved counters, one per outcome.
+/// One bucket's pre-resolved counters: one per outcome, and the
+/// verified-token cache's hits and misses.
 #[derive(Debug, Clone)]
-pub(crate) struct AuthCounters([Counter; 6]);
+pub(crate) struct AuthCounters {
+    outcomes: [Counter; 6],
+    token_cache: [Counter; 2],
+}
 
 impl AuthCounters {
     pub(crate) fn new(bucket: &str) -> Self {
-        Self(OUTCOMES.map(|o| {
-            metrics::counter!(AUTH_REQUESTS_TOTAL, "bucket" => bucket.to_owned(), "result" => o.label())
-        }))
+        Self {
+            outcomes: OUTCOMES.map(|o| {
+                metrics::counter!(AUTH_REQUESTS_TOTAL, "bucket" => bucket.to_owned(), "result" => o.label())
+            }),
+            token_cache: ["hit", "miss"].map(|result| {
+                metrics::counter!(AUTH_TOKEN_CACHE_TOTAL, "bucket" => bucket.to_owned(), "result" => result)
+            }),
+        }
     }
 
     pub(crate) fn record(&self, outcome: Outcome) {
-        self.0[outcome.index()].increment(1);
+        self.outcomes[outcome.index()].increment(1);
+    }
+
+    /// Counts a presented token as answered by the cache or verified.
+    pub(crate) fn record_token_cache(&self, hit: bool) {
+        self.token_cache[usize::from(!hit)].increment(1);
     }
 }

@@ -19,6 +19,7 @@ mod keys;
 mod layer;
 mod metrics;
 mod service;
+mod token_cache;
 mod token_source;
 mod verifier;
 

@@ -43,7 +43,7 @@ fn accept<B>(
     request: &mut Request<B>,
     verified: Verified,
 ) -> Result<(), ProxyError> {
-    if !bucket.verifier.claims_allowed(&verified.claims) {
+    if !verified.rules_hold {
         bucket.counters.record(Outcome::Denied);
         return Err(ProxyError::Forbidden(CLAIMS_DENIED));
     }
@@ -59,7 +59,7 @@ fn accept<B>(
     request.extensions_mut().insert(VerifiedClaims {
         subject,
         key_id: verified.key_id,
-        claims: Arc::new(verified.claims),
+        claims: verified.claims,
         payload: verified.payload,
     });
     Ok(())
@@ -101,7 +101,11 @@ where
             bucket.counters.record(Outcome::Missing);
             return Either::Left(ready(Err(ProxyError::MissingToken)));
         };
-        match bucket.verifier.verify(&token) {
+        let verification = bucket.verifier.verify(&token);
+        bucket
+            .counters
+            .record_token_cache(matches!(&verification, Ok(v) if v.cached));
+        match verification {
             Ok(verified) => match accept(&bucket, &mut request, verified) {
                 Ok(()) => Either::Right(Either::Left(self.inner.call(request))),
                 Err(e) => Either::Left(ready(Err(e))),

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::claims_rules;
 use super::jwks::JwksCache;
 use super::keys::KeySet;
+use super::token_cache::TokenCache;
 use crate::config::{ClaimRule, JwtConfig, KeySource};
 use crate::error::TokenProblem;
 
@@ -21,11 +22,17 @@ use crate::error::TokenProblem;
 #[derive(Debug, Clone)]
 pub struct Verified {
     /// Every claim of the token.
-    pub claims: Map<String, Value>,
+    pub claims: Arc<Map<String, Value>>,
     /// The `kid` of the key used, when it had one.
     pub key_id: Option<String>,
     /// The token's payload segment, which the claims were decoded from.
     pub payload: Option<Arc<str>>,
+    /// Whether the claims satisfy every `claims_verification` rule
+    /// (evaluated once per token, like the signature).
+    pub rules_hold: bool,
+    /// Whether this came from the verified-token cache (the token verified
+    /// on an earlier request and is still within its validity).
+    pub cached: bool,
 }
 
 /// Why a token was not accepted.
@@ -52,6 +59,8 @@ pub struct JwtVerifier {
     /// One validation per algorithm (exp/nbf with leeway, iss, aud).
     validations: Arc<[(Algorithm, Validation)]>,
     rules: Arc<[ClaimRule]>,
+    /// Tokens that already verified (`None` when `token_cache_size` is 0).
+    cache: Option<Arc<TokenCache>>,
 }
 
 const ALGORITHMS: [Algorithm; 12] = [
@@ -112,11 +121,25 @@ impl JwtVerifier {
                 (alg, v)
             })
             .collect();
+        let cache = (config.token_cache_size > 0).then(|| {
+            Arc::new(TokenCache::new(
+                config.token_cache_size,
+                config.leeway.as_secs(),
+            ))
+        });
         Self {
             keys,
             validations,
             rules: config.claim_rules.clone().into(),
+            cache,
         }
+    }
+
+    /// The same verifier without a verified-token cache: for one-off
+    /// verifications (the admin API builds a verifier per request).
+    pub(crate) fn uncached(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// The JWKS cache behind this verifier, if any.
@@ -127,23 +150,27 @@ impl JwtVerifier {
         }
     }
 
-    /// Verifies signature, algorithm, `exp`/`nbf` (with leeway), `iss` and `aud`.
+    /// Verifies signature, algorithm, `exp`/`nbf` (with leeway), `iss` and
+    /// `aud`, and evaluates the claim rules ([`Verified::rules_hold`]). A
+    /// token that verified before with the current keys and is still within
+    /// its validity is answered from the verified-token cache.
     pub fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        // The keys in use, or the JWKS cache that has none loaded yet.
+        let current = match &self.keys {
+            Keys::Static(set) => Ok(set.clone()),
+            Keys::Jwks(cache) => cache.current().ok_or(cache),
+        };
+        if let (Some(cache), Ok(set)) = (&self.cache, &current)
+            && let Some(verified) = cache.get(token, set, unix_now())
+        {
+            return Ok(verified);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| VerifyError::Invalid(header_problem(&e)))?;
         let kid = header.kid.as_deref();
-        let set = match &self.keys {
-            Keys::Static(set) => set.clone(),
-            Keys::Jwks(cache) => match cache.current() {
-                Some(set) => set,
-                None => {
-                    return Err(VerifyError::RefreshKeys(
-                        cache.clone(),
-                        TokenProblem::KeysUnavailable,
-                    ));
-                }
-            },
-        };
+        let set = current.map_err(|jwks| {
+            VerifyError::RefreshKeys(jwks.clone(), TokenProblem::KeysUnavailable)
+        })?;
         let selection = match set.select(kid, header.alg) {
             Ok(selection) => selection,
             Err(TokenProblem::UnknownKey) => {
@@ -166,11 +193,17 @@ impl JwtVerifier {
         for key in selection.keys() {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
                 Ok(data) => {
-                    return Ok(Verified {
-                        claims: data.claims,
+                    let verified = Verified {
+                        rules_hold: self.claims_allowed(&data.claims),
+                        claims: Arc::new(data.claims),
                         key_id: key.id.clone(),
                         payload: token.split('.').nth(1).map(Arc::from),
-                    });
+                        cached: false,
+                    };
+                    if let Some(cache) = &self.cache {
+                        cache.insert(token, &set, &verified);
+                    }
+                    return Ok(verified);
                 }
                 Err(e) => match e.kind() {
                     // Another key of the same algorithm may verify it.
@@ -190,6 +223,13 @@ impl JwtVerifier {
     pub fn claims_allowed(&self, claims: &Map<String, Value>) -> bool {
         claims_rules::all_hold(&self.rules, claims)
     }
+}
+
+/// Seconds since the epoch, as `jsonwebtoken` reads the clock.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Why the header could not be read: an `alg` the library does not know
@@ -249,6 +289,7 @@ mod tests {
                 path: vec!["role".into()],
                 operator: ClaimOperator::Equals(json!("admin")),
             }],
+            token_cache_size: 0,
         }
     }
 
@@ -294,6 +335,33 @@ mod tests {
             .verify(&token(Algorithm::HS256, None, json!({"role": "user"})))
             .unwrap();
         assert!(!v.claims_allowed(&verified.claims));
+    }
+
+    #[test]
+    fn a_token_sent_again_is_answered_by_the_cache() {
+        let mut cached_config = config();
+        cached_config.token_cache_size = 10;
+        let keys = KeySet::new(vec![VerifyKey {
+            id: None,
+            algorithm: Algorithm::HS256,
+            key: DecodingKey::from_secret(SECRET),
+        }]);
+        let v = JwtVerifier::with_keys(&cached_config, Arc::new(keys));
+        let t = token(Algorithm::HS256, None, json!({"role": "admin"}));
+        let first = v.verify(&t).unwrap();
+        assert!(!first.cached && first.rules_hold);
+        let again = v.verify(&t).unwrap();
+        assert!(again.cached && again.rules_hold);
+        assert_eq!(again.claims, first.claims);
+        assert_eq!(again.payload, first.payload);
+        // The rules' outcome is remembered with the token, a denial too.
+        let user = token(Algorithm::HS256, None, json!({"role": "user"}));
+        assert!(!v.verify(&user).unwrap().rules_hold);
+        let user_again = v.verify(&user).unwrap();
+        assert!(user_again.cached && !user_again.rules_hold);
+        // Without the cache, every call verifies.
+        let uncached = v.clone().uncached();
+        assert!(!uncached.verify(&t).unwrap().cached);
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub(crate) struct RawJwt {
     #[serde(default, alias = "claims")]
     claims_verification: Option<Vec<RawClaimRule>>,
     #[serde(default)]
+    token_cache_size: Option<U64>,
+    #[serde(default)]
     require_claim: Option<RawClaimRule>,
 }
 
@@ -158,7 +160,16 @@ pub struct JwtConfig {
     pub token_sources: Vec<TokenSource>,
     /// Rules the verified claims must all satisfy.
     pub claim_rules: Vec<ClaimRule>,
+    /// How many verified tokens are remembered, so a token sent again is not
+    /// verified again (0: verify every request).
+    pub token_cache_size: usize,
 }
+
+/// Default `token_cache_size`: tokens remembered per verifier.
+pub(crate) const DEFAULT_TOKEN_CACHE_SIZE: usize = 1000;
+
+/// Largest `token_cache_size` accepted (each entry holds a token and its claims).
+const MAX_TOKEN_CACHE_SIZE: usize = 1_000_000;
 
 /// Where verification keys come from.
 #[derive(Debug, Clone)]
@@ -494,6 +505,17 @@ fn jwt(raw: RawJwt, at: &str, errs: &mut Errors) -> Option<JwtConfig> {
         .enumerate()
         .filter_map(|(i, rule)| claim_rule(rule, &format!("{at}.claims_verification[{i}]"), errs))
         .collect();
+    let token_cache_size = match raw.token_cache_size {
+        None => DEFAULT_TOKEN_CACHE_SIZE,
+        Some(U64(n)) if n <= MAX_TOKEN_CACHE_SIZE as u64 => n as usize,
+        Some(U64(n)) => {
+            errs.push(
+                format!("{at}.token_cache_size"),
+                format!("{n} is more than {MAX_TOKEN_CACHE_SIZE} tokens"),
+            );
+            0
+        }
+    };
     let keys = keys?;
     (errs.count() == before).then_some(JwtConfig {
         keys,
@@ -502,6 +524,7 @@ fn jwt(raw: RawJwt, at: &str, errs: &mut Errors) -> Option<JwtConfig> {
         leeway,
         token_sources,
         claim_rules,
+        token_cache_size,
     })
 }
 
@@ -977,6 +1000,27 @@ mod tests {
         assert_eq!(jwt.leeway.as_secs(), 30);
         assert_eq!(jwt.token_sources, vec![TokenSource::Bearer]);
         assert!(matches!(&jwt.keys, KeySource::Static(k) if k.len() == 1));
+        assert_eq!(jwt.token_cache_size, super::DEFAULT_TOKEN_CACHE_SIZE);
+    }
+
+    #[test]
+    fn token_cache_size_is_set_disabled_or_refused_when_huge() {
+        let jwt = |size: &str| {
+            with_jwt(&format!(
+                "        algorithm: HS256\n        secret: {SECRET32}\n        token_cache_size: {size}\n"
+            ))
+        };
+        let size_of = |text: &str| {
+            let c = load(text).unwrap();
+            c.buckets[0].auth.jwt.as_ref().unwrap().token_cache_size
+        };
+        assert_eq!(size_of(&jwt("50")), 50);
+        assert_eq!(size_of(&jwt("0")), 0);
+        assert_refused(
+            &jwt("1000001"),
+            "buckets[0].auth.jwt.token_cache_size",
+            "more than 1000000 tokens",
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub const BUILD_INFO: &str = "yatagarasu_build_info";
 /// Authentication outcomes, by bucket and result
 /// (`success`, `missing`, `invalid`, `expired`, `denied`, `error`).
 pub const AUTH_REQUESTS_TOTAL: &str = "yatagarasu_auth_requests_total";
+/// Tokens presented to private buckets, by bucket and whether the
+/// verified-token cache answered (`hit`) or the token was verified (`miss`).
+pub const AUTH_TOKEN_CACHE_TOTAL: &str = "yatagarasu_auth_token_cache_total";
 /// Policy decisions, by bucket, engine (`rego`/`opa`/`openfga`) and result
 /// (`allow`, `deny`, `error`).
 pub const AUTHZ_DECISIONS_TOTAL: &str = "yatagarasu_authz_decisions_total";
@@ -127,6 +130,10 @@ fn describe_all() {
     describe_counter!(
         AUTH_REQUESTS_TOTAL,
         "Authentication outcomes, by bucket and result."
+    );
+    describe_counter!(
+        AUTH_TOKEN_CACHE_TOTAL,
+        "Tokens answered by the verified-token cache (hit) or verified (miss), by bucket."
     );
     describe_counter!(
         AUTHZ_DECISIONS_TOTAL,
