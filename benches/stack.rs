@@ -24,6 +24,12 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+/// The allocator the `yatagarasu` binary ships with (`src/main.rs`), so the
+/// numbers are those of the binary's request path (docs/PERFORMANCE.md has
+/// signing measured with glibc's allocator too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

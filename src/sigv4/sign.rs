@@ -1,3 +1,4 @@
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use aws_sigv4::http_request::{
@@ -10,12 +11,27 @@ use http::{HeaderName, HeaderValue, Request};
 use crate::error::ProxyError;
 use crate::upstream::S3Backend;
 
+/// The signing settings, built once: `SigningSettings::default()` allocates
+/// its list of excluded headers on every call.
+static SETTINGS: LazyLock<SigningSettings> = LazyLock::new(settings);
+
 fn settings() -> SigningSettings {
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    // Only signed headers are handed to the signer (see `is_signed`), so
+    // there is nothing to exclude, and no list to allocate per request.
+    settings.excluded_headers = None;
     settings
+}
+
+/// The headers the signature covers: `Host` and every `x-amz-*` header, the
+/// set S3 requires. The others (`Range`, the conditionals) travel unsigned,
+/// which S3 accepts; each signed header costs the signer a normalise-and-sort
+/// on every request.
+fn is_signed(name: &HeaderName) -> bool {
+    name == http::header::HOST || name.as_str().starts_with("x-amz-")
 }
 
 /// Signs `request` in place for `backend` (no-op for anonymous buckets).
@@ -36,13 +52,13 @@ pub fn sign_request<B>(
         .region(&backend.region)
         .name("s3")
         .time(time)
-        .settings(settings())
+        .settings(SETTINGS.clone())
         .build()
         .map_err(|e| failed(&e))?
         .into();
     let uri = request.uri().to_string();
-    let mut headers = Vec::with_capacity(request.headers().len());
-    for (name, value) in request.headers() {
+    let mut headers = Vec::with_capacity(4);
+    for (name, value) in request.headers().iter().filter(|(n, _)| is_signed(n)) {
         let value = value
             .to_str()
             .map_err(|_| ProxyError::Signing(format!("header {name} is not visible ASCII")))?;
@@ -62,8 +78,68 @@ pub fn sign_request<B>(
     for header in new_headers {
         let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|e| failed(&e))?;
         let mut value = HeaderValue::from_str(header.value()).map_err(|e| failed(&e))?;
-        value.set_sensitive(header.sensitive());
+        // The signature too: kept out of `Debug` output and HPACK tables.
+        value.set_sensitive(header.sensitive() || name == http::header::AUTHORIZATION);
         request.headers_mut().insert(name, value);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::header;
+
+    use super::*;
+    use crate::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
+    use crate::upstream::build_client;
+
+    fn backend() -> S3Backend {
+        let upstream = UpstreamConfig {
+            pool_max_idle_per_host: 1,
+            pool_idle_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let s3 = S3Config {
+            bucket: "b".into(),
+            region: "eu-west-1".into(),
+            endpoint: Some("http://127.0.0.1:9000".parse().unwrap()),
+            force_path_style: true,
+            credentials: Some(S3Credentials {
+                access_key: Secret::new("AKIDEXAMPLE"),
+                secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                session_token: None,
+            }),
+            ca_cert_path: None,
+        };
+        S3Backend::new(&s3, build_client(&upstream, None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn host_and_amz_headers_are_signed_the_others_travel_unsigned() {
+        let backend = backend();
+        let mut request = Request::get(backend.object_uri("a/b.txt", "").unwrap())
+            .body(())
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, backend.host().clone());
+        headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-9"));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"e\""));
+        headers.insert(
+            "x-amz-server-side-encryption-customer-algorithm",
+            HeaderValue::from_static("AES256"),
+        );
+        sign_request(&mut request, &backend, SystemTime::now()).unwrap();
+        let authorization = request.headers()[header::AUTHORIZATION].to_str().unwrap();
+        assert!(
+            authorization.contains(
+                "SignedHeaders=host;x-amz-content-sha256;x-amz-date;\
+                 x-amz-server-side-encryption-customer-algorithm,"
+            ),
+            "{authorization}"
+        );
+        assert!(request.headers()[header::AUTHORIZATION].is_sensitive());
+        assert_eq!(request.headers()[header::RANGE], "bytes=0-9");
+    }
 }
