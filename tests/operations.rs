@@ -585,6 +585,70 @@ async fn serve_subcommand_runs_the_proxy() {
 
 /// Waits for the process to exit and checks it stopped cleanly: exit code 0
 /// and `shutdown complete` logged.
+/// The process's tokio worker threads (the multi-thread scheduler names them
+/// `tokio-rt-worker`; the current-thread scheduler has none).
+fn tokio_workers(proxy: &Proxy) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", proxy.pid()))
+        .expect("the proxy's /proc entry")
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.trim_end() == "tokio-rt-worker")
+        })
+        .count()
+}
+
+/// `server.worker_threads: 1` runs the proxy on tokio's current-thread
+/// scheduler (the default on a single CPU); downloads, a SIGHUP reload
+/// during one, and the SIGTERM drain work there as with several threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_thread_serves_reloads_and_drains() {
+    const SIZE: u64 = 16 << 20;
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_pattern_object(BKT, "big.bin", SIZE).await;
+    s3.write_object(BKT, "small.txt", b"small");
+
+    let mut two = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
+    two.worker_threads = Some(2);
+    let proxy = Proxy::start(&two).await;
+    assert_eq!(tokio_workers(&proxy), 2, "{}", proxy.log_dump());
+    drop(proxy);
+
+    let mut cfg = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
+    cfg.worker_threads = Some(1);
+    let mut proxy = Proxy::start(&cfg).await;
+    proxy.wait_ready().await;
+    assert_eq!(tokio_workers(&proxy), 0, "{}", proxy.log_dump());
+
+    let mut dl = Download::start(proxy.main, "/products/big.bin", &[]).await;
+    assert_eq!(dl.status, 200);
+    let mut checker = PatternChecker::default();
+    dl.read_at_least(1 << 20, |d| checker.feed(d))
+        .await
+        .unwrap();
+
+    cfg.buckets.push(BucketCfg::new("other", &s3, BKT));
+    proxy.write_config(&cfg.yaml());
+    proxy.signal("HUP");
+    eventually("the reloaded bucket answers", DEADLINE, || async {
+        let r = get(proxy.main, "/other/small.txt").await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+
+    let total = dl.read_to_end(|d| checker.feed(d)).await.unwrap();
+    assert_eq!(total, SIZE, "the in-flight download must complete");
+    assert_eq!(checker.first_mismatch, None);
+    drop(dl);
+
+    proxy.signal("TERM");
+    assert_clean_exit(&mut proxy).await;
+}
+
 async fn assert_clean_exit(proxy: &mut Proxy) {
     let status = proxy.wait_exit(DEADLINE).await;
     assert_eq!(

@@ -402,6 +402,7 @@ buckets:
             "readiness_probe_interval_seconds:",
             "max_connections:",
             "max_header_bytes:",
+            "worker_threads:",
             "enabled:",
             "token:",
             "pool_max_idle_per_host:",

@@ -88,6 +88,20 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Largest accepted request head (request line plus headers), in bytes.
     pub max_header_bytes: usize,
+    /// Threads that run requests; `None`: one per CPU the process may use.
+    /// With one, the runtime is tokio's current-thread scheduler (see
+    /// [`ServerConfig::runtime_threads`]).
+    pub worker_threads: Option<usize>,
+}
+
+impl ServerConfig {
+    /// How many threads serve requests: `worker_threads`, or the CPUs this
+    /// process may use (its affinity mask and cgroup CPU quota).
+    pub fn runtime_threads(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        })
+    }
 }
 
 /// Settings of the admin API listener (`/admin/*`).

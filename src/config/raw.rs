@@ -96,6 +96,8 @@ pub(crate) struct RawServer {
     pub(crate) max_connections: Option<U64>,
     #[serde(default)]
     pub(crate) max_header_bytes: Option<U64>,
+    #[serde(default)]
+    pub(crate) worker_threads: Option<U64>,
 }
 
 /// `admin:`

@@ -148,6 +148,9 @@ fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
         "server.max_header_bytes",
         errs,
     );
+    let worker_threads = raw
+        .worker_threads
+        .map(|threads| count(Some(threads), 1, 1, 1024, "server.worker_threads", errs));
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(SocketAddr::new(ANY_V4, 8080)),
         request_timeout,
@@ -156,6 +159,7 @@ fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
         readiness_probe_interval,
         max_connections,
         max_header_bytes,
+        worker_threads,
     })
 }
 
@@ -1065,6 +1069,21 @@ pub(crate) mod tests {
             .unwrap();
             assert_eq!(c.server.max_header_bytes, good);
         }
+        for bad in [0, 1025] {
+            assert_error(
+                &with_section(&format!("server:\n  worker_threads: {bad}")),
+                "server.worker_threads",
+                "between 1 and 1024",
+            );
+        }
+        let c = load(&with_section("server:\n  worker_threads: 1"), &[]).unwrap();
+        assert_eq!(
+            (c.server.worker_threads, c.server.runtime_threads()),
+            (Some(1), 1)
+        );
+        let c = load(&with_section("server:\n  max_connections: 5"), &[]).unwrap();
+        assert_eq!(c.server.worker_threads, None, "one per CPU by default");
+        assert!(c.server.runtime_threads() >= 1);
         let c = load(
             &with_section(
                 "server:\n  request_timeout_seconds: 7\n  graceful_shutdown_timeout_seconds: 8\n  \

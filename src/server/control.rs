@@ -110,6 +110,9 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     if old.server.max_header_bytes != new.server.max_header_bytes {
         changed.push("server.max_header_bytes");
     }
+    if old.server.worker_threads != new.server.worker_threads {
+        changed.push("server.worker_threads");
+    }
     if old.logging.format != new.logging.format {
         changed.push("logging.format");
     }

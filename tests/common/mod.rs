@@ -1114,6 +1114,8 @@ pub(crate) struct Config {
     pub(crate) extra_yaml: String,
     /// YAML appended inside `admin:` (2-space indented keys such as `  jwt:`).
     pub(crate) admin_extra_yaml: String,
+    /// `server.worker_threads`, when set.
+    pub(crate) worker_threads: Option<u32>,
 }
 
 impl Config {
@@ -1126,6 +1128,7 @@ impl Config {
             readiness_probe_interval_seconds: 1,
             extra_yaml: String::new(),
             admin_extra_yaml: String::new(),
+            worker_threads: None,
         }
     }
 
@@ -1139,6 +1142,9 @@ impl Config {
             self.graceful_shutdown_timeout_seconds,
             self.readiness_probe_interval_seconds
         );
+        if let Some(threads) = self.worker_threads {
+            let _ = writeln!(y, "  worker_threads: {threads}");
+        }
         y.push_str("admin:\n  address: \"127.0.0.1:0\"\n");
         if let Some(token) = &self.admin_token {
             let _ = writeln!(y, "  token: {}", q(token));
