@@ -10,8 +10,9 @@
 //! It serves connections the way Yatagarasu's listener does: hyper-util's
 //! auto builder (HTTP/1.1 and h2c) with the same HTTP/1 settings (keep-alive,
 //! a 10 s header-read timeout, 64 KiB header buffer, at most 100 headers),
-//! `TCP_NODELAY`, one task per connection, a multi-thread tokio runtime that
-//! sizes itself from the CPU affinity mask, and mimalloc as the allocator.
+//! `TCP_NODELAY`, one task per connection, the same runtime choice (tokio's
+//! current-thread scheduler on a single CPU, the multi-thread one sized from
+//! the CPU affinity mask otherwise), and mimalloc as the allocator.
 //! Every answer is `200 OK` with `Content-Type: application/octet-stream`,
 //! `Content-Length` and the body, a `Bytes` cloned per response (no copy).
 //!
@@ -139,9 +140,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         length: HeaderValue::from(body.len()),
         body,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let single_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let runtime = if single_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(address).await?;
         eprintln!(

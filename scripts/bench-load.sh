@@ -15,8 +15,9 @@
 #      divided by the requests wrk counted) and of the origin;
 #   5. 1 GiB downloads one at a time: direct, through nginx, through Yatagarasu
 #      (median MB/s of 3 each, and Yatagarasu's CPU time per GiB);
-#   6. 8 concurrent 1 GiB downloads through Yatagarasu with its RSS sampled every
-#      100 ms (peak VmRSS, VmHWM, RSS before);
+#   6. 8 concurrent 1 GiB downloads through a freshly restarted Yatagarasu (so
+#      earlier steps' allocations do not hide the streams' own) with its RSS
+#      sampled every 100 ms (peak VmRSS, VmHWM, RSS before);
 #   7. Yatagarasu restarted with `logging.level: info` (access log to a file),
 #      wrk (c) again, to show what the access log costs;
 #   8. cache (CACHE_RUN=1): Yatagarasu is restarted with the memory cache
@@ -39,8 +40,9 @@
 #
 # CPU pinning (2-core machines): wrk and curl run on core 0 (`taskset -c 0`),
 # every server (origin nginx, proxy nginx, Yatagarasu) on core 1 (`taskset -c 1`).
-# nginx runs `master_process off; worker_processes 1`; Yatagarasu's tokio
-# runtime sizes itself from the CPU affinity mask, so it gets 1 worker thread.
+# nginx runs `master_process off; worker_processes 1`; Yatagarasu sizes its
+# runtime from the CPU affinity mask: one CPU, so tokio's current-thread
+# scheduler (`server.worker_threads` defaults to the CPUs available).
 # Note that in (b), (c) and (e) the origin shares core 1 with the proxy.
 #
 # Knobs (environment): DURATION (wrk seconds, default 10), CONNECTIONS (32),
@@ -148,6 +150,16 @@ cpu_ticks() { # pid -> utime+stime (clock ticks), fields 14 and 15 of /proc/PID/
     # shellcheck disable=SC2086
     set -- $stat
     echo $((${12} + ${13}))
+}
+
+runtime_of() { # pid -> the tokio scheduler the process runs, for the report
+    local workers
+    workers=$( (grep -lx 'tokio-rt-worker' /proc/"$1"/task/*/comm 2>/dev/null || true) | wc -l)
+    if ((workers == 0)); then
+        echo "current-thread tokio scheduler"
+    else
+        echo "$workers tokio worker thread(s)"
+    fi
 }
 
 rss_kib() { # pid field(VmRSS|VmHWM) -> KiB
@@ -348,7 +360,7 @@ for url in "$DIRECT_URL/1k.bin" "$NGINX_URL/1k.bin" "$YATA_URL/1k.bin"; do
         exit 1
     fi
 done
-YATA_WORKERS=$( (grep -lx 'tokio-rt-worker' /proc/"$YATA_PID"/task/*/comm 2>/dev/null || true) | wc -l)
+YATA_WORKERS=$(runtime_of "$YATA_PID")
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- 1 KiB
@@ -378,7 +390,14 @@ done
 log "1 GiB: direct $D_DIRECT MB/s, nginx $D_NGINX MB/s, yatagarasu $D_YATA MB/s ($D_YATA_CPU_MS ms CPU)"
 
 # ---------------------------------------------------------------- 8 × 1 GiB concurrently
-log "$PARALLEL concurrent downloads through yatagarasu"
+log "$PARALLEL concurrent downloads through yatagarasu (restarted: a fresh process)"
+# The earlier steps grew the process (allocator pages kept for reuse), which
+# would hide what the streams themselves need; measure on a fresh process
+# that has served one small GET.
+stop "$YATA_PID"
+start yatagarasu-parallel "$BIN" --config "$TMP/yatagarasu.yaml"
+YATA_PID=$STARTED_PID
+wait_http "$YATA_URL/1k.bin"
 RSS_BEFORE=$(rss_kib "$YATA_PID" VmRSS)
 HWM_BEFORE=$(rss_kib "$YATA_PID" VmHWM)
 CURLS=()
@@ -551,7 +570,7 @@ if [[ "$CACHE_RUN" == 1 ]]; then
         echo "error: GET $CACHED_URL/1k.bin twice: X-Cache '$first' then '$second' (want MISS, HIT memory)" >&2
         exit 1
     fi
-    CACHE_WORKERS=$( (grep -lx 'tokio-rt-worker' /proc/"$CACHE_PID"/task/*/comm 2>/dev/null || true) | wc -l)
+    CACHE_WORKERS=$(runtime_of "$CACHE_PID")
 
     # (d) cached 1 KiB: every request must be a memory hit, none may go upstream.
     log "wrk (d): cached 1 KiB"
@@ -621,7 +640,7 @@ EOF
     BARE_PID=$STARTED_PID
     wait_http "http://127.0.0.1:$BARE_PORT/1k.bin"
     checked_get "http://127.0.0.1:$BARE_PORT/1k.bin" "$ROOT/bench-bucket/1k.bin" >/dev/null
-    BARE_WORKERS=$( (grep -lx 'tokio-rt-worker' /proc/"$BARE_PID"/task/*/comm 2>/dev/null || true) | wc -l)
+    BARE_WORKERS=$(runtime_of "$BARE_PID")
     res=$(measure_wrk bare-hyper "http://127.0.0.1:$BARE_PORT/1k.bin" "$BARE_PID")
     read -r F_RPS F_P99 _ F_ERR F_CPU <<<"$res"
     stop "$BARE_PID"
@@ -666,7 +685,7 @@ if [[ "$CACHE_RUN" == 1 ]]; then
     CACHE_TABLES=$(
         cat <<EOF
 Cache: yatagarasu restarted with \`cache_layers: ["memory"]\` (256 MiB, 8 MiB items, TTL 1 h), bucket \`/cached\` on the same origin;
-$CACHE_WORKERS tokio worker thread(s); bare hyper (examples/bare_hyper.rs): $BARE_WORKERS. Same wrk settings as above.
+yatagarasu: $CACHE_WORKERS; bare hyper (examples/bare_hyper.rs): $BARE_WORKERS. Same wrk settings as above.
 In (e) every request carries a new \`?versionId=\` (wrk Lua script), so each is a miss that goes to the origin and fills the cache.
 
 | Cached 1 KiB GET | req/s | p99 (ms) | proxy CPU µs/req | origin CPU µs/req | errors |
@@ -702,7 +721,7 @@ REPORT=$(
 
 Commit $COMMIT. Load average before / after: $LOAD_BEFORE / $LOAD_AFTER.
 wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency on core $CLIENT_CPU; servers (origin, nginx proxy, yatagarasu) on core $SERVER_CPU.
-nginx: 1 worker, no master; yatagarasu: $YATA_WORKERS tokio worker thread(s), logging warn, metrics on.
+nginx: 1 worker, no master; yatagarasu: $YATA_WORKERS, logging warn, metrics on.
 CPU/req = (utime+stime of the process over the wrk run) / requests.
 
 | 1 KiB GET | req/s | p99 (ms) | proxy CPU µs/req | origin CPU µs/req | errors |
@@ -720,7 +739,7 @@ CPU/req = (utime+stime of the process over the wrk run) / requests.
 
 Yatagarasu CPU per 1 GiB stream: $D_YATA_CPU_MS ms.
 
-| $PARALLEL × 1 GiB through yatagarasu | value |
+| $PARALLEL × 1 GiB through a freshly started yatagarasu | value |
 |---|---:|
 | complete | $PAR_OK / $PARALLEL |
 | aggregate MB/s | $PAR_MBS |
