@@ -492,12 +492,7 @@ async fn reload_during_download_lets_it_finish() {
     let mut cfg = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
     let proxy = Proxy::start(&cfg).await;
 
-    let mut dl = Download::start(proxy.main, "/products/big.bin", &[]).await;
-    assert_eq!(dl.status, 200);
-    let mut checker = PatternChecker::default();
-    dl.read_at_least(1 << 20, |d| checker.feed(d))
-        .await
-        .unwrap();
+    let (mut dl, mut checker) = download_first_mib(&proxy).await;
 
     // Remove the bucket while the download is paused mid-body.
     cfg.buckets = vec![BucketCfg::new("other", &s3, BKT)];
@@ -526,12 +521,7 @@ async fn sigterm_drains_in_flight_download_and_exits_0() {
     let mut proxy = Proxy::start(&Config::new(vec![BucketCfg::new("products", &s3, BKT)])).await;
     proxy.wait_ready().await;
 
-    let mut dl = Download::start(proxy.main, "/products/big.bin", &[]).await;
-    assert_eq!(dl.status, 200);
-    let mut checker = PatternChecker::default();
-    dl.read_at_least(1 << 20, |d| checker.feed(d))
-        .await
-        .unwrap();
+    let (mut dl, mut checker) = download_first_mib(&proxy).await;
 
     proxy.signal("TERM");
     // While draining, /ready is 503 or new connections are refused.
@@ -620,12 +610,7 @@ async fn one_worker_thread_serves_reloads_and_drains() {
     proxy.wait_ready().await;
     assert_eq!(tokio_workers(&proxy), 0, "{}", proxy.log_dump());
 
-    let mut dl = Download::start(proxy.main, "/products/big.bin", &[]).await;
-    assert_eq!(dl.status, 200);
-    let mut checker = PatternChecker::default();
-    dl.read_at_least(1 << 20, |d| checker.feed(d))
-        .await
-        .unwrap();
+    let (mut dl, mut checker) = download_first_mib(&proxy).await;
 
     cfg.buckets.push(BucketCfg::new("other", &s3, BKT));
     proxy.write_config(&cfg.yaml());
@@ -647,6 +632,18 @@ async fn one_worker_thread_serves_reloads_and_drains() {
 
     proxy.signal("TERM");
     assert_clean_exit(&mut proxy).await;
+}
+
+/// Starts a GET of `/products/big.bin` and reads (and checks) its first MiB,
+/// leaving the rest of the download in flight.
+async fn download_first_mib(proxy: &Proxy) -> (Download, PatternChecker) {
+    let mut dl = Download::start(proxy.main, "/products/big.bin", &[]).await;
+    assert_eq!(dl.status, 200);
+    let mut checker = PatternChecker::default();
+    dl.read_at_least(1 << 20, |d| checker.feed(d))
+        .await
+        .unwrap();
+    (dl, checker)
 }
 
 async fn assert_clean_exit(proxy: &mut Proxy) {
