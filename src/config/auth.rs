@@ -353,7 +353,10 @@ pub(crate) fn admin_jwt(
         .require_claim
         .take()
         .and_then(|rule| claim_rule(rule, &format!("{at}.require_claim"), errs));
-    let jwt = jwt(raw, at, errs)?;
+    let mut jwt = jwt(raw, at, errs)?;
+    // The admin API builds a verifier per request, so a token cache would
+    // never be hit: none is built (documented as not used under admin.jwt).
+    jwt.token_cache_size = 0;
     (errs.count() == before).then(|| {
         Some(AdminJwtConfig {
             jwt: Arc::new(jwt),
@@ -1235,6 +1238,7 @@ mod tests {
         );
         let c = load(&text).unwrap();
         let admin = c.admin.jwt.unwrap();
+        assert_eq!(admin.jwt.token_cache_size, 0, "verified per request");
         assert!(matches!(
             admin.require_claim.unwrap().operator,
             ClaimOperator::Equals(_)
