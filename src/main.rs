@@ -181,8 +181,8 @@ fn run(
 
 #[cfg(feature = "demo")]
 fn demo(port: u16) -> ExitCode {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let runtime = match runtime(threads) {
+    // The demo's configuration is made on the runtime, so it cannot set the count.
+    let runtime = match runtime(yatagarasu::config::ServerConfig::default_threads()) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -95,12 +95,16 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// How many threads serve requests: `worker_threads`, or the CPUs this
-    /// process may use (its affinity mask and cgroup CPU quota).
+    /// How many threads serve requests: `worker_threads`, or
+    /// [`ServerConfig::default_threads`].
     pub fn runtime_threads(&self) -> usize {
-        self.worker_threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        })
+        self.worker_threads.unwrap_or_else(Self::default_threads)
+    }
+
+    /// The default thread count: the CPUs this process may use (its affinity
+    /// mask and cgroup CPU quota).
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     }
 }
 
