@@ -25,6 +25,7 @@ fn backend() -> S3Backend {
             pool_max_idle_per_host: 64,
             pool_idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(5),
+            read_buffer_bytes: UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
         },
         None,
     )

@@ -50,7 +50,8 @@
 # DOWNLOADS (single-stream downloads per target, median reported; 3),
 # SKIP_BUILD=1 (use the existing release binary and bare_hyper example),
 # INFO_RUN=0 (skip step 7), CACHE_RUN=0 (skip steps 8 and 9: no bare_hyper
-# build, no python3 needed), BURST (connections in the cold burst, 1000).
+# build, no python3 needed), BURST (connections in the cold burst, 1000),
+# READ_BUFFER (Yatagarasu's `upstream.read_buffer_bytes`; unset = its default).
 # The fd limit is raised (ulimit -n, up to 65536 or the hard limit) for the
 # burst; the servers inherit it.
 # Needs: cargo, nginx, wrk, curl, taskset (and python3 3.7+ for the burst).
@@ -67,6 +68,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 INFO_RUN=${INFO_RUN:-1}
 CACHE_RUN=${CACHE_RUN:-1}
 BURST=${BURST:-1000}
+READ_BUFFER=${READ_BUFFER:-}
 OUT=${1:-}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -324,7 +326,11 @@ EOF
 }
 
 write_config() { # level
-    proxy_config "$TMP/yatagarasu.yaml" "$PROXY_PORT" "$METRICS_PORT" "$1" bench
+    local upstream=""
+    if [[ -n "$READ_BUFFER" ]]; then
+        upstream=$'upstream:\n  read_buffer_bytes: '"$READ_BUFFER"$'\n'
+    fi
+    proxy_config "$TMP/yatagarasu.yaml" "$PROXY_PORT" "$METRICS_PORT" "$1" bench "$upstream"
 }
 
 start() { # name command... -> sets STARTED_PID
@@ -721,7 +727,7 @@ REPORT=$(
 
 Commit $COMMIT. Load average before / after: $LOAD_BEFORE / $LOAD_AFTER.
 wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency on core $CLIENT_CPU; servers (origin, nginx proxy, yatagarasu) on core $SERVER_CPU.
-nginx: 1 worker, no master; yatagarasu: $YATA_WORKERS, logging warn, metrics on.
+nginx: 1 worker, no master; yatagarasu: $YATA_WORKERS, logging warn, metrics on, upstream.read_buffer_bytes ${READ_BUFFER:-default}.
 CPU/req = (utime+stime of the process over the wrk run) / requests.
 
 | 1 KiB GET | req/s | p99 (ms) | proxy CPU µs/req | origin CPU µs/req | errors |

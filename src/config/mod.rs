@@ -408,6 +408,7 @@ buckets:
             "pool_max_idle_per_host:",
             "pool_idle_timeout_seconds:",
             "connect_timeout_seconds:",
+            "read_buffer_bytes:",
             "name:",
             "path_prefix:",
             "bucket:",

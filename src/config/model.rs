@@ -128,6 +128,18 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// Longest wait for a TCP (and TLS) connection to S3.
     pub connect_timeout: Duration,
+    /// Size of every read from an S3 connection: the memory one streaming
+    /// download holds, traded against syscalls per byte.
+    pub read_buffer_bytes: usize,
+}
+
+impl UpstreamConfig {
+    /// Default [`Self::read_buffer_bytes`]: 128 KiB.
+    pub const DEFAULT_READ_BUFFER_BYTES: usize = 128 * 1024;
+    /// Smallest [`Self::read_buffer_bytes`]: S3's response head must fit in one read.
+    pub const MIN_READ_BUFFER_BYTES: usize = 16 * 1024;
+    /// Largest [`Self::read_buffer_bytes`]: 4 MiB.
+    pub const MAX_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 }
 
 /// One path prefix mapped to one S3 bucket.

@@ -124,6 +124,8 @@ pub(crate) struct RawUpstream {
     pub(crate) pool_idle_timeout_seconds: Option<U64>,
     #[serde(default)]
     pub(crate) connect_timeout_seconds: Option<U64>,
+    #[serde(default)]
+    pub(crate) read_buffer_bytes: Option<U64>,
 }
 
 /// One entry of `buckets:`.

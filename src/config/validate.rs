@@ -424,10 +424,19 @@ fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
         "upstream.connect_timeout_seconds",
         errs,
     );
+    let read_buffer_bytes = count(
+        raw.read_buffer_bytes,
+        UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
+        UpstreamConfig::MIN_READ_BUFFER_BYTES,
+        UpstreamConfig::MAX_READ_BUFFER_BYTES,
+        "upstream.read_buffer_bytes",
+        errs,
+    );
     (errs.count() == before).then_some(UpstreamConfig {
         pool_max_idle_per_host,
         pool_idle_timeout,
         connect_timeout,
+        read_buffer_bytes,
     })
 }
 
@@ -1166,7 +1175,7 @@ pub(crate) mod tests {
         let c = load(
             &with_section(
                 "upstream:\n  pool_max_idle_per_host: 0\n  pool_idle_timeout_seconds: 0\n  \
-                 connect_timeout_seconds: 2",
+                 connect_timeout_seconds: 2\n  read_buffer_bytes: 65536",
             ),
             &[],
         )
@@ -1174,11 +1183,21 @@ pub(crate) mod tests {
         assert_eq!(c.upstream.pool_max_idle_per_host, 0);
         assert_eq!(c.upstream.pool_idle_timeout, Duration::ZERO);
         assert_eq!(c.upstream.connect_timeout.as_secs(), 2);
+        assert_eq!(c.upstream.read_buffer_bytes, 65536);
         assert_error(
             &with_section("upstream:\n  connect_timeout_seconds: 0"),
             "upstream.connect_timeout_seconds",
             "must be greater than 0",
         );
+        for bad in ["8192", "4194305"] {
+            assert_error(
+                &with_section(&format!("upstream:\n  read_buffer_bytes: {bad}")),
+                "upstream.read_buffer_bytes",
+                "must be between 16384 and 4194304",
+            );
+        }
+        let c = load(&with_section(""), &[]).unwrap();
+        assert_eq!(c.upstream.read_buffer_bytes, 128 * 1024);
     }
 
     #[test]
