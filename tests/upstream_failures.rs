@@ -338,3 +338,46 @@ async fn request_timeout_applies_to_headers_only() {
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.as_ref(), b"late but in time");
 }
+
+/// `upstream.read_buffer_bytes` is the size of every read from S3, so it also
+/// bounds S3's response head: a head that does not fit is a clean 502, and
+/// the same head fits once the setting is larger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_buffer_bytes_bounds_each_read_from_s3() {
+    let big_value = "m".repeat(20 * 1024);
+    let body: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let expected = body.clone();
+    let up =
+        ScriptedUpstream::start(
+            move |req| match req.path().rsplit('/').next().unwrap_or("") {
+                "big-head.txt" => Reply::ok("fits").header("x-amz-meta-big", &big_value),
+                _ => Reply::ok(body.clone()),
+            },
+        )
+        .await;
+    let mut cfg = Config::new(vec![BucketCfg::at(
+        "s",
+        &up.endpoint(),
+        BKT,
+        ACCESS_KEY,
+        SECRET_KEY,
+    )]);
+
+    cfg.extra_yaml = "upstream:\n  read_buffer_bytes: 16384\n".to_owned();
+    let small = Proxy::start(&cfg).await;
+    let r = get(small.main, "/s/big-head.txt").await;
+    assert_error(&r, 502, None);
+    assert_no_internals(&r, up.addr().port());
+    let r = get(small.main, "/s/object.bin").await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(
+        r.body == expected,
+        "1 MiB in 16 KiB reads arrives byte for byte"
+    );
+
+    cfg.extra_yaml = "upstream:\n  read_buffer_bytes: 65536\n".to_owned();
+    let larger = Proxy::start(&cfg).await;
+    let r = get(larger.main, "/s/big-head.txt").await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("x-amz-meta-big").map(str::len), Some(20 * 1024));
+}
