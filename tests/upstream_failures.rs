@@ -8,14 +8,19 @@ use common::*;
 
 const BKT: &str = "scripted-bkt";
 
-async fn proxy_for(up: &ScriptedUpstream, request_timeout_seconds: u64) -> Proxy {
-    let mut cfg = Config::new(vec![BucketCfg::at(
+/// One bucket `/s` in front of the scripted upstream.
+fn config_for(up: &ScriptedUpstream) -> Config {
+    Config::new(vec![BucketCfg::at(
         "s",
         &up.endpoint(),
         BKT,
         ACCESS_KEY,
         SECRET_KEY,
-    )]);
+    )])
+}
+
+async fn proxy_for(up: &ScriptedUpstream, request_timeout_seconds: u64) -> Proxy {
+    let mut cfg = config_for(up);
     cfg.request_timeout_seconds = request_timeout_seconds;
     Proxy::start(&cfg).await
 }
@@ -355,13 +360,7 @@ async fn read_buffer_bytes_bounds_each_read_from_s3() {
             },
         )
         .await;
-    let mut cfg = Config::new(vec![BucketCfg::at(
-        "s",
-        &up.endpoint(),
-        BKT,
-        ACCESS_KEY,
-        SECRET_KEY,
-    )]);
+    let mut cfg = config_for(&up);
 
     cfg.extra_yaml = "upstream:\n  read_buffer_bytes: 16384\n".to_owned();
     let small = Proxy::start(&cfg).await;
