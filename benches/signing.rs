@@ -12,7 +12,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{Request, header};
@@ -20,16 +20,7 @@ use yatagarasu::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
 use yatagarasu::upstream::{S3Backend, build_client};
 
 fn backend() -> S3Backend {
-    let client = build_client(
-        &UpstreamConfig {
-            pool_max_idle_per_host: 64,
-            pool_idle_timeout: Duration::from_secs(90),
-            connect_timeout: Duration::from_secs(5),
-            read_buffer_bytes: UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
-        },
-        None,
-    )
-    .expect("client");
+    let client = build_client(&UpstreamConfig::default(), None).expect("client");
     let s3 = S3Config {
         bucket: "bench-bucket".into(),
         region: "eu-west-1".into(),

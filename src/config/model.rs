@@ -142,6 +142,18 @@ impl UpstreamConfig {
     pub const MAX_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 }
 
+impl Default for UpstreamConfig {
+    /// What a configuration without `upstream:` gets (docs/configuration.md).
+    fn default() -> Self {
+        UpstreamConfig {
+            pool_max_idle_per_host: 64,
+            pool_idle_timeout: Duration::from_secs(90),
+            connect_timeout: Duration::from_secs(5),
+            read_buffer_bytes: Self::DEFAULT_READ_BUFFER_BYTES,
+        }
+    }
+}
+
 /// One path prefix mapped to one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct BucketConfig {

@@ -402,9 +402,10 @@ fn count(
 
 fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
     let before = errs.count();
+    let defaults = UpstreamConfig::default();
     let pool_max_idle_per_host = count(
         raw.pool_max_idle_per_host,
-        64,
+        defaults.pool_max_idle_per_host,
         0,
         usize::MAX,
         "upstream.pool_max_idle_per_host",
@@ -412,21 +413,21 @@ fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
     );
     let pool_idle_timeout = seconds(
         raw.pool_idle_timeout_seconds,
-        90,
+        defaults.pool_idle_timeout.as_secs(),
         false,
         "upstream.pool_idle_timeout_seconds",
         errs,
     );
     let connect_timeout = seconds(
         raw.connect_timeout_seconds,
-        5,
+        defaults.connect_timeout.as_secs(),
         true,
         "upstream.connect_timeout_seconds",
         errs,
     );
     let read_buffer_bytes = count(
         raw.read_buffer_bytes,
-        UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
+        defaults.read_buffer_bytes,
         UpstreamConfig::MIN_READ_BUFFER_BYTES,
         UpstreamConfig::MAX_READ_BUFFER_BYTES,
         "upstream.read_buffer_bytes",

@@ -100,7 +100,7 @@ mod tests {
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
-            read_buffer_bytes: UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
+            ..Default::default()
         };
         let s3 = S3Config {
             bucket: "b".into(),

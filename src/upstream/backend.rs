@@ -152,7 +152,7 @@ impl S3Backend {
                 pool_max_idle_per_host: 1,
                 pool_idle_timeout: std::time::Duration::from_secs(1),
                 connect_timeout: std::time::Duration::from_secs(1),
-                read_buffer_bytes: crate::config::UpstreamConfig::DEFAULT_READ_BUFFER_BYTES,
+                ..Default::default()
             },
             None,
         )
