@@ -5,6 +5,10 @@
 //! token sent again (`_repeat_token`: the verified-token cache).
 //!
 //! Run: `cargo bench --bench auth -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Verification runs with Yatagarasu's `jsonwebtoken` crypto provider (keys
+//! parsed once, as in the binary); with `BENCH_STOCK_JWT_PROVIDER=1` it runs
+//! with `jsonwebtoken`'s stock `aws_lc_rs` provider instead, for comparison.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -86,7 +90,16 @@ fn verifier(
     JwtVerifier::with_keys(&config(rules, token_cache_size), Arc::new(keys))
 }
 
+/// The provider must be chosen before the first token is signed: the
+/// benches sign their tokens first.
+fn choose_provider() {
+    if std::env::var_os("BENCH_STOCK_JWT_PROVIDER").is_none() {
+        yatagarasu::auth::install_crypto_provider();
+    }
+}
+
 fn bench_extraction(c: &mut Criterion) {
+    choose_provider();
     let sources = vec![
         TokenSource::Header {
             name: http::HeaderName::from_static("x-auth-token"),

@@ -44,6 +44,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything signs or verifies a token (the demo signs its own).
+    yatagarasu::auth::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         #[cfg(feature = "demo")]

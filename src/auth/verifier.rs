@@ -100,6 +100,7 @@ impl JwtVerifier {
     }
 
     fn new(config: &JwtConfig, keys: Keys) -> Self {
+        super::prepared_keys::install_crypto_provider();
         let validations = ALGORITHMS
             .iter()
             .map(|&alg| {
