@@ -179,6 +179,15 @@ impl KeySet {
         }
     }
 
+    /// The only key, when the set has exactly one and it has no `kid`: any
+    /// token, with or without a `kid`, can only be verified with it.
+    pub fn sole_unnamed(&self) -> Option<&VerifyKey> {
+        match self.keys.as_slice() {
+            [key] if key.id.is_none() => Some(key),
+            _ => None,
+        }
+    }
+
     /// Whether some key verifies `alg`.
     pub fn accepts(&self, alg: Algorithm) -> bool {
         self.keys.iter().any(|k| k.algorithm == alg)

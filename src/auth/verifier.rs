@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::claims_rules;
 use super::jwks::JwksCache;
-use super::keys::KeySet;
+use super::keys::{KeySet, VerifyKey};
 use super::token_cache::TokenCache;
 use crate::config::{ClaimRule, JwtConfig, KeySource};
 use crate::error::TokenProblem;
@@ -159,6 +159,22 @@ impl JwtVerifier {
         {
             return Ok(verified);
         }
+        // One key without an id (a `secret:` or a key file): `jsonwebtoken`
+        // reads the header itself, so skip reading it here. A token it
+        // refuses for its header takes the full path below, which names the
+        // problem exactly as for any other key set.
+        if let Ok(set) = &current
+            && let Some(key) = set.sole_unnamed()
+            && let Some(validation) = self.validation(key.algorithm)
+        {
+            match self.decode(token, key, set, validation) {
+                Ok(verified) => return Ok(verified),
+                Err(e) if !header_error(e.kind()) => {
+                    return Err(VerifyError::Invalid(signature_or_claims_problem(e.kind())));
+                }
+                Err(_) => {}
+            }
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| VerifyError::Invalid(header_problem(&e)))?;
         let kid = header.kid.as_deref();
@@ -178,39 +194,49 @@ impl JwtVerifier {
             Err(problem) => return Err(VerifyError::Invalid(problem)),
         };
         let validation = self
-            .validations
-            .iter()
-            .find(|(alg, _)| *alg == header.alg)
-            .map(|(_, v)| v)
+            .validation(header.alg)
             .ok_or(VerifyError::Invalid(TokenProblem::WrongAlgorithm))?;
         let mut problem = TokenProblem::BadSignature;
         for key in selection.keys() {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
-                Ok(data) => {
-                    let verified = Verified {
-                        rules_hold: self.claims_allowed(&data.claims),
-                        claims: Arc::new(data.claims),
-                        key_id: key.id.clone(),
-                        payload: token.split('.').nth(1).map(Arc::from),
-                        cached: false,
-                    };
-                    if let Some(cache) = &self.cache {
-                        cache.insert(token, &set, &verified);
-                    }
-                    return Ok(verified);
-                }
-                Err(e) => match e.kind() {
-                    // Another key of the same algorithm may verify it.
-                    ErrorKind::InvalidSignature
-                    | ErrorKind::InvalidRsaKey(_)
-                    | ErrorKind::InvalidEcdsaKey
-                    | ErrorKind::InvalidEddsaKey
-                    | ErrorKind::InvalidKeyFormat => problem = TokenProblem::BadSignature,
-                    _ => return Err(VerifyError::Invalid(claims_problem(e.kind()))),
-                },
+            match self.decode(token, key, &set, validation) {
+                Ok(verified) => return Ok(verified),
+                // Another key of the same algorithm may verify it.
+                Err(e) if signature_error(e.kind()) => problem = TokenProblem::BadSignature,
+                Err(e) => return Err(VerifyError::Invalid(claims_problem(e.kind()))),
             }
         }
         Err(VerifyError::Invalid(problem))
+    }
+
+    /// The validation (exp/nbf, iss, aud) for tokens of this algorithm.
+    fn validation(&self, alg: Algorithm) -> Option<&Validation> {
+        self.validations
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v)
+    }
+
+    /// Verifies the token with one key; on success evaluates the claim rules
+    /// and remembers the token in the verified-token cache.
+    fn decode(
+        &self,
+        token: &str,
+        key: &VerifyKey,
+        set: &Arc<KeySet>,
+        validation: &Validation,
+    ) -> Result<Verified, jsonwebtoken::errors::Error> {
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)?;
+        let verified = Verified {
+            rules_hold: self.claims_allowed(&data.claims),
+            claims: Arc::new(data.claims),
+            key_id: key.id.clone(),
+            payload: token.split('.').nth(1).map(Arc::from),
+            cached: false,
+        };
+        if let Some(cache) = &self.cache {
+            cache.insert(token, set, &verified);
+        }
+        Ok(verified)
     }
 
     /// Whether the verified claims satisfy every `claims_verification` rule.
@@ -235,6 +261,43 @@ fn header_problem(error: &jsonwebtoken::errors::Error) -> TokenProblem {
             TokenProblem::WrongAlgorithm
         }
         _ => TokenProblem::Malformed,
+    }
+}
+
+/// Errors `jsonwebtoken::decode` reports for the token's shape or header
+/// (before any signature check), including an algorithm the key does not
+/// take.
+fn header_error(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidToken
+            | ErrorKind::Base64(_)
+            | ErrorKind::Json(_)
+            | ErrorKind::Utf8(_)
+            | ErrorKind::InvalidAlgorithm
+            | ErrorKind::MissingAlgorithm
+    )
+}
+
+/// A signature that does not verify with the key (or a key that cannot
+/// verify it): another key of the same algorithm may still verify it.
+fn signature_error(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidKeyFormat
+    )
+}
+
+/// What is wrong with a token one key did not accept.
+fn signature_or_claims_problem(kind: &ErrorKind) -> TokenProblem {
+    if signature_error(kind) {
+        TokenProblem::BadSignature
+    } else {
+        claims_problem(kind)
     }
 }
 
@@ -359,41 +422,53 @@ mod tests {
         assert!(!uncached.verify(&t).unwrap().cached);
     }
 
+    /// The same refusals whether the token goes through the key set's
+    /// selection (a named key) or straight to the sole unnamed key.
     #[test]
     fn refusals_name_the_problem() {
-        let v = hs_verifier(Some("k"));
-        let cases = [
-            (json!({"exp": now() - 60}), TokenProblem::Expired),
-            (json!({"nbf": now() + 120}), TokenProblem::NotYetValid),
-            (json!({"iss": "https://other/"}), TokenProblem::WrongIssuer),
-            (json!({"aud": "other"}), TokenProblem::WrongAudience),
-        ];
-        for (claims, expected) in cases {
-            let t = token(Algorithm::HS256, None, claims.clone());
-            assert_eq!(problem(&v, &t), expected, "{claims}");
+        for id in [Some("k"), None] {
+            let v = hs_verifier(id);
+            let cases = [
+                (json!({"exp": now() - 60}), TokenProblem::Expired),
+                (json!({"nbf": now() + 120}), TokenProblem::NotYetValid),
+                (json!({"iss": "https://other/"}), TokenProblem::WrongIssuer),
+                (json!({"aud": "other"}), TokenProblem::WrongAudience),
+            ];
+            for (claims, expected) in cases {
+                let t = token(Algorithm::HS256, None, claims.clone());
+                assert_eq!(problem(&v, &t), expected, "{id:?} {claims}");
+            }
+            // Within the leeway.
+            let t = token(Algorithm::HS256, None, json!({"exp": now() - 2}));
+            assert!(v.verify(&t).is_ok());
+            assert_eq!(problem(&v, "a.b"), TokenProblem::Malformed);
+            assert_eq!(problem(&v, "a.b.c"), TokenProblem::Malformed);
+            assert_eq!(
+                problem(&v, &token(Algorithm::HS384, None, json!({}))),
+                TokenProblem::WrongAlgorithm
+            );
+            // A kid naming no key: refused when the key has an id, verified
+            // by the key without one.
+            let other_kid = token(Algorithm::HS256, Some("other"), json!({}));
+            match id {
+                Some(_) => assert_eq!(problem(&v, &other_kid), TokenProblem::UnknownKey),
+                None => assert!(v.verify(&other_kid).is_ok()),
+            }
+            assert_eq!(
+                problem(&v, &token(Algorithm::HS384, Some("other"), json!({}))),
+                TokenProblem::UnknownKey
+            );
+            let t = token(Algorithm::HS256, None, json!({}));
+            let payload = t.split('.').nth(1).unwrap();
+            // {"alg":"none"}
+            assert_eq!(
+                problem(&v, &format!("eyJhbGciOiJub25lIn0.{payload}.")),
+                TokenProblem::WrongAlgorithm
+            );
+            let (signed, signature) = t.rsplit_once('.').unwrap();
+            let first = if signature.starts_with('A') { 'B' } else { 'A' };
+            let tampered = format!("{signed}.{first}{}", &signature[1..]);
+            assert_eq!(problem(&v, &tampered), TokenProblem::BadSignature);
         }
-        // Within the leeway.
-        let t = token(Algorithm::HS256, None, json!({"exp": now() - 2}));
-        assert!(v.verify(&t).is_ok());
-        assert_eq!(problem(&v, "a.b"), TokenProblem::Malformed);
-        assert_eq!(
-            problem(&v, &token(Algorithm::HS384, None, json!({}))),
-            TokenProblem::WrongAlgorithm
-        );
-        assert_eq!(
-            problem(&v, &token(Algorithm::HS256, Some("other"), json!({}))),
-            TokenProblem::UnknownKey
-        );
-        let t = token(Algorithm::HS256, None, json!({}));
-        let payload = t.split('.').nth(1).unwrap();
-        // {"alg":"none"}
-        assert_eq!(
-            problem(&v, &format!("eyJhbGciOiJub25lIn0.{payload}.")),
-            TokenProblem::WrongAlgorithm
-        );
-        let (signed, signature) = t.rsplit_once('.').unwrap();
-        let first = if signature.starts_with('A') { 'B' } else { 'A' };
-        let tampered = format!("{signed}.{first}{}", &signature[1..]);
-        assert_eq!(problem(&v, &tampered), TokenProblem::BadSignature);
     }
 }
