@@ -1,4 +1,6 @@
 //! `sigv4::sign_request` cost for a typical ranged GET. Target: ≤ 5 µs.
+//! `sign_get_range_same_second` is what the SigV4 layer pays when the same
+//! object was already signed within the current second (`SignatureMemo`).
 //!
 //! Run: `cargo bench --bench signing -- --warm-up-time 1 --measurement-time 3`
 
@@ -75,6 +77,20 @@ fn sign(c: &mut Criterion) {
             || template.clone(),
             |request| {
                 yatagarasu::sigv4::sign_request(request, &backend, black_box(time)).expect("sign")
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    let memo = yatagarasu::sigv4::SignatureMemo::default();
+    let mut first = template.clone();
+    memo.sign(&mut first, &backend, time).expect("sign");
+    assert_eq!(first.headers(), probe.headers());
+    group.bench_function("sign_get_range_same_second", |b| {
+        b.iter_batched_ref(
+            || template.clone(),
+            |request| {
+                let signed = memo.sign(request, &backend, black_box(time)).expect("sign");
+                assert_eq!(signed, yatagarasu::sigv4::Signed::Reused);
             },
             criterion::BatchSize::SmallInput,
         )

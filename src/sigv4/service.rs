@@ -6,7 +6,6 @@ use futures_util::future::{Either, Ready, ready};
 use http::{Request, Response};
 use tower::Service;
 
-use super::sign_request;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::route::BucketRoute;
@@ -31,7 +30,11 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let signed = match request.extensions().get::<Arc<BucketRoute>>().cloned() {
-            Some(route) => sign_request(&mut request, &route.backend, SystemTime::now()),
+            Some(route) => route
+                .backend
+                .signatures
+                .sign(&mut request, &route.backend, SystemTime::now())
+                .map(drop),
             None => Err(ProxyError::Internal("signing needs a route".into())),
         };
         match signed {

@@ -6,7 +6,8 @@ use aws_sigv4::http_request::{
     UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
-use http::{HeaderName, HeaderValue, Request};
+use aws_smithy_runtime_api::client::identity::Identity;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 use crate::error::ProxyError;
 use crate::upstream::S3Backend;
@@ -30,9 +31,14 @@ fn settings() -> SigningSettings {
 /// set S3 requires. The others (`Range`, the conditionals) travel unsigned,
 /// which S3 accepts; each signed header costs the signer a normalise-and-sort
 /// on every request.
-fn is_signed(name: &HeaderName) -> bool {
+pub(crate) fn is_signed(name: &HeaderName) -> bool {
     name == http::header::HOST || name.as_str().starts_with("x-amz-")
 }
+
+/// The headers that sign one request: `Authorization`, `x-amz-date`,
+/// `x-amz-content-sha256` and, with a session token,
+/// `x-amz-security-token`.
+pub(crate) type SigningHeaders = Vec<(HeaderName, HeaderValue)>;
 
 /// Signs `request` in place for `backend` (no-op for anonymous buckets).
 ///
@@ -46,28 +52,49 @@ pub fn sign_request<B>(
     let Some(identity) = &backend.identity else {
         return Ok(());
     };
+    let uri = request.uri().to_string();
+    let signing = signing_headers(
+        identity,
+        &backend.region,
+        request.method(),
+        &uri,
+        request.headers(),
+        time,
+    )?;
+    apply(request, &signing);
+    Ok(())
+}
+
+/// Runs the signer over the request's signed headers ([`is_signed`]).
+pub(crate) fn signing_headers(
+    identity: &Identity,
+    region: &str,
+    method: &Method,
+    uri: &str,
+    headers: &HeaderMap,
+    time: SystemTime,
+) -> Result<SigningHeaders, ProxyError> {
     let failed = |e: &dyn std::fmt::Display| ProxyError::Signing(e.to_string());
     let params = v4::SigningParams::builder()
         .identity(identity)
-        .region(&backend.region)
+        .region(region)
         .name("s3")
         .time(time)
         .settings(SETTINGS.clone())
         .build()
         .map_err(|e| failed(&e))?
         .into();
-    let uri = request.uri().to_string();
-    let mut headers = Vec::with_capacity(4);
-    for (name, value) in request.headers().iter().filter(|(n, _)| is_signed(n)) {
+    let mut signed = Vec::with_capacity(4);
+    for (name, value) in headers.iter().filter(|(n, _)| is_signed(n)) {
         let value = value
             .to_str()
             .map_err(|_| ProxyError::Signing(format!("header {name} is not visible ASCII")))?;
-        headers.push((name.as_str(), value));
+        signed.push((name.as_str(), value));
     }
     let signable = SignableRequest::new(
-        request.method().as_str(),
-        &uri,
-        headers.into_iter(),
+        method.as_str(),
+        uri,
+        signed.into_iter(),
         SignableBody::Bytes(&[]),
     )
     .map_err(|e| failed(&e))?;
@@ -75,14 +102,23 @@ pub fn sign_request<B>(
         .map_err(|e| failed(&e))?
         .into_parts();
     let (new_headers, _params) = instructions.into_parts();
+    let mut signing = Vec::with_capacity(new_headers.len());
     for header in new_headers {
         let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|e| failed(&e))?;
         let mut value = HeaderValue::from_str(header.value()).map_err(|e| failed(&e))?;
         // The signature too: kept out of `Debug` output and HPACK tables.
         value.set_sensitive(header.sensitive() || name == http::header::AUTHORIZATION);
-        request.headers_mut().insert(name, value);
+        signing.push((name, value));
     }
-    Ok(())
+    Ok(signing)
+}
+
+/// Puts the signing headers on the request.
+pub(crate) fn apply<B>(request: &mut Request<B>, signing: &[(HeaderName, HeaderValue)]) {
+    let headers = request.headers_mut();
+    for (name, value) in signing {
+        headers.insert(name.clone(), value.clone());
+    }
 }
 
 #[cfg(test)]

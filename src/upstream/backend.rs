@@ -6,6 +6,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::UpstreamClient;
 use crate::config::S3Config;
 use crate::error::ProxyError;
+use crate::sigv4::SignatureMemo;
 
 /// Bytes S3 wants percent-encoded in a key: everything but `A-Za-z0-9-_.~` and `/`.
 const KEY: &AsciiSet = &NON_ALPHANUMERIC
@@ -36,6 +37,8 @@ pub struct S3Backend {
     pub identity: Option<Identity>,
     /// The pooled client (shared across reloads).
     pub client: UpstreamClient,
+    /// This second's signatures, for requests that repeat within it.
+    pub signatures: SignatureMemo,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -99,6 +102,7 @@ impl S3Backend {
             region: s3.region.clone(),
             identity,
             client,
+            signatures: SignatureMemo::default(),
         })
     }
 

@@ -1,0 +1,293 @@
+//! Reuse of a request's signature within its second.
+//!
+//! A SigV4 signature depends only on the method, the URI, the signed
+//! headers, the credentials, the region and the time to the second
+//! (`x-amz-date`). Requests for the same object within one second, which is
+//! what a hot object under load produces, would all be signed alike, so
+//! each backend remembers the signing headers it made during the current
+//! second and puts the same ones on the next such request instead of
+//! running the signer (about 6 µs) again. The memo forgets everything when
+//! the second changes and holds at most [`MAX_ENTRIES`] requests. Only
+//! requests whose sole signed header is `Host` are remembered; a request
+//! carrying `x-amz-*` headers is always signed afresh.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Method, Request, header};
+
+use super::sign::{SigningHeaders, apply, is_signed, signing_headers};
+use crate::error::ProxyError;
+use crate::upstream::S3Backend;
+
+/// How many distinct requests one backend remembers within one second.
+const MAX_ENTRIES: usize = 256;
+
+/// The signatures one backend made during the current second.
+#[derive(Debug, Default)]
+pub struct SignatureMemo {
+    current: Mutex<Second>,
+}
+
+#[derive(Debug, Default)]
+struct Second {
+    at: u64,
+    signed: HashMap<MemoKey, Arc<SigningHeaders>>,
+}
+
+/// Everything a remembered signature covers besides the backend's
+/// credentials and region and the second.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MemoKey {
+    method: Method,
+    uri: String,
+    host: Option<HeaderValue>,
+}
+
+/// How a request got its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signed {
+    /// The bucket is anonymous: nothing to sign.
+    Anonymous,
+    /// The signer ran.
+    Fresh,
+    /// The same request was signed earlier in this second; its signing
+    /// headers were reused.
+    Reused,
+}
+
+impl SignatureMemo {
+    /// Signs `request` for `backend` at `time`, reusing this second's
+    /// signature of the same request when there is one.
+    pub fn sign<B>(
+        &self,
+        request: &mut Request<B>,
+        backend: &S3Backend,
+        time: SystemTime,
+    ) -> Result<Signed, ProxyError> {
+        let Some(identity) = &backend.identity else {
+            return Ok(Signed::Anonymous);
+        };
+        let second = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let key = MemoKey {
+            method: request.method().clone(),
+            uri: request.uri().to_string(),
+            host: request.headers().get(header::HOST).cloned(),
+        };
+        let memorable = request
+            .headers()
+            .keys()
+            .all(|name| name == header::HOST || !is_signed(name));
+        if memorable && let Some(signing) = self.lookup(second, &key) {
+            apply(request, &signing);
+            return Ok(Signed::Reused);
+        }
+        let signing = signing_headers(
+            identity,
+            &backend.region,
+            &key.method,
+            &key.uri,
+            request.headers(),
+            time,
+        )?;
+        apply(request, &signing);
+        if memorable {
+            self.remember(second, key, Arc::new(signing));
+        }
+        Ok(Signed::Fresh)
+    }
+
+    fn lookup(&self, second: u64, key: &MemoKey) -> Option<Arc<SigningHeaders>> {
+        let current = self.current.lock().ok()?;
+        if current.at != second {
+            return None;
+        }
+        current.signed.get(key).cloned()
+    }
+
+    fn remember(&self, second: u64, key: MemoKey, signing: Arc<SigningHeaders>) {
+        // A poisoned lock only costs the reuse.
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        if current.at != second {
+            current.at = second;
+            current.signed.clear();
+        }
+        if current.signed.len() < MAX_ENTRIES {
+            current.signed.insert(key, signing);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::header::{AUTHORIZATION, HOST, RANGE};
+    use http::{HeaderName, Request};
+
+    use super::*;
+    use crate::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
+    use crate::sigv4::sign_request;
+    use crate::upstream::build_client;
+
+    fn backend() -> S3Backend {
+        let s3 = S3Config {
+            bucket: "memo-bucket".into(),
+            region: "eu-west-1".into(),
+            endpoint: Some("http://127.0.0.1:9000".parse().unwrap()),
+            force_path_style: true,
+            credentials: Some(S3Credentials {
+                access_key: Secret::new("AKIDEXAMPLE"),
+                secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                session_token: Some(Secret::new("session-token")),
+            }),
+            ca_cert_path: None,
+        };
+        S3Backend::new(&s3, build_client(&UpstreamConfig::default(), None).unwrap()).unwrap()
+    }
+
+    fn request(backend: &S3Backend, method: Method, key: &str) -> Request<()> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(backend.object_uri(key, "").unwrap())
+            .body(())
+            .unwrap();
+        request.headers_mut().insert(HOST, backend.host().clone());
+        request
+    }
+
+    fn signing(request: &Request<()>) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers: Vec<_> = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name == AUTHORIZATION || name.as_str().starts_with("x-amz-"))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        headers.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        headers
+    }
+
+    /// What the signer alone puts on the request at `time`.
+    fn fresh(
+        backend: &S3Backend,
+        method: Method,
+        key: &str,
+        time: SystemTime,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut request = request(backend, method, key);
+        sign_request(&mut request, backend, time).unwrap();
+        signing(&request)
+    }
+
+    #[test]
+    fn the_same_request_in_the_same_second_reuses_the_signature() {
+        let backend = backend();
+        let memo = SignatureMemo::default();
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_000_000_100);
+        let mut first = request(&backend, Method::GET, "hot/object.bin");
+        assert_eq!(memo.sign(&mut first, &backend, t).unwrap(), Signed::Fresh);
+        assert_eq!(
+            signing(&first),
+            fresh(&backend, Method::GET, "hot/object.bin", t)
+        );
+
+        // Later in the same second, with an unsigned Range header.
+        let later = t + Duration::from_millis(800);
+        let mut again = request(&backend, Method::GET, "hot/object.bin");
+        again
+            .headers_mut()
+            .insert(RANGE, HeaderValue::from_static("bytes=0-9"));
+        assert_eq!(
+            memo.sign(&mut again, &backend, later).unwrap(),
+            Signed::Reused
+        );
+        assert_eq!(
+            signing(&again),
+            fresh(&backend, Method::GET, "hot/object.bin", later)
+        );
+        assert_eq!(again.headers()[RANGE], "bytes=0-9");
+        assert!(again.headers()[AUTHORIZATION].is_sensitive());
+        assert!(again.headers().contains_key("x-amz-security-token"));
+
+        // The next second signs afresh, with its own date.
+        let next = t + Duration::from_secs(1);
+        let mut third = request(&backend, Method::GET, "hot/object.bin");
+        assert_eq!(
+            memo.sign(&mut third, &backend, next).unwrap(),
+            Signed::Fresh
+        );
+        assert_eq!(
+            signing(&third),
+            fresh(&backend, Method::GET, "hot/object.bin", next)
+        );
+        assert_ne!(third.headers()["x-amz-date"], first.headers()["x-amz-date"]);
+    }
+
+    #[test]
+    fn another_object_method_or_signed_header_is_signed_afresh() {
+        let backend = backend();
+        let memo = SignatureMemo::default();
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let mut a = request(&backend, Method::GET, "a.bin");
+        memo.sign(&mut a, &backend, t).unwrap();
+
+        let mut b = request(&backend, Method::GET, "b.bin");
+        assert_eq!(memo.sign(&mut b, &backend, t).unwrap(), Signed::Fresh);
+        assert_eq!(signing(&b), fresh(&backend, Method::GET, "b.bin", t));
+        assert_ne!(b.headers()[AUTHORIZATION], a.headers()[AUTHORIZATION]);
+
+        let mut head = request(&backend, Method::HEAD, "a.bin");
+        assert_eq!(memo.sign(&mut head, &backend, t).unwrap(), Signed::Fresh);
+        assert_eq!(signing(&head), fresh(&backend, Method::HEAD, "a.bin", t));
+
+        // A signed x-amz-* header is never remembered nor reused.
+        for _ in 0..2 {
+            let mut sse = request(&backend, Method::GET, "a.bin");
+            sse.headers_mut().insert(
+                "x-amz-server-side-encryption-customer-algorithm",
+                HeaderValue::from_static("AES256"),
+            );
+            assert_eq!(memo.sign(&mut sse, &backend, t).unwrap(), Signed::Fresh);
+            assert!(
+                sse.headers()[AUTHORIZATION]
+                    .to_str()
+                    .unwrap()
+                    .contains("x-amz-server-side-encryption-customer-algorithm")
+            );
+        }
+        let mut a_again = request(&backend, Method::GET, "a.bin");
+        assert_eq!(
+            memo.sign(&mut a_again, &backend, t).unwrap(),
+            Signed::Reused
+        );
+    }
+
+    #[test]
+    fn anonymous_buckets_are_not_signed() {
+        let backend = S3Backend::for_tests();
+        let memo = SignatureMemo::default();
+        let mut r = request(&backend, Method::GET, "a.bin");
+        assert_eq!(
+            memo.sign(&mut r, &backend, SystemTime::now()).unwrap(),
+            Signed::Anonymous
+        );
+        assert!(!r.headers().contains_key(AUTHORIZATION));
+    }
+
+    #[test]
+    fn the_memo_is_bounded_within_a_second() {
+        let backend = backend();
+        let memo = SignatureMemo::default();
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        for i in 0..MAX_ENTRIES + 10 {
+            let mut r = request(&backend, Method::GET, &format!("k{i}"));
+            memo.sign(&mut r, &backend, t).unwrap();
+        }
+        assert_eq!(memo.current.lock().unwrap().signed.len(), MAX_ENTRIES);
+        let mut last = request(&backend, Method::GET, &format!("k{}", MAX_ENTRIES + 5));
+        assert_eq!(memo.sign(&mut last, &backend, t).unwrap(), Signed::Fresh);
+    }
+}
