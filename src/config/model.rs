@@ -134,8 +134,10 @@ pub struct UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    /// Default [`Self::read_buffer_bytes`]: 128 KiB.
-    pub const DEFAULT_READ_BUFFER_BYTES: usize = 128 * 1024;
+    /// Default [`Self::read_buffer_bytes`]: 96 KiB. With 32 concurrent
+    /// downloads it held 64 KiB per download where 128 KiB held 192 KiB,
+    /// at the same single-download speed (docs/PERFORMANCE.md).
+    pub const DEFAULT_READ_BUFFER_BYTES: usize = 96 * 1024;
     /// Smallest [`Self::read_buffer_bytes`]: S3's response head must fit in one read.
     pub const MIN_READ_BUFFER_BYTES: usize = 16 * 1024;
     /// Largest [`Self::read_buffer_bytes`]: 4 MiB.

@@ -1198,7 +1198,7 @@ pub(crate) mod tests {
             );
         }
         let c = load(&with_section(""), &[]).unwrap();
-        assert_eq!(c.upstream.read_buffer_bytes, 128 * 1024);
+        assert_eq!(c.upstream.read_buffer_bytes, 96 * 1024);
     }
 
     #[test]
