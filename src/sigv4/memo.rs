@@ -129,24 +129,10 @@ mod tests {
     use http::{HeaderName, Request};
 
     use super::*;
-    use crate::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
     use crate::sigv4::sign_request;
-    use crate::upstream::build_client;
 
     fn backend() -> S3Backend {
-        let s3 = S3Config {
-            bucket: "memo-bucket".into(),
-            region: "eu-west-1".into(),
-            endpoint: Some("http://127.0.0.1:9000".parse().unwrap()),
-            force_path_style: true,
-            credentials: Some(S3Credentials {
-                access_key: Secret::new("AKIDEXAMPLE"),
-                secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-                session_token: Some(Secret::new("session-token")),
-            }),
-            ca_cert_path: None,
-        };
-        S3Backend::new(&s3, build_client(&UpstreamConfig::default(), None).unwrap()).unwrap()
+        super::super::backend_for_tests(Some("session-token"))
     }
 
     fn request(backend: &S3Backend, method: Method, key: &str) -> Request<()> {

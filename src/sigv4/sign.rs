@@ -123,39 +123,13 @@ pub(crate) fn apply<B>(request: &mut Request<B>, signing: &[(HeaderName, HeaderV
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use http::header;
 
     use super::*;
-    use crate::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
-    use crate::upstream::build_client;
-
-    fn backend() -> S3Backend {
-        let upstream = UpstreamConfig {
-            pool_max_idle_per_host: 1,
-            pool_idle_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(1),
-            ..Default::default()
-        };
-        let s3 = S3Config {
-            bucket: "b".into(),
-            region: "eu-west-1".into(),
-            endpoint: Some("http://127.0.0.1:9000".parse().unwrap()),
-            force_path_style: true,
-            credentials: Some(S3Credentials {
-                access_key: Secret::new("AKIDEXAMPLE"),
-                secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-                session_token: None,
-            }),
-            ca_cert_path: None,
-        };
-        S3Backend::new(&s3, build_client(&upstream, None).unwrap()).unwrap()
-    }
 
     #[test]
     fn host_and_amz_headers_are_signed_the_others_travel_unsigned() {
-        let backend = backend();
+        let backend = super::super::backend_for_tests(None);
         let mut request = Request::get(backend.object_uri("a/b.txt", "").unwrap())
             .body(())
             .unwrap();
