@@ -105,7 +105,7 @@ fn prepared_verifier(algorithm: &Algorithm, key: &DecodingKey) -> JwtResult<Box<
         None => match prepare(*algorithm, key) {
             Some(prepared) => {
                 let prepared = Arc::new(prepared);
-                PREPARED.insert(lookup.to_owned(), prepared.clone());
+                PREPARED.insert(lookup.into_owned(), prepared.clone());
                 prepared
             }
             None => return (aws_lc::DEFAULT_PROVIDER.verifier_factory)(algorithm, key),
@@ -191,7 +191,7 @@ struct KeyRef<'a> {
 }
 
 impl KeyRef<'_> {
-    fn to_owned(self) -> OwnedKey {
+    fn into_owned(self) -> OwnedKey {
         OwnedKey {
             algorithm: self.algorithm,
             kind: match self.material {
@@ -212,7 +212,7 @@ struct OwnedKey {
 }
 
 impl OwnedKey {
-    fn as_ref(&self) -> KeyRef<'_> {
+    fn borrowed(&self) -> KeyRef<'_> {
         KeyRef {
             algorithm: self.algorithm,
             material: Material::of(&self.kind),
@@ -223,13 +223,13 @@ impl OwnedKey {
 // Hashes exactly as its `KeyRef` does, so a borrowed lookup finds it.
 impl Hash for OwnedKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_ref().hash(state);
+        self.borrowed().hash(state);
     }
 }
 
 impl PartialEq for OwnedKey {
     fn eq(&self, other: &Self) -> bool {
-        self.as_ref() == other.as_ref()
+        self.borrowed() == other.borrowed()
     }
 }
 
@@ -237,7 +237,7 @@ impl Eq for OwnedKey {}
 
 impl Equivalent<OwnedKey> for KeyRef<'_> {
     fn equivalent(&self, key: &OwnedKey) -> bool {
-        *self == key.as_ref()
+        *self == key.borrowed()
     }
 }
 
