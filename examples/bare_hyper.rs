@@ -12,7 +12,8 @@
 //! a 10 s header-read timeout, 64 KiB header buffer, at most 100 headers),
 //! `TCP_NODELAY`, one task per connection, the same runtime choice (tokio's
 //! current-thread scheduler on a single CPU, the multi-thread one sized from
-//! the CPU affinity mask otherwise), and mimalloc as the allocator.
+//! the CPU affinity mask otherwise), and mimalloc as the allocator; that
+//! part lives in `examples/support`, shared with `bare_forward`.
 //! Every answer is `200 OK` with `Content-Type: application/octet-stream`,
 //! `Content-Length` and the body, a `Bytes` cloned per response (no copy).
 //!
@@ -26,25 +27,15 @@
 //! The second argument is a file to serve or a number of bytes; it defaults
 //! to 1024 bytes. The server runs until it is killed.
 
-use std::convert::Infallible;
 use std::error::Error;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Response, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 
-/// The same allocator as the `yatagarasu` binary, so that the comparison is
-/// about the work done per request, not about the allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod support;
 
 const USAGE: &str = "usage: bare_hyper ADDRESS [FILE | BYTES]  (e.g. 127.0.0.1:8081 1k.bin)";
 
@@ -81,81 +72,25 @@ impl Static {
     }
 }
 
-/// The connection builder with the HTTP settings of Yatagarasu's listener
-/// (`src/server/listener.rs`) at their default values.
-fn connection_builder() -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(Duration::from_secs(10))
-        .max_buf_size(65_536)
-        .max_headers(100);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(65_536)
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    builder
-}
-
-async fn serve(listener: TcpListener, answer: Static) {
-    let builder = connection_builder();
-    loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(pair) => pair,
-            Err(error) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                eprintln!("accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let answer = answer.clone();
-        let service = service_fn(move |_request: Request<Incoming>| {
-            std::future::ready(Ok::<_, Infallible>(answer.answer()))
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(async move {
-            // Clients closing mid-request are expected under load; nothing to report.
-            let _ = connection.await;
-        });
-    }
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let address: SocketAddr = args
-        .next()
-        .ok_or(USAGE)?
-        .parse()
-        .map_err(|e| format!("bad address: {e}\n{USAGE}"))?;
+    let address = support::address(args.next(), USAGE)?;
     let body = body_from(args.next())?;
     let answer = Static {
         length: HeaderValue::from(body.len()),
         body,
     };
-    let single_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let runtime = if single_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()?;
-    runtime.block_on(async move {
+    support::runtime()?.block_on(async move {
         let listener = TcpListener::bind(address).await?;
         eprintln!(
             "bare_hyper listening on {}, answering {} bytes",
             listener.local_addr()?,
             answer.body.len()
         );
-        serve(listener, answer).await;
+        support::serve(listener, move |_request| {
+            std::future::ready(Ok(answer.answer()))
+        })
+        .await;
         Ok(())
     })
 }

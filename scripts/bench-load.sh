@@ -12,7 +12,10 @@
 #   4. wrk -t1 -c32 -d10s --latency against (a) the origin directly, (b) nginx
 #      proxy_pass, (c) Yatagarasu: req/s, p99, CPU µs per request of the proxy
 #      process (utime+stime from /proc/PID/stat, fields 14+15, over the run,
-#      divided by the requests wrk counted) and of the origin;
+#      divided by the requests wrk counted) and of the origin; then (g)
+#      examples/bare_forward.rs, a forwarder made only of the parts the design
+#      fixes (hyper-util's server and legacy pooled client, tokio, mimalloc)
+#      with no layers at all: the floor any proxy built from them sits on;
 #   5. 1 GiB downloads one at a time: direct, through nginx, through Yatagarasu
 #      (median MB/s of 3 each, and Yatagarasu's CPU time per GiB);
 #   6. 8 concurrent 1 GiB downloads through a freshly restarted Yatagarasu (so
@@ -48,7 +51,8 @@
 # Knobs (environment): DURATION (wrk seconds, default 10), CONNECTIONS (32),
 # BIG (size of the big object for `head -c`, default 1G), PARALLEL (8),
 # DOWNLOADS (single-stream downloads per target, median reported; 3),
-# SKIP_BUILD=1 (use the existing release binary and bare_hyper example),
+# SKIP_BUILD=1 (use the existing release binary and the bare_forward and
+# bare_hyper examples),
 # INFO_RUN=0 (skip step 7), CACHE_RUN=0 (skip steps 8 and 9: no bare_hyper
 # build, no python3 needed), BURST (connections in the cold burst, 1000),
 # READ_BUFFER (Yatagarasu's `upstream.read_buffer_bytes`; unset = its default).
@@ -120,15 +124,18 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers
 # A free TCP port on 127.0.0.1 (not listening now, not handed out before).
+# Ports come from below the kernel's ephemeral range (Linux default
+# 32768-60999): a server started late in the run must not find its port
+# taken by one of the many outgoing connections made before it.
 USED_PORTS=" "
-free_port() {
+free_port() { # variable name: sets it (no subshell, so USED_PORTS keeps count)
     local port
     for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         [[ "$USED_PORTS" == *" $port "* ]] && continue
         if ! ss -Htln "sport = :$port" | grep -q .; then
             USED_PORTS+="$port "
-            echo "$port"
+            printf -v "$1" '%s' "$port"
             return 0
         fi
     done
@@ -228,6 +235,8 @@ download() { # url -> "MB/s bytes http_code" (median speed of DOWNLOADS runs; la
 if [[ "$SKIP_BUILD" != 1 ]]; then
     log "cargo build --release"
     cargo build --release --quiet
+    log "cargo build --release --example bare_forward"
+    cargo build --release --quiet --example bare_forward
     if [[ "$CACHE_RUN" == 1 ]]; then
         log "cargo build --release --example bare_hyper"
         cargo build --release --quiet --example bare_hyper
@@ -236,7 +245,9 @@ fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 BIN="$TARGET_DIR/release/yatagarasu"
 BARE_BIN="$TARGET_DIR/release/examples/bare_hyper"
+FLOOR_BIN="$TARGET_DIR/release/examples/bare_forward"
 [[ -x "$BIN" ]] || { echo "error: $BIN not found" >&2; exit 1; }
+[[ -x "$FLOOR_BIN" ]] || { echo "error: $FLOOR_BIN not found" >&2; exit 1; }
 [[ "$CACHE_RUN" != 1 || -x "$BARE_BIN" ]] || { echo "error: $BARE_BIN not found" >&2; exit 1; }
 
 # ---------------------------------------------------------------- data
@@ -249,13 +260,14 @@ log "writing the $BIG object"
 head -c "$BIG" /dev/urandom >"$ROOT/bench-bucket/1g.bin"
 BIG_BYTES=$(stat -c %s "$ROOT/bench-bucket/1g.bin")
 
-ORIGIN_PORT=$(free_port)
-NGINX_PORT=$(free_port)
-PROXY_PORT=$(free_port)
-METRICS_PORT=$(free_port)
-CACHE_PORT=$(free_port)
-CACHE_METRICS_PORT=$(free_port)
-BARE_PORT=$(free_port)
+free_port ORIGIN_PORT
+free_port NGINX_PORT
+free_port PROXY_PORT
+free_port METRICS_PORT
+free_port CACHE_PORT
+free_port CACHE_METRICS_PORT
+free_port BARE_PORT
+free_port FLOOR_PORT
 
 # ---------------------------------------------------------------- origin nginx
 # Only /bench-bucket/burst/ is logged: the cold burst counts the requests that
@@ -377,6 +389,19 @@ res=$(measure_wrk nginx "$NGINX_URL/1k.bin" "$NGINX_PID" "$ORIGIN_PID")
 read -r B_RPS B_P99 _ B_ERR B_CPU B_ORIGIN_CPU <<<"$res"
 res=$(measure_wrk yatagarasu "$YATA_URL/1k.bin" "$YATA_PID" "$ORIGIN_PID")
 read -r C_RPS C_P99 _ C_ERR C_CPU C_ORIGIN_CPU <<<"$res"
+# (g) the floor: the same origin through the required parts alone.
+start bare-forward "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "http://127.0.0.1:$ORIGIN_PORT"
+FLOOR_PID=$STARTED_PID
+FLOOR_URL="http://127.0.0.1:$FLOOR_PORT/bench-bucket"
+wait_http "$FLOOR_URL/1k.bin" || { cat "$TMP/bare-forward.log" >&2; exit 1; }
+code=$(curl -s -o "$TMP/check.bin" -w '%{http_code}' "$FLOOR_URL/1k.bin")
+if [[ "$code" != 200 ]] || ! cmp -s "$TMP/check.bin" "$ROOT/bench-bucket/1k.bin"; then
+    echo "error: $FLOOR_URL/1k.bin answered $code or different bytes" >&2
+    exit 1
+fi
+res=$(measure_wrk bare-forward "$FLOOR_URL/1k.bin" "$FLOOR_PID" "$ORIGIN_PID")
+read -r G_RPS G_P99 _ G_ERR G_CPU G_ORIGIN_CPU <<<"$res"
+stop "$FLOOR_PID"
 
 # ---------------------------------------------------------------- 1 GiB, one at a time
 log "1 GiB downloads"
@@ -736,6 +761,11 @@ CPU/req = (utime+stime of the process over the wrk run) / requests.
 | (b) nginx proxy_pass | $B_RPS | $B_P99 | $B_CPU | $B_ORIGIN_CPU | $B_ERR |
 | (c) yatagarasu (warn) | $C_RPS | $C_P99 | $C_CPU | $C_ORIGIN_CPU | $C_ERR |
 | (c') yatagarasu (info, access log to file) | $I_RPS | $I_P99 | $I_CPU | – | $I_ERR |
+| (g) bare forward: hyper-util server + legacy client, no layers (the floor) | $G_RPS | $G_P99 | $G_CPU | $G_ORIGIN_CPU | $G_ERR |
+
+Against the floor (g), yatagarasu (c) gets $(ratio "$C_RPS" "$G_RPS")× its req/s and spends
+$(awk -v c="$C_CPU" -v g="$G_CPU" 'BEGIN { printf "%.2f", c - g }') µs more CPU per request: what routing, limits, signing, metrics and the
+rest of the stack cost. The floor itself gets $(ratio "$G_RPS" "$B_RPS")× nginx's req/s and $(ratio "$G_CPU" "$B_CPU")× its CPU per request.
 
 | 1 GiB download (one stream, median of $DOWNLOADS) | MB/s | vs direct |
 |---|---:|---:|
