@@ -249,11 +249,20 @@ fn metric_problems(text: &str, samples: &[Sample], body_len: f64, generation: u6
         ) >= 4.0,
         "yatagarasu_upstream_requests_total{bucket=products} sums to >= 4",
     );
+    // Two GETs and a HEAD found the object; one GET did not.
     want(
-        samples.iter().any(|s| {
-            s.name == "yatagarasu_upstream_requests_total" && s.labels.contains_key("status")
-        }),
-        "yatagarasu_upstream_requests_total has a status label",
+        sum(
+            "yatagarasu_upstream_requests_total",
+            &[("bucket", "products"), ("status", "200")],
+        ) >= 3.0,
+        "yatagarasu_upstream_requests_total{bucket=products,status=200} >= 3",
+    );
+    want(
+        sum(
+            "yatagarasu_upstream_requests_total",
+            &[("bucket", "products"), ("status", "404")],
+        ) >= 1.0,
+        "yatagarasu_upstream_requests_total{bucket=products,status=404} >= 1",
     );
     want(
         samples.iter().any(|s| {

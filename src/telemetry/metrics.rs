@@ -185,7 +185,13 @@ pub struct BucketMetrics {
     /// (method, status) pairs, registered on first use (an unused pair never
     /// shows up as a zero series); other pairs are looked up per request.
     requests: [OnceLock<Counter>; COMMON_OUTCOMES.len()],
+    /// `yatagarasu_upstream_requests_total{bucket,status}` for the common
+    /// S3 statuses, registered on first use like `requests`.
+    upstream: [OnceLock<Counter>; COMMON_UPSTREAM_STATUSES.len()],
 }
+
+/// The S3 statuses whose upstream counters a bucket keeps at hand.
+const COMMON_UPSTREAM_STATUSES: [u16; 4] = [200, 206, 304, 404];
 
 /// The (method, status) pairs whose request counters a bucket keeps at hand.
 const COMMON_OUTCOMES: [(&str, u16); 8] = [
@@ -208,6 +214,7 @@ impl BucketMetrics {
             response_bytes: metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => label.clone()),
             upstream_duration: metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => label),
             requests: Default::default(),
+            upstream: Default::default(),
             name,
         }
     }
@@ -228,6 +235,22 @@ impl BucketMetrics {
             .position(|&(m, s)| s == code && m == method)
         {
             Some(slot) => self.requests[slot].get_or_init(register).increment(1),
+            None => register().increment(1),
+        }
+    }
+
+    /// Counts one answer from S3 in `yatagarasu_upstream_requests_total`.
+    pub fn count_upstream(&self, status: http::StatusCode) {
+        let register = || {
+            metrics::counter!(
+                UPSTREAM_REQUESTS_TOTAL,
+                "bucket" => self.label(),
+                "status" => crate::access_log::status_label(status)
+            )
+        };
+        let code = status.as_u16();
+        match COMMON_UPSTREAM_STATUSES.iter().position(|&s| s == code) {
+            Some(slot) => self.upstream[slot].get_or_init(register).increment(1),
             None => register().increment(1),
         }
     }

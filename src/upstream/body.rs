@@ -19,7 +19,9 @@ pub struct IdleTimeoutBody<B> {
     /// When the last frame arrived; the timer is re-armed from it lazily, so
     /// a busy stream does not touch the timer wheel on every chunk.
     last_frame: Instant,
-    sleep: Pin<Box<Sleep>>,
+    /// Created the first time the inner body is not ready: a small object
+    /// that arrives with its headers never allocates or arms a timer.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> std::fmt::Debug for IdleTimeoutBody<B> {
@@ -37,7 +39,7 @@ impl<B> IdleTimeoutBody<B> {
             inner,
             idle,
             last_frame: Instant::now(),
-            sleep: Box::pin(tokio::time::sleep(idle)),
+            sleep: None,
         }
     }
 }
@@ -64,14 +66,18 @@ where
             this.last_frame = Instant::now();
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
+        let (last_frame, idle) = (this.last_frame, this.idle);
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last_frame + idle)));
         loop {
-            std::task::ready!(this.sleep.as_mut().poll(cx));
+            std::task::ready!(sleep.as_mut().poll(cx));
             let deadline = this.last_frame + this.idle;
             if Instant::now() >= deadline {
                 return Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle)))));
             }
             // Frames arrived since the timer was armed: wait out the rest.
-            this.sleep.as_mut().reset(deadline);
+            sleep.as_mut().reset(deadline);
         }
     }
 

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::{IdleTimeoutBody, parse_s3_error};
-use crate::access_log::status_label;
 use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
 use crate::route::BucketRoute;
@@ -65,14 +64,15 @@ async fn send(
     let outcome = tokio::time::timeout(timeout, route.backend.client.request(request)).await;
     let elapsed = started.elapsed().as_secs_f64();
     route.metrics.upstream_duration.record(elapsed);
-    let bucket = route.metrics.label();
     let response = match outcome {
         Err(_) => {
+            let bucket = route.metrics.label();
             metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => "timeout")
                 .increment(1);
             return Err(ProxyError::Timeout(timeout));
         }
         Ok(Err(error)) => {
+            let bucket = route.metrics.label();
             metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => "error")
                 .increment(1);
             return Err(if error.is_connect() {
@@ -84,8 +84,7 @@ async fn send(
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => status_label(status))
-        .increment(1);
+    route.metrics.count_upstream(status);
 
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
         let (parts, body) = response.into_parts();
@@ -150,17 +149,18 @@ const FORWARDED: [HeaderName; 11] = [
 /// Copies the allowlisted S3 response headers (plus `x-amz-meta-*` and
 /// `x-amz-version-id`) into `to`.
 pub fn forward_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    for name in &FORWARDED {
-        for value in from.get_all(name) {
-            to.append(name.clone(), value.clone());
-        }
-    }
+    // One pass over what S3 sent (a handful of headers) rather than a lookup
+    // per allowlisted name: it runs on every proxied response.
     for (name, value) in from {
-        let n = name.as_str();
-        if n.starts_with("x-amz-meta-") || n == "x-amz-version-id" {
+        if FORWARDED.contains(name) || is_forwarded_amz(name.as_str()) {
             to.append(name.clone(), value.clone());
         }
     }
+}
+
+/// The `x-amz-*` response headers that describe the object.
+fn is_forwarded_amz(name: &str) -> bool {
+    name.starts_with("x-amz-meta-") || name == "x-amz-version-id"
 }
 
 #[cfg(test)]
