@@ -230,13 +230,10 @@ impl BucketMetrics {
             )
         };
         let code = status.as_u16();
-        match COMMON_OUTCOMES
+        let slot = COMMON_OUTCOMES
             .iter()
-            .position(|&(m, s)| s == code && m == method)
-        {
-            Some(slot) => self.requests[slot].get_or_init(register).increment(1),
-            None => register().increment(1),
-        }
+            .position(|&(m, s)| s == code && m == method);
+        increment(&self.requests, slot, register);
     }
 
     /// Counts one answer from S3 in `yatagarasu_upstream_requests_total`.
@@ -249,15 +246,22 @@ impl BucketMetrics {
             )
         };
         let code = status.as_u16();
-        match COMMON_UPSTREAM_STATUSES.iter().position(|&s| s == code) {
-            Some(slot) => self.upstream[slot].get_or_init(register).increment(1),
-            None => register().increment(1),
-        }
+        let slot = COMMON_UPSTREAM_STATUSES.iter().position(|&s| s == code);
+        increment(&self.upstream, slot, register);
     }
 
     /// The bucket label value.
     pub fn label(&self) -> SharedString {
         SharedString::from(self.name.clone())
+    }
+}
+
+/// Increments the counter kept in `slots[slot]` (registered there on first
+/// use), or, for a series without a slot, the one the registry finds.
+fn increment(slots: &[OnceLock<Counter>], slot: Option<usize>, register: impl FnOnce() -> Counter) {
+    match slot.and_then(|i| slots.get(i)) {
+        Some(kept) => kept.get_or_init(register).increment(1),
+        None => register().increment(1),
     }
 }
 
