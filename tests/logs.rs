@@ -202,3 +202,71 @@ async fn logs_are_json_with_access_fields_and_no_secrets() {
         assert!(!all.contains(secret), "the logs contain {secret:?}");
     }
 }
+
+/// With `logging.format: text`, a value carrying a newline (here an S3 error
+/// message echoing a query parameter) cannot start a forged log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_escape_newlines_so_no_line_can_be_forged() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "f.txt", b"hello");
+    let cfg = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
+    let proxy = Proxy::start_yaml(&cfg.yaml_text_logs(), &[]).await;
+    assert!(
+        proxy.json_logs().is_empty(),
+        "text format wrote JSON:\n{}",
+        proxy.log_dump()
+    );
+
+    // A whole access line, as the text format writes one, after a newline.
+    let forged = "2026-01-01T00:00:00.000000Z  INFO request{request_id=forged}: access: \
+                  request finished method=\"GET\" path=\"/priv/secret.txt\" status=200";
+    let target = format!(
+        "/products/f.txt?response-expires=x%0A{}%0D%0A%1B%5B2J",
+        encode_key(forged)
+    );
+    let r = send(
+        proxy.main,
+        "GET",
+        &target,
+        &[("x-request-id", "text-forge-1")],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        400,
+        "s3s-fs should refuse the date: {}",
+        r.describe()
+    );
+
+    // The S3 error (and the access line) of the request are logged.
+    let lines = eventually("the S3 error and access lines", DEADLINE, || async {
+        let lines = proxy.logs();
+        let mine = |needle: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains("request_id=text-forge-1") && l.contains(needle))
+        };
+        if mine("S3 returned an error") && mine("request finished") {
+            Ok(lines)
+        } else {
+            Err(proxy.log_dump())
+        }
+    })
+    .await;
+    for line in &lines {
+        assert!(
+            is_text_log_line(line),
+            "a stdout line that is not a log event: {line:?}\n{}",
+            proxy.log_dump()
+        );
+        assert!(!line.contains('\u{1b}'), "raw ESC in {line:?}");
+    }
+    let s3_error = lines
+        .iter()
+        .find(|l| l.contains("S3 returned an error"))
+        .unwrap();
+    assert!(
+        s3_error.contains(&format!("x\\n{forged}\\r\\n\\u{{1b}}[2J")),
+        "the forged text is not escaped in the S3 error line: {s3_error}"
+    );
+}

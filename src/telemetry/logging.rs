@@ -5,10 +5,18 @@
 //! a dedicated thread (`tracing-appender`'s non-blocking writer), so a slow
 //! stdout never stalls a request; when its queue is full, lines are dropped
 //! and counted rather than blocking.
+//!
+//! The text format escapes control characters in every field (`escape.rs`),
+//! so a value carrying a newline cannot forge a log line.
 
+mod escape;
+
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{
-    EnvFilter, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
+    EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
 };
 
 use crate::config::{LogFormat, LoggingConfig};
@@ -80,13 +88,7 @@ pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(writer)
-                    .with_ansi(false),
-            )
-            .try_init(),
+        LogFormat::Text => registry.with(text_layer(writer)).try_init(),
     };
     result.map_err(|e| e.to_string())?;
     Ok((
@@ -96,4 +98,86 @@ pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String
         },
         LogGuard { _writer: guard },
     ))
+}
+
+/// The `logging.format: text` layer: one line per event, no colours, and
+/// every field (message, event and span fields) through `EscapedFields`.
+fn text_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false)
+        .fmt_fields(escape::EscapedFields::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the layer writes.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Capture {
+            self.clone()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Failure;
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bad\nthing\r\n2026-01-01T00:00:00Z  INFO forged")
+        }
+    }
+
+    impl std::error::Error for Failure {}
+
+    #[test]
+    fn text_events_stay_on_one_line_whatever_the_fields_hold() {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::registry().with(text_layer(capture.clone()));
+        let forged = "x\n2026-01-01T00:00:00.000000Z  INFO access: request finished status=200";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = %"id\r\nspan");
+            let _entered = span.enter();
+            tracing::warn!(s3_message = %forged, debug = ?forged, plain = forged, "S3 said {forged}");
+            let error: &(dyn std::error::Error + 'static) = &Failure;
+            tracing::warn!(error, escape = %"\u{1b}[2J", "second");
+        });
+        let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), 2, "{output}");
+        assert!(
+            lines[0].contains("request{request_id=id\\r\\nspan}"),
+            "{output}"
+        );
+        assert!(lines[0].contains("S3 said x\\n2026-01-01"), "{output}");
+        assert!(lines[0].contains("s3_message=x\\n2026-01-01"), "{output}");
+        assert!(lines[1].contains("error=bad\\nthing\\r\\n2026"), "{output}");
+        assert!(lines[1].contains("escape=\\u{1b}[2J"), "{output}");
+        assert!(
+            !output.contains('\u{1b}') && !output.contains('\r'),
+            "{output}"
+        );
+    }
 }

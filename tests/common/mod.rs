@@ -1299,6 +1299,10 @@ impl Proxy {
                     found.insert(l.to_owned(), a);
                 }
             }
+            // `logging.format: text` writes them as text lines.
+            for (listener, address) in text_listening(&self.logs()) {
+                found.entry(listener).or_insert(address);
+            }
             if let (Some(m), Some(a), Some(x)) =
                 (found.get("main"), found.get("admin"), found.get("metrics"))
             {
@@ -2118,3 +2122,59 @@ where
     }
 }
 pub(crate) mod jwks;
+
+// ---------------------------------------------------------------------------
+// Text-format logs (`logging.format: text`)
+// ---------------------------------------------------------------------------
+
+impl Config {
+    /// [`Config::yaml`] with `logging.format: text` instead of JSON.
+    pub(crate) fn yaml_text_logs(&self) -> String {
+        self.yaml().replacen(
+            "logging:\n  level: info\n  format: json\n",
+            "logging:\n  level: info\n  format: text\n",
+            1,
+        )
+    }
+}
+
+/// The `listening` events among text-format lines, as `(listener, address)`.
+fn text_listening(lines: &[String]) -> Vec<(String, SocketAddr)> {
+    lines
+        .iter()
+        .filter(|line| is_text_log_line(line) && line.contains(" listening "))
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix(name))
+                    .map(|value| value.trim_matches('"'))
+            };
+            Some((
+                field("listener=")?.to_owned(),
+                field("address=")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether `line` starts like a text-format event: an RFC 3339 UTC timestamp
+/// (`2026-01-02T03:04:05.123456Z`), spaces, a level, a space.
+pub(crate) fn is_text_log_line(line: &str) -> bool {
+    let Some((timestamp, rest)) = line.split_once(' ') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let timestamp_ok = timestamp.len() >= 20
+        && timestamp.ends_with('Z')
+        && timestamp
+            .split(['-', 'T', ':', '.', 'Z'])
+            .filter(|p| !p.is_empty())
+            .all(digits)
+        && timestamp.as_bytes()[4] == b'-'
+        && timestamp.as_bytes()[10] == b'T';
+    let rest = rest.trim_start();
+    timestamp_ok
+        && ["TRACE ", "DEBUG ", "INFO ", "WARN ", "ERROR "]
+            .iter()
+            .any(|level| rest.starts_with(level))
+}
