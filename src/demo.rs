@@ -224,9 +224,10 @@ Private bucket (JWT, HS256, claim role in [reader, admin]):
 
   curl -s {p}/ready                                     # readiness with per-bucket probes
   curl -s http://{metrics}/metrics | grep yatagarasu_    # Prometheus metrics
-  curl -s -X POST http://{admin}/admin/reload           # hot reload
+  curl -s -X POST -H 'X-Yatagarasu-Admin: 1' http://{admin}/admin/reload   # hot reload
   curl -s http://{admin}/admin/cache/stats              # cache hits, misses, bytes per tier
-  curl -s -X POST http://{admin}/admin/cache/purge/assets   # purge one bucket's entries
+  curl -s -X POST -H 'X-Yatagarasu-Admin: 1' http://{admin}/admin/cache/purge/assets
+                                                        # purge one bucket's entries
 Press Ctrl-C to stop.
 "
             );

@@ -589,7 +589,7 @@ async fn global_jwt_is_inherited_and_a_reload_rotates_the_secret() {
         proxy.admin,
         "POST",
         "/admin/reload",
-        &[("authorization", &auth)],
+        &[("authorization", &auth), ("x-yatagarasu-admin", "1")],
         Bytes::new(),
     )
     .await;

@@ -50,7 +50,14 @@ fn scripted_gets(upstream: &ScriptedUpstream, needle: &str) -> usize {
 }
 
 async fn admin(proxy: &Proxy, method: &str, path: &str) -> Resp {
-    send_with_body(proxy.admin, method, path, &[], Bytes::new()).await
+    send_with_body(
+        proxy.admin,
+        method,
+        path,
+        &[("x-yatagarasu-admin", "1")],
+        Bytes::new(),
+    )
+    .await
 }
 
 /// A proxy on a scripted upstream for bucket `products`.

@@ -170,7 +170,14 @@ async fn redis_down_at_startup_is_a_miss_and_used_once_it_is_up() {
         assert_eq!(r.status, 200);
         if keys("down:*").await?.is_empty() {
             // Purge so the next GET fills (and writes to Redis) again.
-            send_with_body(proxy.admin, "POST", "/admin/cache/purge", &[], Bytes::new()).await;
+            send_with_body(
+                proxy.admin,
+                "POST",
+                "/admin/cache/purge",
+                &[("x-yatagarasu-admin", "1")],
+                Bytes::new(),
+            )
+            .await;
             Err("no key yet".into())
         } else {
             Ok(())
@@ -216,7 +223,14 @@ async fn two_instances_share_entries_and_purges_through_redis() {
     let purge = |path: &'static str| {
         let admin = a.admin;
         async move {
-            let r = send_with_body(admin, "POST", path, &[], Bytes::new()).await;
+            let r = send_with_body(
+                admin,
+                "POST",
+                path,
+                &[("x-yatagarasu-admin", "1")],
+                Bytes::new(),
+            )
+            .await;
             assert_eq!(r.status, 200, "{}", r.describe());
             r.json()
         }
@@ -264,7 +278,7 @@ async fn two_instances_share_entries_and_purges_through_redis() {
         b.admin,
         "POST",
         "/admin/cache/purge/products",
-        &[],
+        &[("x-yatagarasu-admin", "1")],
         Bytes::new(),
     )
     .await;
@@ -278,7 +292,7 @@ async fn two_instances_share_entries_and_purges_through_redis() {
                     b.admin,
                     "POST",
                     "/admin/cache/purge/products",
-                    &[],
+                    &[("x-yatagarasu-admin", "1")],
                     Bytes::new(),
                 )
                 .await;

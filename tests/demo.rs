@@ -134,7 +134,13 @@ async fn the_printed_commands_do_what_they_say() {
     let stats = send(admin, "GET", "/admin/cache/stats", &[]).await;
     assert_eq!(stats.status, 200);
     assert_eq!(stats.json()["buckets"]["assets"]["hits"], 1);
-    let purge = send(admin, "POST", "/admin/cache/purge/assets", &[]).await;
+    let purge = send(
+        admin,
+        "POST",
+        "/admin/cache/purge/assets",
+        &[("x-yatagarasu-admin", "1")],
+    )
+    .await;
     assert_eq!(purge.status, 200, "{}", purge.text());
     let after = send(proxy, "GET", "/assets/hello.txt", &[]).await;
     assert_eq!(after.header("x-cache"), Some("MISS"));

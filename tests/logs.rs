@@ -68,7 +68,7 @@ async fn logs_are_json_with_access_fields_and_no_secrets() {
         proxy.admin,
         "POST",
         "/admin/reload",
-        &[("authorization", &bearer)],
+        &[("authorization", &bearer), ("x-yatagarasu-admin", "1")],
         Bytes::new(),
     )
     .await;
@@ -77,7 +77,10 @@ async fn logs_are_json_with_access_fields_and_no_secrets() {
         proxy.admin,
         "POST",
         "/admin/reload",
-        &[("authorization", "Bearer wrong-admin-guess-999")],
+        &[
+            ("authorization", "Bearer wrong-admin-guess-999"),
+            ("x-yatagarasu-admin", "1"),
+        ],
         Bytes::new(),
     )
     .await;

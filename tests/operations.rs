@@ -11,7 +11,7 @@ const TOKEN: &str = "admintoken-Zq81xv";
 
 async fn reload(proxy: &Proxy, token: Option<&str>) -> Resp {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers: Vec<(&str, &str)> = Vec::new();
+    let mut headers: Vec<(&str, &str)> = vec![("x-yatagarasu-admin", "1")];
     if let Some(a) = &auth {
         headers.push(("authorization", a.as_str()));
     }
@@ -479,6 +479,9 @@ async fn admin_reload_requires_the_token() {
         vec![("authorization", glued.as_str())],
     ];
     for headers in &wrong {
+        let mut headers = headers.clone();
+        headers.push(("x-yatagarasu-admin", "1"));
+        let headers = &headers;
         let r = send_with_body(proxy.admin, "POST", "/admin/reload", headers, Bytes::new()).await;
         assert_eq!(r.status, 401, "{headers:?}: {}", r.describe());
         assert!(!r.text().contains(TOKEN), "401 body leaks the token");

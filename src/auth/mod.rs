@@ -13,6 +13,7 @@
 //! from the request URI here, so no later layer (nor S3) sees it.
 
 pub mod admin;
+pub mod admin_guard;
 mod claims_rules;
 mod jwks;
 mod keys;

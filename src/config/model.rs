@@ -117,6 +117,11 @@ pub struct AdminConfig {
     pub token: Option<Secret>,
     /// JWTs accepted by `/admin/*` (besides the static token), when set.
     pub jwt: Option<AdminJwtConfig>,
+    /// Host names (lowercase) and IP addresses (canonical form) accepted in
+    /// the `Host` of admin requests besides `localhost`, loopback IPs and the
+    /// bound address: the guard against DNS rebinding
+    /// ([`crate::auth::admin_guard`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Settings of the pooled hyper client that talks to S3.

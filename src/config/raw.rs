@@ -112,6 +112,8 @@ pub(crate) struct RawAdmin {
     pub(crate) token: Option<Str>,
     #[serde(default)]
     pub(crate) jwt: Option<super::auth::RawJwt>,
+    #[serde(default)]
+    pub(crate) allowed_hosts: Option<Vec<Str>>,
 }
 
 /// `upstream:`

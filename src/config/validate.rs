@@ -183,14 +183,57 @@ fn admin(raw: RawAdmin, errs: &mut Errors) -> Option<AdminConfig> {
         None => None,
     };
     let jwt = super::auth::admin_jwt(raw.jwt, "admin.jwt", errs);
+    let allowed_hosts = admin_allowed_hosts(raw.allowed_hosts.unwrap_or_default(), errs);
     match jwt {
         Some(jwt) if errs.count() == before => Some(AdminConfig {
             address: if enabled { address } else { None },
             token,
             jwt,
+            allowed_hosts,
         }),
         _ => None,
     }
+}
+
+/// `admin.allowed_hosts`: each entry a host name or an IP address (IPv6 with
+/// or without brackets), without scheme, port or path; names are lowercased
+/// and addresses written in canonical form.
+fn admin_allowed_hosts(raw: Vec<Str>, errs: &mut Errors) -> Vec<String> {
+    let mut hosts = Vec::with_capacity(raw.len());
+    for (i, Str(entry)) in raw.into_iter().enumerate() {
+        let entry = entry.trim();
+        let unbracketed = entry
+            .strip_prefix('[')
+            .and_then(|e| e.strip_suffix(']'))
+            .unwrap_or(entry);
+        if let Ok(ip) = unbracketed.parse::<std::net::IpAddr>() {
+            hosts.push(ip.to_string());
+        } else if is_dns_name(entry) {
+            hosts.push(entry.to_ascii_lowercase());
+        } else {
+            errs.push(
+                format!("admin.allowed_hosts[{i}]"),
+                "not a host name or IP address (no scheme, port, path or wildcard)",
+            );
+        }
+    }
+    hosts
+}
+
+/// A DNS name: dot-separated labels of 1–63 letters, digits, `-` or `_`, not
+/// starting or ending with `-`, 253 characters at most.
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn metrics(raw: RawMetrics, errs: &mut Errors) -> Option<MetricsConfig> {
@@ -1169,6 +1212,38 @@ pub(crate) mod tests {
             "admin.address",
             "not a valid address (expected host:port)",
         );
+    }
+
+    #[test]
+    fn admin_allowed_hosts() {
+        let c = load(&with_section("admin:\n  address: \"0.0.0.0:9091\""), &[]).unwrap();
+        assert!(c.admin.allowed_hosts.is_empty());
+        let c = load(
+            &with_section(
+                "admin:\n  allowed_hosts: [\"Admin.Internal\", \"${IP}\", \"[FD00::0:7]\", \"fd00::8\"]",
+            ),
+            &[("IP", "192.168.1.20")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.admin.allowed_hosts,
+            ["admin.internal", "192.168.1.20", "fd00::7", "fd00::8"]
+        );
+        for bad in [
+            "\"\"",
+            "\"admin.internal:9091\"",
+            "\"http://admin.internal\"",
+            "\"*.internal\"",
+            "\"admin..internal\"",
+            "\"-admin.internal\"",
+            "\"admin/x\"",
+        ] {
+            assert_error(
+                &with_section(&format!("admin:\n  allowed_hosts: [{bad}]")),
+                "admin.allowed_hosts[0]",
+                "not a host name or IP address",
+            );
+        }
     }
 
     #[test]
