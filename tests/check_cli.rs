@@ -402,3 +402,93 @@ fn check_reports_environment_and_validation_problems_together() {
     );
     assert_no_secrets(&r);
 }
+
+/// `GOOD` with `line` added to its `server:` section.
+fn with_server_line(line: &str) -> String {
+    GOOD.replace(
+        "  readiness_probe_interval_seconds: 1\n",
+        &format!("  readiness_probe_interval_seconds: 1\n  {line}\n"),
+    )
+}
+
+/// Values that `check` used to accept although serving with them fails:
+/// hyper panics on every connection, the listener task panics, every
+/// cacheable GET or every authorized request is a 500, Redis refuses every
+/// write, every valid token is refused. Each must be refused, naming its key.
+#[test]
+fn check_refuses_numbers_that_break_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("allow.rego");
+    std::fs::write(
+        &policy,
+        "package yatagarasu\nimport rego.v1\ndefault allow := true\n",
+    )
+    .unwrap();
+    let max = u64::MAX;
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "server.header_read_timeout_seconds",
+            with_server_line(&format!("header_read_timeout_seconds: {max}")),
+        ),
+        (
+            "server.max_connections",
+            with_server_line("max_connections: 2305843009213693952"),
+        ),
+        (
+            "cache.memory.default_ttl_seconds",
+            format!("{GOOD}cache:\n  enabled: true\n  memory:\n    default_ttl_seconds: {max}\n"),
+        ),
+        (
+            "buckets[0].cache.ttl_seconds",
+            format!("{GOOD}    cache:\n      ttl_seconds: {max}\ncache:\n  enabled: true\n"),
+        ),
+        (
+            "cache.stale_if_error_seconds",
+            format!("{GOOD}cache:\n  enabled: true\n  stale_if_error_seconds: {max}\n"),
+        ),
+        (
+            "buckets[0].auth.authorization.decision_cache_ttl_seconds",
+            format!(
+                "{GOOD}    auth:\n      authorization:\n        type: rego\n        \
+                 policy_path: {:?}\n        decision_cache_ttl_seconds: {max}\n",
+                policy.to_str().unwrap()
+            ),
+        ),
+        (
+            "upstream.pool_idle_timeout_seconds",
+            format!("{GOOD}upstream:\n  pool_idle_timeout_seconds: {max}\n"),
+        ),
+        (
+            "cache.redis.ttl_seconds",
+            format!(
+                "{GOOD}cache:\n  enabled: true\n  cache_layers: [memory, redis]\n  redis:\n    \
+                 redis_url: \"redis://127.0.0.1:1\"\n    ttl_seconds: {max}\n"
+            ),
+        ),
+        (
+            "jwt.leeway_seconds",
+            format!(
+                "{GOOD}    auth:\n      enabled: true\njwt:\n  algorithm: HS256\n  \
+                 secret: \"check-jwt-secret-0123456789abcdef\"\n  \
+                 leeway_seconds: 9223372036854775808\n"
+            ),
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (i, (path, yaml)) in cases.iter().enumerate() {
+        let file = write(&dir, &format!("extreme-{i}.yaml"), yaml);
+        let r = run(&["check", "--config", "{}"], &file, &[]);
+        let named = r
+            .stderr_lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("{path}: must be")));
+        if r.code != Some(1) || !named {
+            accepted.push(format!("{path}:\n{}", r.describe()));
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "not refused with the key's path:\n{}",
+        accepted.join("\n")
+    );
+}

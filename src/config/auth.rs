@@ -19,8 +19,9 @@ use serde::Deserialize;
 
 use super::authz::{AuthorizationConfig, RawAuthorization};
 use super::model::Secret;
+use super::ranges::{MAX_CACHE_ENTRIES, MAX_LEEWAY_SECONDS};
 use super::raw::{Bool, Str, U64};
-use super::validate::Errors;
+use super::validate::{Errors, count, seconds, seconds_within};
 
 /// HMAC secrets shorter than this are refused.
 const MIN_SECRET_BYTES: usize = 16;
@@ -169,7 +170,7 @@ pub struct JwtConfig {
 pub(crate) const DEFAULT_TOKEN_CACHE_SIZE: usize = 1000;
 
 /// Largest `token_cache_size` accepted (each entry holds a token and its claims).
-const MAX_TOKEN_CACHE_SIZE: usize = 1_000_000;
+const MAX_TOKEN_CACHE_SIZE: usize = MAX_CACHE_ENTRIES as usize;
 
 /// Where verification keys come from.
 #[derive(Debug, Clone)]
@@ -499,7 +500,14 @@ fn jwt(raw: RawJwt, at: &str, errs: &mut Errors) -> Option<JwtConfig> {
     if audience.iter().any(String::is_empty) {
         errs.push(format!("{at}.audience"), "contains an empty value");
     }
-    let leeway = Duration::from_secs(raw.leeway_seconds.map_or(0, |U64(s)| s));
+    let leeway = seconds_within(
+        raw.leeway_seconds,
+        0,
+        0,
+        MAX_LEEWAY_SECONDS,
+        &format!("{at}.leeway_seconds"),
+        errs,
+    );
     let token_sources = token_sources(raw.token_sources, &format!("{at}.token_sources"), errs);
     let claim_rules: Vec<ClaimRule> = raw
         .claims_verification
@@ -508,17 +516,14 @@ fn jwt(raw: RawJwt, at: &str, errs: &mut Errors) -> Option<JwtConfig> {
         .enumerate()
         .filter_map(|(i, rule)| claim_rule(rule, &format!("{at}.claims_verification[{i}]"), errs))
         .collect();
-    let token_cache_size = match raw.token_cache_size {
-        None => DEFAULT_TOKEN_CACHE_SIZE,
-        Some(U64(n)) if n <= MAX_TOKEN_CACHE_SIZE as u64 => n as usize,
-        Some(U64(n)) => {
-            errs.push(
-                format!("{at}.token_cache_size"),
-                format!("{n} is more than {MAX_TOKEN_CACHE_SIZE} tokens"),
-            );
-            0
-        }
-    };
+    let token_cache_size = count(
+        raw.token_cache_size,
+        DEFAULT_TOKEN_CACHE_SIZE,
+        0,
+        MAX_TOKEN_CACHE_SIZE,
+        &format!("{at}.token_cache_size"),
+        errs,
+    );
     let keys = keys?;
     (errs.count() == before).then_some(JwtConfig {
         keys,
@@ -752,11 +757,7 @@ fn jwks_source(
         }
     };
     let mut secs = |raw: Option<U64>, default: u64, key: &str| {
-        let s = raw.map_or(default, |U64(s)| s);
-        if s == 0 {
-            errs.push(format!("{at}.{key}"), "must be greater than 0");
-        }
-        Duration::from_secs(s)
+        seconds(raw, default, true, &format!("{at}.{key}"), errs)
     };
     let refresh_interval = secs(refresh, 3600, "jwks_refresh_interval_seconds");
     let min_refresh_interval = secs(min_refresh, 60, "jwks_min_refresh_interval_seconds");
@@ -1022,7 +1023,7 @@ mod tests {
         assert_refused(
             &jwt("1000001"),
             "buckets[0].auth.jwt.token_cache_size",
-            "more than 1000000 tokens",
+            "must be at most 1000000",
         );
     }
 

@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::model::Secret;
+use super::ranges::MAX_CACHE_ENTRIES;
 use super::raw::{Str, U64};
-use super::validate::Errors;
+use super::validate::{Errors, count, millis, seconds};
 
 /// Default rule evaluated by the embedded Rego engine.
 const DEFAULT_QUERY: &str = "data.yatagarasu.allow";
@@ -25,7 +26,7 @@ const DEFAULT_POSITIVE_TTL_SECONDS: u64 = 60;
 /// Default lifetime of a cached "deny" (shorter: a newly granted access shows up sooner).
 const DEFAULT_NEGATIVE_TTL_SECONDS: u64 = 10;
 /// Default bound on cached decisions per engine.
-const DEFAULT_CACHE_ENTRIES: u64 = 10_000;
+const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 /// Default OpenFGA object template.
 const DEFAULT_OBJECT: &str = "file:{bucket}/{key}";
 
@@ -195,29 +196,28 @@ pub(crate) fn authorization(
     if let Some(kind) = &kind {
         refuse_foreign_options(&raw, kind, at, errs);
     }
-    let positive_ttl = raw
-        .decision_cache_ttl_seconds
-        .map_or(DEFAULT_POSITIVE_TTL_SECONDS, |U64(s)| s);
-    if positive_ttl == 0 {
-        errs.push(
-            format!("{at}.decision_cache_ttl_seconds"),
-            "must be greater than 0",
-        );
-    }
-    let negative_ttl = raw
-        .negative_decision_cache_ttl_seconds
-        .map_or(DEFAULT_NEGATIVE_TTL_SECONDS.min(positive_ttl), |U64(s)| s);
-    let cache_max_entries = match raw.decision_cache_max_entries {
-        None => Some(DEFAULT_CACHE_ENTRIES as usize),
-        Some(U64(n)) if n > 0 => usize::try_from(n).ok(),
-        Some(_) => None,
-    };
-    if cache_max_entries.is_none() {
-        errs.push(
-            format!("{at}.decision_cache_max_entries"),
-            "must be greater than 0",
-        );
-    }
+    let positive_ttl = seconds(
+        raw.decision_cache_ttl_seconds,
+        DEFAULT_POSITIVE_TTL_SECONDS,
+        true,
+        &format!("{at}.decision_cache_ttl_seconds"),
+        errs,
+    );
+    let negative_ttl = seconds(
+        raw.negative_decision_cache_ttl_seconds,
+        DEFAULT_NEGATIVE_TTL_SECONDS.min(positive_ttl.as_secs()),
+        false,
+        &format!("{at}.negative_decision_cache_ttl_seconds"),
+        errs,
+    );
+    let cache_max_entries = count(
+        raw.decision_cache_max_entries,
+        DEFAULT_CACHE_ENTRIES,
+        1,
+        MAX_CACHE_ENTRIES as usize,
+        &format!("{at}.decision_cache_max_entries"),
+        errs,
+    );
     let fail = match raw.fail.as_ref().map(|Str(s)| s.trim()) {
         None | Some("closed") => Some(FailMode::Closed),
         Some("open") => Some(FailMode::Open),
@@ -237,9 +237,9 @@ pub(crate) fn authorization(
     }
     Some(AuthorizationConfig {
         engine: engine?,
-        positive_ttl: Duration::from_secs(positive_ttl),
-        negative_ttl: Duration::from_secs(negative_ttl),
-        cache_max_entries: cache_max_entries?,
+        positive_ttl,
+        negative_ttl,
+        cache_max_entries,
         fail: fail?,
     })
 }
@@ -420,13 +420,9 @@ fn openfga(raw: RawAuthorization, at: &str, errs: &mut Errors) -> Option<OpenFga
 }
 
 fn timeout(raw: Option<U64>, at: &str, errs: &mut Errors) -> Option<Duration> {
-    match raw.map_or(DEFAULT_TIMEOUT_MS, |U64(ms)| ms) {
-        0 => {
-            errs.push(format!("{at}.timeout_ms"), "must be greater than 0");
-            None
-        }
-        ms => Some(Duration::from_millis(ms)),
-    }
+    let before = errs.count();
+    let timeout = millis(raw, DEFAULT_TIMEOUT_MS, &format!("{at}.timeout_ms"), errs);
+    (errs.count() == before).then_some(timeout)
 }
 
 fn required_id(raw: Option<Str>, name: &str, at: &str, errs: &mut Errors) -> Option<String> {
@@ -583,7 +579,7 @@ mod tests {
             e,
             [
                 format!("{AT}.decision_cache_ttl_seconds: must be greater than 0"),
-                format!("{AT}.decision_cache_max_entries: must be greater than 0"),
+                format!("{AT}.decision_cache_max_entries: must be between 1 and 1000000"),
                 format!("{AT}.fail: must be closed or open"),
             ]
         );

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::model::Secret;
+use super::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
 use super::raw::{Bool, Str, U64};
-use super::validate::Errors;
+use super::validate::{Errors, count, millis, seconds};
 
 /// `cache:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -314,9 +315,12 @@ pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheCon
             );
         }
     }
-    let stale_if_error = Duration::from_secs(
-        raw.stale_if_error_seconds
-            .map_or(defaults.stale_if_error.as_secs(), |U64(s)| s),
+    let stale_if_error = seconds(
+        raw.stale_if_error_seconds,
+        defaults.stale_if_error.as_secs(),
+        false,
+        "cache.stale_if_error_seconds",
+        errs,
     );
     (errs.count() == before).then(|| CacheConfig {
         enabled,
@@ -358,33 +362,32 @@ fn layers(raw: Option<Vec<Str>>, errs: &mut Errors) -> Vec<CacheTierKind> {
     out
 }
 
-fn positive_seconds(raw: Option<U64>, default: u64, path: &str, errs: &mut Errors) -> Duration {
-    let secs = raw.map_or(default, |U64(s)| s);
-    if secs == 0 {
-        errs.push(path, "must be greater than 0");
-    }
-    Duration::from_secs(secs)
-}
-
-fn positive_size(raw: Option<Size>, default: u64, path: &str, errs: &mut Errors) -> u64 {
-    let bytes = raw.map_or(default, |Size(b)| b);
+/// A byte size of at least one byte and at most `max` (a whole number of MiB).
+fn size(raw: Option<Size>, default: u64, max: u64, path: &str, errs: &mut Errors) -> u64 {
+    let Some(Size(bytes)) = raw else {
+        return default;
+    };
     if bytes == 0 {
         errs.push(path, "must be greater than 0");
+    } else if bytes > max {
+        errs.push(path, format!("must be at most {} MiB", max / MIB));
     }
     bytes
 }
 
 fn memory(raw: RawMemory, errs: &mut Errors) -> MemoryCacheConfig {
     let defaults = MemoryCacheConfig::default();
-    let max_item_size = positive_size(
+    let max_item_size = size(
         raw.max_item_size_mb,
         defaults.max_item_size,
+        MAX_MEMORY_BYTES,
         "cache.memory.max_item_size_mb",
         errs,
     );
-    let max_cache_size = positive_size(
+    let max_cache_size = size(
         raw.max_cache_size_mb,
         defaults.max_cache_size,
+        MAX_MEMORY_BYTES,
         "cache.memory.max_cache_size_mb",
         errs,
     );
@@ -394,9 +397,10 @@ fn memory(raw: RawMemory, errs: &mut Errors) -> MemoryCacheConfig {
             "must not exceed cache.memory.max_cache_size_mb",
         );
     }
-    let default_ttl = positive_seconds(
+    let default_ttl = seconds(
         raw.default_ttl_seconds,
         defaults.default_ttl.as_secs(),
+        true,
         "cache.memory.default_ttl_seconds",
         errs,
     );
@@ -420,9 +424,10 @@ fn disk(raw: RawDisk, memory: &MemoryCacheConfig, errs: &mut Errors) -> Option<D
             None
         }
     };
-    let max_size = positive_size(
+    let max_size = size(
         raw.max_disk_cache_size_mb,
         10 * 1024 * MIB,
+        MAX_DISK_BYTES,
         "cache.disk.max_disk_cache_size_mb",
         errs,
     );
@@ -457,37 +462,23 @@ fn redis(raw: RawRedis, errs: &mut Errors) -> Option<RedisCacheConfig> {
         .redis_password
         .filter(|Str(p)| !p.is_empty())
         .map(|Str(p)| Secret::new(p));
-    let db = match raw.redis_db.map_or(Ok(0), |U64(db)| i64::try_from(db)) {
-        Ok(db) => db,
-        Err(_) => {
-            errs.push("cache.redis.redis_db", "too large");
-            0
-        }
-    };
+    // Redis reads a database index as a C `int`.
+    let db = count(raw.redis_db, 0, 0, usize::MAX, "cache.redis.redis_db", errs);
     let key_prefix = raw
         .key_prefix
         .map_or_else(|| "yatagarasu:".to_owned(), |Str(p)| p);
-    let ttl = positive_seconds(raw.ttl_seconds, 3600, "cache.redis.ttl_seconds", errs);
-    let pool_size = match raw.pool_size.map_or(16, |U64(n)| n) {
-        n @ 1..=1024 => n as u32,
-        _ => {
-            errs.push("cache.redis.pool_size", "must be between 1 and 1024");
-            16
-        }
-    };
-    let timeout_ms = raw.timeout_ms.map_or(200, |U64(ms)| ms);
-    if timeout_ms == 0 {
-        errs.push("cache.redis.timeout_ms", "must be greater than 0");
-    }
+    let ttl = seconds(raw.ttl_seconds, 3600, true, "cache.redis.ttl_seconds", errs);
+    let pool_size = count(raw.pool_size, 16, 1, 1024, "cache.redis.pool_size", errs);
+    let timeout = millis(raw.timeout_ms, 200, "cache.redis.timeout_ms", errs);
     let url = url?;
     (errs.count() == before).then_some(RedisCacheConfig {
         url,
         password,
-        db,
+        db: i64::try_from(db).unwrap_or(0),
         key_prefix,
         ttl,
-        pool_size,
-        timeout: Duration::from_millis(timeout_ms),
+        pool_size: u32::try_from(pool_size).unwrap_or(16),
+        timeout,
     })
 }
 
@@ -519,10 +510,10 @@ pub(crate) fn bucket_cache(
     let before = errs.count();
     let ttl = raw
         .ttl_seconds
-        .map(|t| positive_seconds(Some(t), 0, &format!("{at}.cache.ttl_seconds"), errs));
-    let max_item_size = raw.max_item_size_mb.map(|size| {
+        .map(|t| seconds(Some(t), 0, true, &format!("{at}.cache.ttl_seconds"), errs));
+    let max_item_size = raw.max_item_size_mb.map(|bytes| {
         let path = format!("{at}.cache.max_item_size_mb");
-        let bytes = positive_size(Some(size), 0, &path, errs);
+        let bytes = size(Some(bytes), 0, MAX_MEMORY_BYTES, &path, errs);
         if bytes > global.memory.max_item_size {
             errs.push(path, "must not exceed cache.memory.max_item_size_mb");
         }

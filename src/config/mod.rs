@@ -9,6 +9,7 @@
 
 pub mod model;
 pub use model::*;
+pub mod ranges;
 
 mod auth;
 mod authz;
