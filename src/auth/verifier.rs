@@ -15,6 +15,7 @@ use super::claims_rules;
 use super::jwks::JwksCache;
 use super::keys::{KeySet, VerifyKey};
 use super::token_cache::TokenCache;
+use crate::config::ranges::MAX_LEEWAY_SECONDS;
 use crate::config::{ClaimRule, JwtConfig, KeySource};
 use crate::error::TokenProblem;
 
@@ -101,11 +102,13 @@ impl JwtVerifier {
 
     fn new(config: &JwtConfig, keys: Keys) -> Self {
         super::prepared_keys::install_crypto_provider();
+        let leeway = config.leeway.as_secs().min(MAX_LEEWAY_SECONDS);
         let validations = ALGORITHMS
             .iter()
             .map(|&alg| {
                 let mut v = Validation::new(alg);
-                v.leeway = config.leeway.as_secs();
+                // Bounded: the library computes `now - leeway` unchecked.
+                v.leeway = leeway;
                 v.validate_nbf = true;
                 let mut required = vec!["exp"];
                 if let Some(issuer) = &config.issuer {
@@ -122,12 +125,8 @@ impl JwtVerifier {
                 (alg, v)
             })
             .collect();
-        let cache = (config.token_cache_size > 0).then(|| {
-            Arc::new(TokenCache::new(
-                config.token_cache_size,
-                config.leeway.as_secs(),
-            ))
-        });
+        let cache = (config.token_cache_size > 0)
+            .then(|| Arc::new(TokenCache::new(config.token_cache_size, leeway)));
         Self {
             keys,
             validations,

@@ -16,6 +16,7 @@ use quick_cache::sync::Cache;
 use tokio::time::Instant;
 
 use super::input::MAX_KEY_BYTES;
+use crate::config::ranges::MAX_DURATION;
 
 #[derive(Debug, Clone, Copy)]
 struct CachedDecision {
@@ -47,8 +48,8 @@ impl DecisionCache {
         (entry.expires > Instant::now()).then_some(entry.allowed)
     }
 
-    /// Remembers a decision for its lifetime (a zero lifetime, or a key over
-    /// 16 KiB, stores nothing).
+    /// Remembers a decision for its lifetime (a zero lifetime, one that
+    /// overflows the clock, or a key over 16 KiB, stores nothing).
     pub fn insert(&self, key: &[u8], allowed: bool) {
         let ttl = if allowed {
             self.positive_ttl
@@ -58,13 +59,13 @@ impl DecisionCache {
         if ttl.is_zero() || key.len() > MAX_KEY_BYTES {
             return;
         }
-        self.entries.insert(
-            key.into(),
-            CachedDecision {
-                allowed,
-                expires: Instant::now() + ttl,
-            },
-        );
+        // Capped like every configured duration, and checked: a lifetime
+        // past the end of the clock is not cached rather than a panic.
+        let Some(expires) = Instant::now().checked_add(ttl.min(MAX_DURATION)) else {
+            return;
+        };
+        self.entries
+            .insert(key.into(), CachedDecision { allowed, expires });
     }
 
     /// How many decisions are held (expired ones included until replaced or evicted).
@@ -105,6 +106,15 @@ mod tests {
         let huge = vec![b'x'; MAX_KEY_BYTES + 1];
         cache.insert(&huge, true);
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lifetime_beyond_the_clock_is_capped_not_a_panic() {
+        let cache = DecisionCache::new(10, Duration::MAX, Duration::MAX);
+        cache.insert(b"allow-me", true);
+        cache.insert(b"deny-me", false);
+        assert_eq!(cache.get(b"allow-me"), Some(true));
+        assert_eq!(cache.get(b"deny-me"), Some(false));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use super::ObjectMeta;
+use crate::config::ranges::{MAX_DURATION, MAX_SECONDS};
 
 /// The limits a bucket's cache applies when storing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +111,7 @@ pub fn storable(
         headers: replay,
         content_length,
         stored_at: now,
-        fresh_until: now + lifetime,
+        fresh_until: expiry(now, lifetime),
     })
 }
 
@@ -157,7 +158,7 @@ pub fn refresh(
         headers: merged,
         content_length: stored.content_length,
         stored_at: now,
-        fresh_until: now + lifetime,
+        fresh_until: expiry(now, lifetime),
     })
 }
 
@@ -318,6 +319,13 @@ fn freshness_lifetime(
     declared.map_or(ttl, |lifetime| ttl.min(lifetime.saturating_sub(age)))
 }
 
+/// `now + lifetime`, which never overflows: the lifetime is at most
+/// [`MAX_DURATION`] (RFC 9111 §1.2.2's 2^31 seconds), and a clock so far in
+/// the future that even that overflows gives an entry that is already stale.
+fn expiry(now: SystemTime, lifetime: Duration) -> SystemTime {
+    now.checked_add(lifetime.min(MAX_DURATION)).unwrap_or(now)
+}
+
 /// A delta-seconds directive argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seconds {
@@ -356,9 +364,9 @@ impl CacheControl {
                     let text = argument.unwrap_or("").trim_matches('"');
                     // RFC 9111 §1.2.2: values beyond 2^31 mean 2^31.
                     match parse_decimal(text) {
-                        Some(value) => Seconds::Valid(Duration::from_secs(value.min(1 << 31))),
+                        Some(value) => Seconds::Valid(Duration::from_secs(value.min(MAX_SECONDS))),
                         None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
-                            Seconds::Valid(Duration::from_secs(1 << 31))
+                            Seconds::Valid(MAX_DURATION)
                         }
                         None => Seconds::Invalid,
                     }
@@ -477,6 +485,32 @@ mod tests {
         for value in refreshed.headers.values() {
             assert!(!inside.contains(&value.as_bytes().as_ptr()));
         }
+    }
+
+    #[test]
+    fn huge_lifetimes_are_capped_never_an_overflow() {
+        let forever = StoragePolicy {
+            ttl: Duration::MAX,
+            max_item_size: 1000,
+        };
+        let huge = [
+            ("content-length", "10"),
+            ("cache-control", "max-age=99999999999999999999999999"),
+        ];
+        for response in [&huge[..], &huge[..1]] {
+            let meta = storable(StatusCode::OK, &headers(response), now(), &forever).unwrap();
+            assert_eq!(lifetime(&meta), 1 << 31);
+            let meta = refresh(&meta, &headers(response), now(), &forever).unwrap();
+            assert_eq!(lifetime(&meta), 1 << 31);
+        }
+        // Far-future Expires with the configured TTL: the TTL wins, as usual.
+        let meta = ok(&[("expires", "Fri, 31 Dec 9999 23:59:59 GMT")]).unwrap();
+        assert_eq!(lifetime(&meta), 3600);
+        // A clock at its very end: already stale rather than a panic.
+        let end = SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64);
+        let headers = headers(&[("content-length", "10")]);
+        let meta = storable(StatusCode::OK, &headers, end, &forever).unwrap();
+        assert_eq!(meta.fresh_until, end);
     }
 
     fn lifetime(meta: &ObjectMeta) -> u64 {

@@ -426,7 +426,14 @@ fn is_upstream_failure(error: &ProxyError) -> bool {
 /// configured window past its TTL, as its own `Cache-Control` allows.
 fn within_stale_window(object: &CachedObject, configured: Duration) -> bool {
     let window = storage::stale_window(&object.meta, configured);
-    !window.is_zero() && SystemTime::now() <= object.meta.fresh_until + window
+    // An entry read from a shared tier may carry any `fresh_until`: past the
+    // end of the clock, the window never closes.
+    !window.is_zero()
+        && object
+            .meta
+            .fresh_until
+            .checked_add(window)
+            .is_none_or(|until| SystemTime::now() <= until)
 }
 
 /// What `X-Cache` says.

@@ -7,6 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::body::BoxError;
+use crate::config::ranges::MAX_DURATION;
 
 /// Fails a streaming body when no frame arrives for `idle`.
 ///
@@ -33,11 +34,12 @@ impl<B> std::fmt::Debug for IdleTimeoutBody<B> {
 }
 
 impl<B> IdleTimeoutBody<B> {
-    /// Wraps `inner`, failing it after `idle` without data.
+    /// Wraps `inner`, failing it after `idle` without data (at most
+    /// [`MAX_DURATION`], so the deadline never overflows the clock).
     pub fn new(inner: B, idle: Duration) -> Self {
         Self {
             inner,
-            idle,
+            idle: idle.min(MAX_DURATION),
             last_frame: Instant::now(),
             sleep: None,
         }

@@ -11,6 +11,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
+use crate::config::ranges::MAX_DURATION;
 
 /// The pooled HTTP(S) client used for every request to S3.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
@@ -66,7 +67,8 @@ pub fn build_client(
         // client: measured, twice the memory per download at the same speed.
         .http1_read_buf_exact_size(config.read_buffer_bytes)
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(config.pool_idle_timeout)
+        // hyper's idle sweeper adds it to the clock: capped, it cannot overflow.
+        .pool_idle_timeout(config.pool_idle_timeout.min(MAX_DURATION))
         .pool_max_idle_per_host(config.pool_max_idle_per_host)
         .build(connector))
 }
