@@ -15,6 +15,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY, q};
@@ -203,8 +204,17 @@ struct World {
     runtime: tokio::runtime::Runtime,
 }
 
+/// Panics anywhere in the process, background tasks included (a panicking
+/// pool or timer task does not change any answer).
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
 impl World {
     fn new() -> World {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            default_hook(info);
+        }));
         yatagarasu::auth::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -256,10 +266,14 @@ impl World {
                 "{key} = {value}: refused, but not at {key}:\n{errors}"
             )),
             Ok(config) => {
+                let panics = PANICS.load(Ordering::SeqCst);
                 // A panic while the test polls a response body reaches this thread.
                 let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.runtime.block_on(serve(config))
                 }));
+                if PANICS.load(Ordering::SeqCst) != panics {
+                    return Err(format!("{key} = {value}: accepted, then a panic"));
+                }
                 match served {
                     Ok(result) => {
                         result.map_err(|e| format!("{key} = {value}: accepted, then {e}"))
@@ -349,6 +363,11 @@ fn every_numeric_key_at_the_extremes_is_refused_by_path_or_served() {
         .filter_map(|(key, value)| world.check(key, value).err())
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "a background task panicked"
+    );
 }
 
 /// Values proptest picks: small ones, ones around 2^31 and 2^32, and any u64.
