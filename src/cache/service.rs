@@ -540,6 +540,25 @@ mod tests {
         request
     }
 
+    #[test]
+    fn a_stale_window_past_the_end_of_the_clock_stays_open() {
+        // As a shared tier may hand back: fresh until the last representable second.
+        let end = SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64);
+        let object = CachedObject {
+            meta: Arc::new(crate::cache::ObjectMeta {
+                headers: http::HeaderMap::new(),
+                content_length: 0,
+                etag: None,
+                last_modified: None,
+                stored_at: end,
+                fresh_until: end,
+            }),
+            body: Bytes::new(),
+        };
+        assert!(within_stale_window(&object, Duration::from_secs(300)));
+        assert!(!within_stale_window(&object, Duration::ZERO));
+    }
+
     async fn call(cache: &mut Cache<Inner>, request: Request<ProxyBody>) -> (String, Bytes) {
         let response = cache.ready().await.unwrap().call(request).await.unwrap();
         let marker = response.headers()[X_CACHE].to_str().unwrap().to_owned();
