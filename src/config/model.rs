@@ -80,14 +80,22 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub graceful_shutdown_timeout: Duration,
-    /// A client that has not sent its complete request headers within this time is dropped (slow-loris).
+    /// A client that has not sent its complete request headers within this time is dropped
+    /// (slow-loris); on every listener it also bounds the time from accepting a connection to
+    /// its first request, for HTTP/1.1 and HTTP/2 alike.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this long, so idle
+    /// keep-alive and HTTP/2 connections do not hold a connection slot forever.
+    pub idle_timeout: Duration,
     /// How often every bucket's backend is probed for `/ready`.
     pub readiness_probe_interval: Duration,
     /// Upper bound on concurrently open client connections; further ones wait in the accept queue.
     pub max_connections: usize,
     /// Largest accepted request head (request line plus headers), in bytes.
     pub max_header_bytes: usize,
+    /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS):
+    /// with `max_connections`, it bounds the requests in flight.
+    pub http2_max_concurrent_streams: u32,
     /// Threads that run requests; `None`: one per CPU the process may use.
     /// With one, the runtime is tokio's current-thread scheduler (see
     /// [`ServerConfig::runtime_threads`]).
@@ -95,6 +103,18 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Default [`Self::idle_timeout`]: 60 s, longer than the idle time of common
+    /// client pools (so they reuse their connections) and short enough that an
+    /// idle client gives its slot back within a minute (nginx: 75 s, Envoy: 1 h).
+    pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 60;
+    /// Largest [`Self::idle_timeout`]: one hour (Envoy's default).
+    pub const MAX_IDLE_TIMEOUT_SECONDS: u64 = 3600;
+    /// Default [`Self::http2_max_concurrent_streams`]: 100, the smallest value
+    /// RFC 9113 recommends (nginx: 128).
+    pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Largest [`Self::http2_max_concurrent_streams`].
+    pub const MAX_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 1000;
+
     /// How many threads serve requests: `worker_threads`, or
     /// [`ServerConfig::default_threads`].
     pub fn runtime_threads(&self) -> usize {

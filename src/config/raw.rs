@@ -98,6 +98,10 @@ pub(crate) struct RawServer {
     pub(crate) max_header_bytes: Option<U64>,
     #[serde(default)]
     pub(crate) worker_threads: Option<U64>,
+    #[serde(default)]
+    pub(crate) idle_timeout_seconds: Option<U64>,
+    #[serde(default)]
+    pub(crate) http2_max_concurrent_streams: Option<U64>,
 }
 
 /// `admin:`

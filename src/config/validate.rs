@@ -152,14 +152,33 @@ fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
     let worker_threads = raw
         .worker_threads
         .map(|threads| count(Some(threads), 1, 1, 1024, "server.worker_threads", errs));
+    let idle_timeout = count(
+        raw.idle_timeout_seconds,
+        ServerConfig::DEFAULT_IDLE_TIMEOUT_SECONDS as usize,
+        1,
+        ServerConfig::MAX_IDLE_TIMEOUT_SECONDS as usize,
+        "server.idle_timeout_seconds",
+        errs,
+    );
+    let http2_max_concurrent_streams = count(
+        raw.http2_max_concurrent_streams,
+        ServerConfig::DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS as usize,
+        1,
+        ServerConfig::MAX_HTTP2_MAX_CONCURRENT_STREAMS as usize,
+        "server.http2_max_concurrent_streams",
+        errs,
+    );
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(SocketAddr::new(ANY_V4, 8080)),
         request_timeout,
         graceful_shutdown_timeout,
         header_read_timeout,
+        idle_timeout: Duration::from_secs(idle_timeout as u64),
         readiness_probe_interval,
         max_connections,
         max_header_bytes,
+        http2_max_concurrent_streams: u32::try_from(http2_max_concurrent_streams)
+            .unwrap_or(ServerConfig::DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
         worker_threads,
     })
 }
@@ -1267,6 +1286,43 @@ pub(crate) mod tests {
         assert_eq!(c.server.header_read_timeout.as_secs(), 9);
         assert_eq!(c.server.readiness_probe_interval.as_secs(), 11);
         assert_eq!(c.server.max_connections, 12);
+    }
+
+    #[test]
+    fn server_connection_settings() {
+        let c = load(&with_section("server:\n  max_connections: 5"), &[]).unwrap();
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.server.http2_max_concurrent_streams, 100);
+        for bad in [0, 3601] {
+            assert_error(
+                &with_section(&format!("server:\n  idle_timeout_seconds: {bad}")),
+                "server.idle_timeout_seconds",
+                "between 1 and 3600",
+            );
+        }
+        for bad in [0, 1001] {
+            assert_error(
+                &with_section(&format!("server:\n  http2_max_concurrent_streams: {bad}")),
+                "server.http2_max_concurrent_streams",
+                "between 1 and 1000",
+            );
+        }
+        let c = load(
+            &with_section(
+                "server:\n  idle_timeout_seconds: 3600\n  http2_max_concurrent_streams: 1000",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(3600));
+        assert_eq!(c.server.http2_max_concurrent_streams, 1000);
+        let c = load(
+            &with_section("server:\n  idle_timeout_seconds: 1\n  http2_max_concurrent_streams: 1"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(1));
+        assert_eq!(c.server.http2_max_concurrent_streams, 1);
     }
 
     #[test]

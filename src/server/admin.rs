@@ -217,7 +217,7 @@ pub(super) async fn serve(
     let bound = listener
         .local_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    serve_internal(listener, &config, shutdown, move |request| {
+    serve_internal(listener, "admin", &config, shutdown, move |request| {
         let control = control.clone();
         async move { handle(&control, bound, &request).await }
     })

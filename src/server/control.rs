@@ -110,6 +110,12 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     if old.server.max_header_bytes != new.server.max_header_bytes {
         changed.push("server.max_header_bytes");
     }
+    if old.server.idle_timeout != new.server.idle_timeout {
+        changed.push("server.idle_timeout_seconds");
+    }
+    if old.server.http2_max_concurrent_streams != new.server.http2_max_concurrent_streams {
+        changed.push("server.http2_max_concurrent_streams");
+    }
     if old.server.worker_threads != new.server.worker_threads {
         changed.push("server.worker_threads");
     }

@@ -4,48 +4,59 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::{Layer, service_fn};
 
+use super::accept::{Limits, accept_loop};
+use super::connection::{self, Drain, Timeouts};
+use super::descriptors::Share;
 use super::listener::connection_builder;
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::request_id::RequestIdLayer;
 
+/// Connections open at once on each internal listener: a few scrapers and
+/// operators, so a flood of idle connections cannot take the process's
+/// descriptors.
+pub(super) const INTERNAL_MAX_CONNECTIONS: usize = 32;
+
 /// Accept loop of the small internal listeners (admin API, metrics): the same
-/// header limits and slow-loris guard as the main listener, request ids on
-/// every answer, and no drain (they stop with the process).
+/// header limits, first-request and idle deadlines as the main listener, a
+/// cap of [`INTERNAL_MAX_CONNECTIONS`], request ids on every answer, and no
+/// drain (at shutdown their connections are told to close, not waited for).
 pub(super) async fn serve_internal<F, Fut>(
     listener: TcpListener,
+    name: &'static str,
     config: &ServerConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     answer: F,
 ) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let builder = Arc::new(connection_builder(config));
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _peer)) = accepted else {
-            continue;
-        };
+    let timeouts = Timeouts::of(config);
+    let drain = Drain::new();
+    let limits = Limits {
+        listener: name,
+        max_connections: INTERNAL_MAX_CONNECTIONS,
+        share: Share::Operators,
+    };
+    accept_loop(listener, limits, shutdown, |stream, _peer, permit| {
         let answer = answer.clone();
         let builder = builder.clone();
+        let stop = drain.watcher();
         tokio::spawn(async move {
             let service = RequestIdLayer.layer(service_fn(move |request| {
                 let response = answer(request);
                 async move { Ok::<_, Infallible>(response.await) }
             }));
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .await;
+            let service = TowerToHyperService::new(service);
+            let _ = connection::serve(&builder, stream, service, timeouts, stop).await;
+            drop(permit);
         });
-    }
+    })
+    .await;
 }

@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tower::Service;
+
+use super::accept::{Limits, accept_loop};
+use super::connection::{self, Drain, Timeouts};
+use super::descriptors::Share;
 
 use crate::Proxy;
 use crate::access_log::ClientAddr;
@@ -51,27 +54,10 @@ pub(super) fn connection_builder(config: &ServerConfig) -> Builder<TokioExecutor
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
+        // With max_connections, this bounds the requests in flight.
+        .max_concurrent_streams(config.http2_max_concurrent_streams)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
-}
-
-/// In-flight connections after the listener stopped accepting.
-pub(super) struct Drained(GracefulShutdown);
-
-impl Drained {
-    /// Waits for the connections to finish, at most `grace`.
-    pub(super) async fn wait(self, grace: Duration) {
-        if tokio::time::timeout(grace, self.0.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?grace,
-                "graceful shutdown timed out; closing remaining connections"
-            );
-        }
-    }
 }
 
 /// Accepts connections until `shutdown` flips, then hands back the ones in flight.
@@ -79,48 +65,31 @@ pub(super) async fn serve(
     listener: TcpListener,
     proxy: Proxy,
     config: ServerConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> Drained {
+    shutdown: watch::Receiver<bool>,
+) -> Drain {
     let builder = Arc::new(connection_builder(&config));
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-    loop {
-        // Take a connection slot first, so over the cap new clients wait in the backlog.
-        let permit = tokio::select! {
-            _ = shutdown.changed() => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let timeouts = Timeouts::of(&config);
+    let drain = Drain::new();
+    let limits = Limits {
+        listener: "main",
+        max_connections: config.max_connections,
+        share: Share::Clients,
+    };
+    accept_loop(listener, limits, shutdown, |stream, peer, permit| {
         let _ = stream.set_nodelay(true);
         let service = Connected {
             proxy: proxy.clone(),
             peer,
         };
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let stop = drain.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            if let Err(error) = connection::serve(&builder, stream, service, timeouts, stop).await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
             drop(permit);
         });
-    }
-    drop(listener);
-    Drained(graceful)
+    })
+    .await;
+    drain
 }

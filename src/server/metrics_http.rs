@@ -41,7 +41,7 @@ pub(super) async fn serve(
             }
         })
     };
-    serve_internal(listener, &config, shutdown, move |request| {
+    serve_internal(listener, "metrics", &config, shutdown, move |request| {
         std::future::ready(answer(&handle, &request))
     })
     .await;

@@ -6,10 +6,19 @@
 //! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
 //! - `control`: what SIGHUP and the admin API share: reload from the source.
-//! - `internal`: the accept loop the admin and metrics listeners share.
+//! - `internal`: the admin and metrics listeners' shared serving loop.
+//! - `accept`: the accept loop every listener runs (connection cap,
+//!   descriptor reserve, back-off on `accept` errors).
+//! - `connection`: one connection under its first-request and idle deadlines.
+//! - `activity`: the in-flight bookkeeping those deadlines read.
+//! - `descriptors`: the open-file limit and the reserve kept below it.
 
+mod accept;
+mod activity;
 mod admin;
+mod connection;
 mod control;
+mod descriptors;
 mod internal;
 mod listener;
 mod metrics_http;
@@ -87,6 +96,8 @@ async fn bind(listener: &'static str, address: SocketAddr) -> Result<TcpListener
 pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerError> {
     // Before anything listens, so a SIGTERM during start-up is a clean stop, not a kill.
     let mut signals = Signals::install()?;
+    // Before anything opens descriptors in bulk (cache files, connections).
+    descriptors::raise_open_file_limit(config.server.max_connections);
     let proxy = Proxy::builder(config.clone()).build()?;
     let control = Arc::new(Control::new(
         proxy.clone(),

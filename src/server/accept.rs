@@ -1,0 +1,175 @@
+//! The accept loop every listener (main, admin, metrics) runs.
+//!
+//! - A connection cap: a slot is taken before `accept`, so over the cap new
+//!   clients wait in the kernel's accept queue (which costs the process no
+//!   descriptor) until a connection ends. Reaching the cap is logged.
+//! - The descriptor reserve ([`super::descriptors`]): a connection whose
+//!   descriptor is too close to the open-file limit is closed at once.
+//! - `accept` errors: a failed handshake (`ECONNABORTED` …) is skipped;
+//!   anything else, `EMFILE` above all, backs off from 10 ms up to 1 s, since
+//!   the pending connection keeps the listener readable and retrying at once
+//!   would spin.
+//!
+//! Warnings are logged at most once per [`WARN_EVERY`] per listener and kind.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+
+use super::descriptors::{Share, too_close_to_limit};
+
+/// Shortest pause after an `accept` error.
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// Longest pause after repeated `accept` errors.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one warning of each kind per listener in this time.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// What one listener enforces.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// The listener's name in logs (`main`, `admin`, `metrics`).
+    pub(super) listener: &'static str,
+    /// Connections open at once.
+    pub(super) max_connections: usize,
+    /// How close to the open-file limit it may take descriptors.
+    pub(super) share: Share,
+}
+
+/// Accepts connections under `limits` until `shutdown` flips; hands each one,
+/// with the slot it holds, to `serve` (which must not block).
+pub(super) async fn accept_loop<F>(
+    listener: TcpListener,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut warnings = Warnings::default();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if warnings.cap.due() {
+                    tracing::warn!(
+                        listener = limits.listener,
+                        limit = limits.max_connections,
+                        "connection limit reached; new connections wait in the accept queue"
+                    );
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = FIRST_BACKOFF;
+                if too_close_to_limit(stream.as_raw_fd(), limits.share) {
+                    if warnings.descriptors.due() {
+                        tracing::warn!(
+                            listener = limits.listener,
+                            "refusing connections: too few file descriptors left \
+                             under the open-file limit"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                }
+                serve(stream, peer, permit);
+            }
+            Err(error) if is_per_connection(&error) => {
+                tracing::debug!(listener = limits.listener, %error, "accept failed");
+            }
+            Err(error) => {
+                if warnings.accept.due() {
+                    tracing::warn!(
+                        listener = limits.listener,
+                        %error,
+                        "accept failed; backing off"
+                    );
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Errors about one pending connection, not about the listener or the process.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// When each kind of warning was last logged.
+#[derive(Debug, Default)]
+struct Warnings {
+    cap: Throttle,
+    descriptors: Throttle,
+    accept: Throttle,
+}
+
+/// Lets one event through per [`WARN_EVERY`].
+#[derive(Debug, Default)]
+struct Throttle(Option<Instant>);
+
+impl Throttle {
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        let due = self.0.is_none_or(|last| now >= last + WARN_EVERY);
+        if due {
+            self.0 = Some(now);
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn warnings_are_throttled() {
+        let mut throttle = Throttle::default();
+        assert!(throttle.due());
+        assert!(!throttle.due());
+        tokio::time::advance(WARN_EVERY).await;
+        assert!(throttle.due());
+    }
+
+    #[test]
+    fn emfile_is_not_a_per_connection_error() {
+        assert!(!is_per_connection(&io::Error::from_raw_os_error(
+            rustix::io::Errno::MFILE.raw_os_error()
+        )));
+        assert!(is_per_connection(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
+    }
+}
