@@ -38,6 +38,8 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.header_read_timeout_seconds", 10),
     ("server.readiness_probe_interval_seconds", 10),
     ("server.max_connections", 10_000),
+    ("server.idle_timeout_seconds", 60),
+    ("server.http2_max_concurrent_streams", 100),
     ("server.max_header_bytes", 65_536),
     ("server.worker_threads", 2),
     ("admin.jwt.leeway_seconds", 0),
@@ -106,6 +108,8 @@ server:
   header_read_timeout_seconds: «server.header_read_timeout_seconds»
   readiness_probe_interval_seconds: «server.readiness_probe_interval_seconds»
   max_connections: «server.max_connections»
+  idle_timeout_seconds: «server.idle_timeout_seconds»
+  http2_max_concurrent_streams: «server.http2_max_concurrent_streams»
   max_header_bytes: «server.max_header_bytes»
   worker_threads: «server.worker_threads»
 admin:
@@ -415,7 +419,8 @@ async fn server_settings_at_their_largest_values_serve() {
             "server:\n",
             &format!(
                 "server:\n  header_read_timeout_seconds: {max}\n  max_connections: {}\n  \
-                 max_header_bytes: 1048576\n",
+                 max_header_bytes: 1048576\n  idle_timeout_seconds: 3600\n  \
+                 http2_max_concurrent_streams: 1000\n",
                 max - 1
             ),
             1,

@@ -152,11 +152,11 @@ fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
     let worker_threads = raw
         .worker_threads
         .map(|threads| count(Some(threads), 1, 1, 1024, "server.worker_threads", errs));
-    let idle_timeout = count(
+    let idle_timeout = seconds_within(
         raw.idle_timeout_seconds,
-        ServerConfig::DEFAULT_IDLE_TIMEOUT_SECONDS as usize,
+        ServerConfig::DEFAULT_IDLE_TIMEOUT_SECONDS,
         1,
-        ServerConfig::MAX_IDLE_TIMEOUT_SECONDS as usize,
+        ServerConfig::MAX_IDLE_TIMEOUT_SECONDS,
         "server.idle_timeout_seconds",
         errs,
     );
@@ -173,7 +173,7 @@ fn server(raw: RawServer, errs: &mut Errors) -> Option<ServerConfig> {
         request_timeout,
         graceful_shutdown_timeout,
         header_read_timeout,
-        idle_timeout: Duration::from_secs(idle_timeout as u64),
+        idle_timeout,
         readiness_probe_interval,
         max_connections,
         max_header_bytes,
