@@ -110,6 +110,7 @@ fn bench(c: &mut Criterion) {
     });
     let key = CacheKey {
         bucket: Arc::from("bench"),
+        backend: Default::default(),
         object: "assets/images/2024/logo-large.png".to_owned(),
         version_id: None,
     };

@@ -30,6 +30,7 @@ const SIZES: [(&str, usize); 2] = [("4KiB", 4 << 10), ("1MiB", 1 << 20)];
 fn key(object: &str) -> CacheKey {
     CacheKey {
         bucket: Arc::from("products"),
+        backend: Default::default(),
         object: object.to_owned(),
         version_id: None,
     }

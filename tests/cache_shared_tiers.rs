@@ -1,16 +1,16 @@
 //! The disk and Redis tiers through the real binary: a disk cache that
 //! survives a restart and refuses a corrupted file, a Redis that is down and
-//! comes back, and purges shared by two instances on one Redis.
+//! comes back, purges shared by two instances on one Redis, an object S3
+//! lost that no tier serves again, a bucket repointed across a restart, and
+//! a purge that wins over the writes of the fill just before it.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use common::redis::RedisServer;
 use common::*;
-use yatagarasu::cache::CacheKey;
 
 const BKT: &str = "tiers-bkt";
 
@@ -36,14 +36,27 @@ fn redis_cache(redis: &RedisServer, prefix: &str) -> String {
     )
 }
 
-fn entry_file(dir: &Path, object: &str) -> PathBuf {
-    let hex = CacheKey {
-        bucket: Arc::from("products"),
-        object: object.to_owned(),
-        version_id: None,
-    }
-    .hex();
-    dir.join(&hex[..2]).join(hex)
+/// The entry files under a disk cache directory (not the temp directory).
+fn entry_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(fans) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    fans.flatten()
+        .filter(|fan| fan.file_name().len() == 2)
+        .filter_map(|fan| std::fs::read_dir(fan.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .collect()
+}
+
+/// The single entry file of a directory holding one entry, once written.
+async fn the_entry_file(dir: &Path) -> PathBuf {
+    eventually("the entry file", DEADLINE, || async {
+        match entry_files(dir).as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
 }
 
 fn s3_gets(s3: &S3Server, needle: &str) -> usize {
@@ -86,20 +99,12 @@ async fn the_disk_tier_survives_a_restart_and_never_serves_a_corrupted_file() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = proxy_config(&s3, disk_cache(dir.path()));
-    let file = entry_file(dir.path(), "d.bin");
 
     let first = start(&cfg).await;
     let r = get(first.main, "/products/d.bin").await;
     assert_eq!(r.header("x-cache"), Some("MISS"));
     let original_type = r.header("content-type").map(str::to_owned);
-    eventually("the entry file", DEADLINE, || async {
-        if file.is_file() {
-            Ok(())
-        } else {
-            Err(format!("{file:?} missing"))
-        }
-    })
-    .await;
+    let file = the_entry_file(dir.path()).await;
     drop(first);
 
     // A new process over the same directory answers from disk.
@@ -301,4 +306,180 @@ async fn two_instances_share_entries_and_purges_through_redis() {
         }
     })
     .await;
+}
+
+/// Memory, disk and Redis in that order, with the given fresh lifetime.
+fn all_tiers(dir: &Path, redis: &RedisServer, prefix: &str, ttl_seconds: u64) -> String {
+    format!(
+        "cache:\n  enabled: true\n  cache_layers: [memory, disk, redis]\n  stale_if_error_seconds: 300\n  \
+         memory:\n    default_ttl_seconds: {ttl_seconds}\n  disk:\n    cache_dir: {}\n    \
+         max_disk_cache_size_mb: 64\n  redis:\n    redis_url: {}\n    key_prefix: {}\n    timeout_ms: 2000\n",
+        q(dir.to_str().unwrap()),
+        q(&redis.url()),
+        q(prefix)
+    )
+}
+
+/// Waits until the fill of one object reached the disk tier under `dir`
+/// and Redis under `pattern` (both written in the background).
+async fn wait_written(
+    dir: &Path,
+    keys: &impl Fn(&'static str) -> KeysFuture,
+    pattern: &'static str,
+) {
+    eventually("the entry on disk and in Redis", DEADLINE, || async {
+        let in_redis = keys(pattern).await?;
+        let on_disk = entry_files(dir);
+        if in_redis.is_empty() || on_disk.is_empty() {
+            Err(format!("redis {in_redis:?}, disk {on_disk:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_deleted_in_s3_is_not_served_stale_from_any_tier_during_an_outage() {
+    let mut s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "gone.txt", b"deleted bytes");
+    let redis = RedisServer::start().await;
+    let conn = redis.connection(0).await;
+    let keys = redis_keys(&conn);
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&proxy_config(
+        &s3,
+        all_tiers(dir.path(), &redis, "gone:", 1),
+    ))
+    .await;
+    // A second instance on the same Redis, holding the object in memory.
+    let b = start(&proxy_config(&s3, redis_cache(&redis, "gone:"))).await;
+
+    let r = get(a.main, "/products/gone.txt").await;
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    wait_written(dir.path(), &keys, "gone:*").await;
+    let r = get(b.main, "/products/gone.txt").await;
+    assert_eq!(r.header("x-cache"), Some("HIT redis"), "{}", r.describe());
+
+    // Deleted in S3: once the entry is stale, A's revalidation learns it (404).
+    std::fs::remove_file(s3.object_path(BKT, "gone.txt")).unwrap();
+    eventually("a 404 once the entry is stale", DEADLINE, || async {
+        let r = get(a.main, "/products/gone.txt").await;
+        match r.status {
+            404 => Ok(()),
+            200 => Err(format!("still {:?}", r.header("x-cache"))),
+            other => panic!("unexpected {other}: {}", r.describe()),
+        }
+    })
+    .await;
+
+    // S3 goes down: no tier of A answers with the deleted object, stale or not.
+    s3.stop().await;
+    let r = get(a.main, "/products/gone.txt").await;
+    assert_ne!(
+        r.status,
+        200,
+        "A served the deleted object: {}",
+        r.describe()
+    );
+    assert_ne!(r.header("x-cache"), Some("STALE"));
+    // Nor does B once the forget reached it through the purge channel.
+    eventually("B forgot the deleted object", DEADLINE, || async {
+        let r = get(b.main, "/products/gone.txt").await;
+        if r.status == 200 {
+            Err(format!("B served it: {:?}", r.header("x-cache")))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_repointed_across_a_restart_never_answers_from_the_old_bucket() {
+    const NEW: &str = "tiers-new";
+    const THIRD: &str = "tiers-third";
+    let s3 = S3Server::start(&[BKT, NEW, THIRD]).await;
+    s3.write_object(BKT, "hello.txt", b"old bucket bytes");
+    s3.write_object(NEW, "hello.txt", b"new bucket bytes");
+    s3.write_object(THIRD, "hello.txt", b"third bucket bytes");
+    let redis = RedisServer::start().await;
+    let conn = redis.connection(0).await;
+    let keys = redis_keys(&conn);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = all_tiers(dir.path(), &redis, "repoint:", 3600);
+    let repointed = |s3_bucket: &str, cache: &str| {
+        let mut cfg = Config::new(vec![BucketCfg::new("products", &s3, s3_bucket)]);
+        cfg.readiness_probe_interval_seconds = 3600;
+        cfg.extra_yaml = cache.to_owned();
+        cfg
+    };
+
+    let first = start(&repointed(BKT, &cache)).await;
+    let r = get(first.main, "/products/hello.txt").await;
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    assert_eq!(r.body.as_ref(), b"old bucket bytes");
+    wait_written(dir.path(), &keys, "repoint:*").await;
+    drop(first);
+
+    // Same disk directory and Redis, `products` now points at another bucket.
+    let second = start(&repointed(NEW, &cache)).await;
+    let r = get(second.main, "/products/hello.txt").await;
+    assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"new bucket bytes");
+    let r = get(second.main, "/products/hello.txt").await;
+    assert_eq!(r.header("x-cache"), Some("HIT memory"));
+    assert_eq!(r.body.as_ref(), b"new bucket bytes");
+    drop(second);
+
+    // Redis alone (another instance's mapping): its entries are not ours either.
+    let third = start(&repointed(THIRD, &redis_cache(&redis, "repoint:"))).await;
+    let r = get(third.main, "/products/hello.txt").await;
+    assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"third bucket bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_right_after_a_fill_is_not_undone_by_the_background_writes() {
+    let s3 = S3Server::start(&[BKT]).await;
+    // Large enough that the disk and Redis writes are still running when the purge arrives.
+    const LEN: u64 = 4 << 20;
+    const KEYS: usize = 10;
+    for i in 0..KEYS {
+        s3.write_pattern_object(BKT, &format!("p{i}.bin"), LEN)
+            .await;
+    }
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(&proxy_config(
+        &s3,
+        all_tiers(dir.path(), &redis, "race:", 3600),
+    ))
+    .await;
+
+    let mut resurrected = Vec::new();
+    for i in 0..KEYS {
+        let path = format!("/products/p{i}.bin");
+        let r = get(proxy.main, &path).await;
+        assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
+        assert_eq!(r.body.len() as u64, LEN);
+        let purged = send_with_body(
+            proxy.admin,
+            "POST",
+            &format!("/admin/cache/purge{path}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(purged.status, 200, "{}", purged.describe());
+        let r = get(proxy.main, &path).await;
+        assert_eq!(r.status, 200);
+        if r.header("x-cache") != Some("MISS") {
+            resurrected.push(format!("{path}: {:?}", r.header("x-cache")));
+        }
+    }
+    assert!(
+        resurrected.is_empty(),
+        "purged objects served from the cache again: {resurrected:?}"
+    );
 }

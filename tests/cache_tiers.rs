@@ -14,7 +14,9 @@ use http::{HeaderMap, HeaderValue};
 use tokio::sync::mpsc;
 use yatagarasu::cache::disk::DiskTier;
 use yatagarasu::cache::redis::RedisTier;
-use yatagarasu::cache::{CacheKey, CacheTier, CachedObject, ObjectMeta, PurgeScope, TierError};
+use yatagarasu::cache::{
+    BackendId, CacheKey, CacheTier, CachedObject, ObjectMeta, PurgeScope, TierError,
+};
 use yatagarasu::config::{DiskCacheConfig, RedisCacheConfig, Secret};
 
 // ---------------------------------------------------------------------------
@@ -24,6 +26,7 @@ use yatagarasu::config::{DiskCacheConfig, RedisCacheConfig, Secret};
 fn key(bucket: &str, object: &str) -> CacheKey {
     CacheKey {
         bucket: Arc::from(bucket),
+        backend: Default::default(),
         object: object.to_owned(),
         version_id: None,
     }
@@ -553,7 +556,11 @@ async fn redis_round_trip_sets_the_ttl() {
     tier.put(&k, stored.clone()).await.unwrap();
     assert_same(&tier.get(&k).await.unwrap().expect("hit"), &stored);
 
-    let redis_key = format!("yg:products:{}", k.hex());
+    let redis_key = format!(
+        "yg:products:{}:{}",
+        CacheKey::object_hex("products", "img/logo.png"),
+        k.hex()
+    );
     assert_eq!(tier.redis_key(&k), redis_key);
     let mut conn = server.connection(0).await;
     let ttl: i64 = redis::cmd("PTTL")
@@ -832,4 +839,58 @@ async fn disk_too_large_replacement_drops_the_older_entry() {
     assert!(tier.get(&k).await.unwrap().is_none());
     assert!(!tier.entry_path(&k).exists());
     assert_eq!(tier.stats().items, 0);
+}
+
+/// The same object of one bucket name fetched from two backends.
+fn on_backend(backend: u8) -> CacheKey {
+    CacheKey {
+        backend: BackendId([backend; 16]),
+        ..key("products", "same.txt")
+    }
+}
+
+/// A tier answers only for the backend an entry was fetched from, an entry
+/// purge removes one backend's entry, an object purge every backend's.
+async fn backends_are_kept_apart(tier: &dyn CacheTier) {
+    let (one, two) = (on_backend(1), on_backend(2));
+    tier.put(&one, object(b"from one")).await.unwrap();
+    assert!(
+        tier.get(&two).await.unwrap().is_none(),
+        "another backend misses"
+    );
+    tier.put(&two, object(b"from two")).await.unwrap();
+    assert_eq!(tier.get(&one).await.unwrap().unwrap().body, "from one");
+    assert_eq!(tier.get(&two).await.unwrap().unwrap().body, "from two");
+
+    assert_eq!(
+        tier.purge(&PurgeScope::Entry(one.clone())).await.unwrap(),
+        1
+    );
+    assert!(tier.get(&one).await.unwrap().is_none());
+    assert!(
+        tier.get(&two).await.unwrap().is_some(),
+        "the other entry stays"
+    );
+
+    tier.put(&one, object(b"from one")).await.unwrap();
+    let object_scope = PurgeScope::Object {
+        bucket: "products".into(),
+        key: "same.txt".into(),
+    };
+    assert_eq!(tier.purge(&object_scope).await.unwrap(), 2);
+    assert!(tier.get(&one).await.unwrap().is_none());
+    assert!(tier.get(&two).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn disk_keeps_backends_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    backends_are_kept_apart(&open_disk(dir.path(), 1 << 30).await).await;
+}
+
+#[tokio::test]
+async fn redis_keeps_backends_apart() {
+    let server = RedisServer::start().await;
+    let tier = RedisTier::new(&redis_config(&server, "apart:")).unwrap();
+    backends_are_kept_apart(&tier).await;
 }

@@ -127,6 +127,13 @@ async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> 
         PurgeScope::All => json!({"all": true}),
         PurgeScope::Bucket(bucket) => json!({"bucket": bucket}),
         PurgeScope::Object { bucket, key } => json!({"bucket": bucket, "key": key}),
+        // Not requested through this API (forgets), but named exactly if it were.
+        PurgeScope::Entry(entry) => json!({
+            "bucket": &*entry.bucket,
+            "key": entry.object,
+            "backend": entry.backend.hex(),
+            "version_id": entry.version_id,
+        }),
     };
     let mut body = json!({"status": "purged", "scope": scope, "removed": removed});
     match broadcast {

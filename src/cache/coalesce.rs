@@ -141,6 +141,7 @@ mod tests {
     fn key() -> CacheKey {
         CacheKey {
             bucket: Arc::from("b"),
+            backend: Default::default(),
             object: "k".into(),
             version_id: None,
         }
@@ -203,6 +204,7 @@ mod not_stored_tests {
         let coalescer = Arc::new(Coalescer::default());
         let key = CacheKey {
             bucket: Arc::from("b"),
+            backend: Default::default(),
             object: "k".into(),
             version_id: None,
         };

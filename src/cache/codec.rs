@@ -20,6 +20,7 @@
 //!   content_length u64
 //!   etag           option<bytes>  (u8 0/1, then u32 length + bytes)
 //!   bucket         bytes
+//!   backend        16   the backend fingerprint (`BackendId`)
 //!   object         bytes
 //!   version_id     option<bytes>
 //!   header_count   u32
@@ -28,7 +29,7 @@
 //! checksum   32  SHA-256 of everything before it
 //! ```
 //!
-//! The key (bucket, object, version) is stored so a tier can rebuild its
+//! The key (bucket, backend, object, version) is stored so a tier can rebuild its
 //! index from the entries alone and purge by bucket or object, and so a
 //! lookup can verify that the entry really is the one asked for.
 //!
@@ -45,13 +46,18 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
+use super::key::BackendId;
 use super::{CacheKey, CachedObject, ObjectMeta, TierError};
 
 /// The first bytes of every encoded entry.
 pub const MAGIC: [u8; 4] = *b"YTGC";
 
 /// The version of the layout written by [`encode`]; other versions are rejected.
-pub const FORMAT_VERSION: u16 = 1;
+///
+/// Version 2 added the backend fingerprint to the key: version 1 entries,
+/// written without it, may belong to another backend and are never served
+/// (the disk scan deletes them, Redis lets them expire).
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Length of the fixed part before the metadata (magic, version, lengths).
 pub const FIXED_LEN: usize = 4 + 2 + 4 + 8;
@@ -151,6 +157,7 @@ pub fn encode_parts(key: &CacheKey, object: &CachedObject) -> EncodedParts {
     m.extend_from_slice(&meta.content_length.to_le_bytes());
     put_opt_bytes(&mut m, meta.etag.as_deref().map(str::as_bytes));
     put_bytes(&mut m, key.bucket.as_bytes());
+    m.extend_from_slice(&key.backend.0);
     put_bytes(&mut m, key.object.as_bytes());
     put_opt_bytes(&mut m, key.version_id.as_deref().map(str::as_bytes));
     m.extend_from_slice(&(meta.headers.len() as u32).to_le_bytes());
@@ -267,6 +274,11 @@ fn decode_meta(bytes: &[u8]) -> Result<(CacheKey, ObjectMeta), TierError> {
     let content_length = r.u64()?;
     let etag = r.opt_string()?;
     let bucket = r.string()?;
+    let backend = BackendId(
+        r.take(16)?
+            .try_into()
+            .map_err(|_| corrupt("truncated backend"))?,
+    );
     let object = r.string()?;
     let version_id = r.opt_string()?;
     let count = r.u32()?;
@@ -284,6 +296,7 @@ fn decode_meta(bytes: &[u8]) -> Result<(CacheKey, ObjectMeta), TierError> {
     Ok((
         CacheKey {
             bucket: Arc::from(bucket),
+            backend,
             object,
             version_id,
         },
@@ -409,6 +422,7 @@ mod tests {
         let body = Bytes::from_static(b"hello, cache");
         let key = CacheKey {
             bucket: Arc::from("products"),
+            backend: BackendId([7; 16]),
             object: "dir/ünïcode.txt".to_owned(),
             version_id: Some("v1".to_owned()),
         };
@@ -489,11 +503,14 @@ mod tests {
     #[test]
     fn other_versions_and_garbage_are_rejected() {
         let (key, object) = sample();
-        let mut other = encode(&key, &object);
-        other[4..6].copy_from_slice(&2u16.to_le_bytes());
-        assert!(
-            matches!(decode(Bytes::from(other)), Err(TierError::Corrupt(m)) if m.contains("version"))
-        );
+        // Version 1 (no backend in the key) and a future version 3.
+        for version in [1u16, 3] {
+            let mut other = encode(&key, &object);
+            other[4..6].copy_from_slice(&version.to_le_bytes());
+            assert!(
+                matches!(decode(Bytes::from(other)), Err(TierError::Corrupt(m)) if m.contains("version"))
+            );
+        }
 
         // Huge announced lengths must not allocate or panic.
         let mut huge = Vec::from(MAGIC);

@@ -145,6 +145,7 @@ mod tests {
     fn key() -> CacheKey {
         CacheKey {
             bucket: Arc::from("b"),
+            backend: Default::default(),
             object: "k".into(),
             version_id: None,
         }
@@ -162,7 +163,7 @@ mod tests {
                 stored_at: SystemTime::now(),
                 fresh_until: SystemTime::now(),
             },
-            epoch: store.epoch(),
+            epoch: store.epoch_for(&key()),
             leader,
         }
     }

@@ -1,16 +1,27 @@
-//! The cache key: which bucket (by its configured name), which object, which version.
+//! The cache key: which bucket (by its configured name), which S3 backend
+//! it stands for, which object, which version.
 //!
 //! Never the client or its token: authorization has already happened.
+//!
+//! The backend is part of the key because the disk and Redis tiers outlive
+//! the configuration that filled them (a restart, or another instance with a
+//! different mapping sharing one Redis): an entry is only ever found under
+//! the backend identity it was fetched from, so a bucket name pointed at
+//! other S3 data never answers with the old data.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+use crate::config::S3Config;
 
 /// Identifies one cached object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// The bucket's configured name (not the S3 bucket's).
     pub bucket: Arc<str>,
+    /// The S3 data the bucket name stood for when the entry was fetched.
+    pub backend: BackendId,
     /// The object key, decoded.
     pub object: String,
     /// The `versionId` query parameter, when the request named a version.
@@ -23,6 +34,7 @@ impl CacheKey {
         let mut hasher = Sha256::new();
         hasher.update(self.bucket.as_bytes());
         hasher.update([0]);
+        hasher.update(self.backend.0);
         hasher.update(self.object.as_bytes());
         hasher.update([0]);
         if let Some(version) = &self.version_id {
@@ -34,12 +46,118 @@ impl CacheKey {
 
     /// The digest as lower-case hex.
     pub fn hex(&self) -> String {
-        use std::fmt::Write as _;
-        self.digest()
-            .iter()
-            .fold(String::with_capacity(64), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
+        to_hex(&self.digest())
+    }
+
+    /// Hex digest of the bucket name and object key alone (every backend and
+    /// version of the object), which groups an object's entries in Redis so
+    /// a purge by object finds them all.
+    pub fn object_hex(bucket: &str, object: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(bucket.as_bytes());
+        hasher.update([0]);
+        hasher.update(object.as_bytes());
+        hasher.update([0]);
+        to_hex(&hasher.finalize())
+    }
+}
+
+/// A short fingerprint of the S3 backend a bucket name stands for.
+///
+/// Computed once per configuration generation (never per request) from the
+/// fields listed in [`BackendId::of`]; equal fingerprints mean the same S3
+/// data. Adding a field (say, a replica set) only appends to that list:
+/// every fingerprint changes, so entries written before are simply not found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct BackendId(pub [u8; 16]);
+
+/// Names the fingerprint scheme; change it to invalidate every fingerprint.
+const BACKEND_SCHEME: &[u8] = b"yatagarasu-backend-v1";
+
+impl BackendId {
+    /// The fingerprint of `s3`'s identity: endpoint, S3 bucket, region.
+    ///
+    /// Addressing style and credentials are left out: they change how the
+    /// data is reached, not which data it is (a change of them still purges
+    /// the bucket at reload, see `CacheShared::prepare`).
+    pub fn of(s3: &S3Config) -> Self {
+        let endpoint = s3.endpoint.as_ref().map(ToString::to_string);
+        Self::from_fields(&[
+            ("endpoint", endpoint.as_deref().unwrap_or("")),
+            ("bucket", &s3.bucket),
+            ("region", &s3.region),
+        ])
+    }
+
+    /// The fingerprint of named fields, each length-prefixed so no two
+    /// different lists hash alike.
+    pub fn from_fields(fields: &[(&str, &str)]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(BACKEND_SCHEME);
+        for (name, value) in fields {
+            for part in [name.as_bytes(), value.as_bytes()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+        }
+        let digest = hasher.finalize();
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        Self(id)
+    }
+
+    /// The fingerprint as lower-case hex (purge messages, logs).
+    pub fn hex(&self) -> String {
+        to_hex(&self.0)
+    }
+
+    /// Parses [`BackendId::hex`]'s output.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 32 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut id = [0; 16];
+        for (i, out) in id.iter_mut().enumerate() {
+            let pair = std::str::from_utf8(&bytes[2 * i..2 * i + 2]).ok()?;
+            *out = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(id))
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_changes_the_digest_and_round_trips_as_hex() {
+        let one = BackendId::from_fields(&[("bucket", "a")]);
+        let two = BackendId::from_fields(&[("bucket", "b")]);
+        assert_ne!(one, two);
+        // Length prefixes: moving bytes between fields changes the fingerprint.
+        assert_ne!(
+            BackendId::from_fields(&[("bucket", "ab"), ("region", "")]),
+            BackendId::from_fields(&[("bucket", "a"), ("region", "b")])
+        );
+        let key = |backend| CacheKey {
+            bucket: Arc::from("b"),
+            backend,
+            object: "o".into(),
+            version_id: None,
+        };
+        assert_ne!(key(one).digest(), key(two).digest());
+        assert_eq!(BackendId::from_hex(&one.hex()), Some(one));
+        assert_eq!(BackendId::from_hex("zz"), None);
     }
 }

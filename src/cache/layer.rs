@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use super::key::BackendId;
 use super::policy::StoragePolicy;
 use super::service::{BucketPolicy, Cache, CacheContext};
 use crate::config::Config;
@@ -43,6 +44,7 @@ impl CacheLayer {
                             .min(store.config().memory.max_item_size),
                     },
                     counters: store.bucket_counters(&name),
+                    backend: BackendId::of(&bucket.s3),
                 };
                 (name, policy)
             })

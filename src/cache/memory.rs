@@ -156,31 +156,25 @@ impl MemoryTier {
 
     /// Removes what `scope` names; returns how many entries went.
     pub(crate) fn purge(&self, scope: &PurgeScope) -> u64 {
-        let removed = AtomicU64::new(0);
         match scope {
             PurgeScope::All => {
-                removed.store(self.cache.len() as u64, Ordering::Relaxed);
+                let removed = self.cache.len() as u64;
                 self.cache.clear();
+                removed
             }
-            PurgeScope::Bucket(bucket) => self.cache.retain(|key, _| {
-                let keep = &*key.bucket != bucket.as_str();
-                if !keep {
-                    removed.fetch_add(1, Ordering::Relaxed);
-                }
-                keep
-            }),
-            PurgeScope::Object {
-                bucket,
-                key: object,
-            } => self.cache.retain(|key, _| {
-                let keep = &*key.bucket != bucket.as_str() || key.object != *object;
-                if !keep {
-                    removed.fetch_add(1, Ordering::Relaxed);
-                }
-                keep
-            }),
+            PurgeScope::Entry(key) => u64::from(self.cache.remove(key).is_some()),
+            PurgeScope::Bucket(_) | PurgeScope::Object { .. } => {
+                let removed = AtomicU64::new(0);
+                self.cache.retain(|key, _| {
+                    let keep = !scope.covers(key);
+                    if !keep {
+                        removed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    keep
+                });
+                removed.into_inner()
+            }
         }
-        removed.into_inner()
     }
 
     /// Entries held.
@@ -235,6 +229,7 @@ mod tests {
     fn key(bucket: &str, object: &str) -> CacheKey {
         CacheKey {
             bucket: Arc::from(bucket),
+            backend: Default::default(),
             object: object.to_owned(),
             version_id: None,
         }

@@ -8,15 +8,17 @@
 //! - `layer.rs` / `service.rs`: the tower layer; hit, miss, revalidation,
 //!   stale-if-error, bypass, and the `X-Cache` marker.
 //! - `store.rs`: the tiers in lookup order, promotion, the background fill
-//!   queue, purge epochs.
+//!   queue, purges and forgets; `epoch.rs`: how a purge wins over writes
+//!   already under way.
 //! - `memory.rs`: the `quick_cache` tier, sharded so the largest item fits.
 //! - `fill.rs`: the streaming fill (tee into a capped buffer, store on completion).
 //! - `coalesce.rs`: one upstream request per key for concurrent misses.
 //! - `policy.rs`: what is storable, its metadata and TTL, refresh from a 304.
 //! - `serve/`: answering GET/HEAD from an entry (conditionals, ranges, multipart).
 //! - `stats.rs`: per-bucket counters; `admin.rs`: purge and stats API.
-//! - `entry.rs`, `key.rs`, `tier.rs`: what is stored, under which key, and
-//!   the interface of the slower tiers.
+//! - `entry.rs`, `key.rs`, `tier.rs`: what is stored, under which key (the
+//!   key includes a fingerprint of the S3 backend), and the interface of the
+//!   slower tiers.
 //! - `disk/`, `redis/`, `codec.rs`: the slower tiers and their encoding;
 //!   `tiers.rs` opens them from the configuration.
 
@@ -25,6 +27,7 @@ mod coalesce;
 pub mod codec;
 pub mod disk;
 pub mod entry;
+mod epoch;
 mod fill;
 pub mod key;
 mod layer;
@@ -39,7 +42,7 @@ pub mod tier;
 mod tiers;
 
 pub use entry::{CachedObject, ObjectMeta};
-pub use key::CacheKey;
+pub use key::{BackendId, CacheKey};
 pub use layer::CacheLayer;
 pub use service::{Cache, X_CACHE};
 pub use tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
@@ -61,6 +64,12 @@ pub struct CacheShared {
 struct SharedState {
     store: Option<Arc<Store>>,
     /// What each configured bucket pointed at, to purge it when that changes.
+    ///
+    /// Not what keeps a repointed bucket from serving old data: keys carry
+    /// the backend fingerprint ([`BackendId`]), so old entries are never
+    /// found, in this process or after a restart. The purge frees their
+    /// space at once (they would otherwise wait for eviction or expiry) and
+    /// covers what the fingerprint leaves out (credentials, addressing).
     identities: HashMap<String, BucketIdentity>,
 }
 

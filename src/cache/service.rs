@@ -17,6 +17,7 @@ use tower::{Service, ServiceExt};
 
 use super::coalesce::{Leader, Role, Shared};
 use super::fill::{Fill, FillBody};
+use super::key::BackendId;
 use super::policy::{self as storage, StoragePolicy};
 use super::stats::{BucketCounters, Outcome};
 use super::store::Store;
@@ -49,6 +50,8 @@ pub(crate) struct BucketPolicy {
     /// TTL and item limit of this bucket's entries.
     pub(crate) storage: StoragePolicy,
     pub(crate) counters: Arc<BucketCounters>,
+    /// The S3 backend the bucket name stands for, part of every key.
+    pub(crate) backend: BackendId,
 }
 
 /// What every request of one generation needs: the store and the bucket policies.
@@ -156,6 +159,7 @@ fn classify<'a>(
         policy,
         key: CacheKey {
             bucket: route.name.clone(),
+            backend: policy.backend,
             object: object.0.clone(),
             version_id,
         },
@@ -228,7 +232,7 @@ async fn miss(
                     return serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
                 }
                 policy.counters.record(Outcome::Miss);
-                let epoch = store.epoch();
+                let epoch = store.epoch_for(&key);
                 let response = forward(inner, request).await?;
                 let target = FillTarget {
                     store,
@@ -345,7 +349,7 @@ async fn revalidate(
     {
         check.headers_mut().insert(header::IF_NONE_MATCH, etag);
     }
-    let epoch = store.epoch();
+    let epoch = store.epoch_for(&key);
     match forward(inner.clone(), check).await {
         Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
             let now = SystemTime::now();
@@ -366,7 +370,7 @@ async fn revalidate(
                     // A 304 for another representation, or now uncacheable:
                     // drop the entry and ask S3 what the client asked.
                     tracing::debug!(%reason, "revalidation refused; entry dropped");
-                    store.forget(&key);
+                    store.forget(&key, epoch).await;
                     drop(leader);
                     policy.counters.record(Outcome::Miss);
                     let response = forward(inner, Request::from_parts(parts, empty())).await?;
@@ -375,8 +379,9 @@ async fn revalidate(
             }
         }
         Ok(response) => {
-            // The object changed (or S3 ignored the validator).
-            store.forget(&key);
+            // The object changed (or S3 ignored the validator): the old
+            // entry goes from every tier; the new answer may replace it.
+            let epoch = store.forget(&key, epoch).await;
             policy.counters.record(Outcome::Miss);
             if plain && parts.method == Method::GET {
                 let target = FillTarget {
@@ -405,7 +410,7 @@ async fn revalidate(
         }
         Err(error) => {
             if matches!(&error, ProxyError::S3 { status, .. } if status.is_client_error()) {
-                store.forget(&key);
+                store.forget(&key, epoch).await;
             }
             policy.counters.record(Outcome::Miss);
             Err(error)

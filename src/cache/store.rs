@@ -8,9 +8,12 @@
 //! tiers in the background, through a bounded queue that drops (and counts)
 //! rather than ever blocking a request.
 //!
-//! Purges bump an epoch: a fill or revalidation that started before a purge
-//! is not stored after it, so a purge is never undone by a transfer that was
-//! already running.
+//! Purges bump an epoch (see `epoch.rs`): a fill, revalidation or promotion
+//! that started before a purge is not stored after it in any tier, and a
+//! purge waits for slower-tier writes already running before it deletes, so
+//! a purge is never undone by a transfer or a write that was already under
+//! way. [`Store::forget`] is such a purge for one entry, in every tier and,
+//! through the Redis purge channel, in every instance.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +23,7 @@ use metrics::Counter;
 use tokio::sync::mpsc;
 
 use super::coalesce::Coalescer;
+use super::epoch::PurgeEpochs;
 use super::memory::MemoryTier;
 use super::redis::{PurgeSubscription, RedisTier};
 use super::stats::BucketCounters;
@@ -57,7 +61,7 @@ pub(crate) struct Store {
     memory: Option<MemoryTier>,
     slower: Vec<Arc<dyn CacheTier>>,
     pub(crate) coalescer: Arc<Coalescer>,
-    epoch: Arc<AtomicU64>,
+    epochs: Arc<PurgeEpochs>,
     fills: FillQueue,
     buckets: Mutex<HashMap<Arc<str>, Arc<BucketCounters>>>,
     memory_hits: AtomicU64,
@@ -107,15 +111,15 @@ impl Store {
                 )
             })
             .collect();
-        let epoch = Arc::new(AtomicU64::new(0));
+        let epochs = Arc::new(PurgeEpochs::default());
         Ok(Self {
             config: config.clone(),
             tiers,
             memory,
             slower: ordered,
             coalescer: Arc::new(Coalescer::default()),
-            fills: FillQueue::new(epoch.clone()),
-            epoch,
+            fills: FillQueue::new(epochs.clone()),
+            epochs,
             buckets: Mutex::new(HashMap::new()),
             memory_hits: AtomicU64::new(0),
             memory_misses: AtomicU64::new(0),
@@ -125,8 +129,8 @@ impl Store {
         })
     }
 
-    /// With Redis configured: drops from the local tiers (memory, disk) what
-    /// other instances purge. Needs a runtime; a no-op without one.
+    /// With Redis configured: purges what other instances purge (and
+    /// forget) from this instance's tiers. Needs a runtime; a no-op without one.
     pub(crate) fn follow_remote_purges(self: &Arc<Self>) {
         let Some(redis) = &self.redis else {
             return;
@@ -149,17 +153,16 @@ impl Store {
         *self.subscription.lock().unwrap_or_else(|p| p.into_inner()) = Some(subscription);
     }
 
-    /// Purges this instance's own tiers (memory and disk; Redis is shared
-    /// and was purged by whoever broadcast the purge).
+    /// Purges what another instance purged from this instance's tiers.
+    ///
+    /// Redis too, although the other instance purged it already: a write
+    /// this instance had under way may have reached Redis after that purge.
+    /// Once the epoch is bumped and running writes have settled, this
+    /// second pass removes it, and no older write of this instance follows.
     async fn purge_local(&self, scope: &PurgeScope) {
-        self.purge_memory(scope);
-        for tier in &self.slower {
-            if tier.kind() == CacheTierKind::Redis {
-                continue;
-            }
-            if let Err(error) = tier.purge(scope).await {
-                tracing::warn!(tier = tier.kind().as_str(), %error, "remote purge failed");
-                metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => tier.kind().as_str()).increment(1);
+        for (tier, result) in self.purge(scope).await {
+            if let Err(error) = result {
+                tracing::warn!(tier = tier.as_str(), %error, "remote purge failed");
             }
         }
     }
@@ -197,9 +200,10 @@ impl Store {
             .collect()
     }
 
-    /// The current purge epoch; pass it back to [`Store::insert`].
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+    /// The purge epoch of `key`: read it before fetching, pass it back to
+    /// [`Store::insert`].
+    pub(crate) fn epoch_for(&self, key: &CacheKey) -> u64 {
+        self.epochs.of(key)
     }
 
     /// Only the memory tier (no await): the fast path and the leader's re-check.
@@ -228,6 +232,8 @@ impl Store {
 
     /// Looks `key` up in every tier, in order; promotes a hit to the faster tiers.
     pub(crate) async fn lookup(&self, key: &CacheKey) -> Option<Found> {
+        // Before reading: a purge during the read stops the promotion.
+        let epoch = self.epochs.of(key);
         for (index, tier) in self.tiers.iter().enumerate() {
             let (kind, found) = match tier {
                 Tier::Memory => {
@@ -257,22 +263,22 @@ impl Store {
                 if let Some(series) = self.hit_series.get(&kind) {
                     series.increment(1);
                 }
-                self.promote(index, key, &object);
+                self.promote(index, key, &object, epoch);
                 return Some(Found { object, tier: kind });
             }
         }
         None
     }
 
-    /// Copies an entry found at `index` into the tiers before it.
-    fn promote(&self, index: usize, key: &CacheKey, object: &CachedObject) {
+    /// Copies an entry found at `index` into the tiers before it, unless
+    /// a purge happened since `epoch`.
+    fn promote(&self, index: usize, key: &CacheKey, object: &CachedObject, epoch: u64) {
         let mut slower = Vec::new();
         for tier in &self.tiers[..index] {
             match tier {
                 Tier::Memory => {
-                    if let Some(memory) = &self.memory {
-                        memory.insert(key.clone(), object.clone());
-                        self.update_memory_gauges();
+                    if !self.insert_memory(key, object, epoch) {
+                        return;
                     }
                 }
                 Tier::Slower(tier) => slower.push(tier.clone()),
@@ -280,19 +286,16 @@ impl Store {
         }
         if !slower.is_empty() {
             self.fills
-                .enqueue(key.clone(), object.clone(), slower, self.epoch());
+                .enqueue(key.clone(), object.clone(), slower, epoch);
         }
     }
 
     /// Stores `object` in every tier unless a purge happened since `epoch`:
-    /// memory now, the slower tiers in the background. Returns whether it was stored.
+    /// memory now, the slower tiers in the background (each checks the
+    /// epoch again right before it stores). Returns whether it was stored.
     pub(crate) fn insert(&self, key: &CacheKey, object: &CachedObject, epoch: u64) -> bool {
-        if self.epoch() != epoch {
+        if !self.insert_memory(key, object, epoch) {
             return false;
-        }
-        if let Some(memory) = &self.memory {
-            memory.insert(key.clone(), object.clone());
-            self.update_memory_gauges();
         }
         if !self.slower.is_empty() {
             self.fills
@@ -301,12 +304,49 @@ impl Store {
         true
     }
 
-    /// Drops `key` from the memory tier (an object S3 no longer has or that changed).
-    pub(crate) fn forget(&self, key: &CacheKey) {
-        if let Some(memory) = &self.memory {
-            memory.remove(key);
-            self.update_memory_gauges();
+    /// The memory part of a store: checked before and after, so a purge
+    /// running meanwhile on another thread cannot be undone either.
+    fn insert_memory(&self, key: &CacheKey, object: &CachedObject, epoch: u64) -> bool {
+        if self.epochs.of(key) != epoch {
+            return false;
         }
+        let Some(memory) = &self.memory else {
+            return true;
+        };
+        memory.insert(key.clone(), object.clone());
+        let kept = self.epochs.of(key) == epoch;
+        if !kept {
+            memory.remove(key);
+        }
+        self.update_memory_gauges();
+        kept
+    }
+
+    /// Drops `key`'s entry from every tier and tells the other instances to
+    /// drop it (an object S3 no longer has, refuses, or changed), so no tier
+    /// can serve it again, not even stale while S3 is down.
+    ///
+    /// `fetched_at` is the epoch read before the request that revealed the
+    /// change; the result is the epoch under which that request's answer
+    /// may be stored (a purge since `fetched_at` still wins).
+    pub(crate) async fn forget(&self, key: &CacheKey, fetched_at: u64) -> u64 {
+        let scope = PurgeScope::Entry(key.clone());
+        let before = self.epochs.of(key);
+        self.purge_memory(&scope);
+        let after = if before == fetched_at {
+            before.wrapping_add(1)
+        } else {
+            fetched_at
+        };
+        for (tier, result) in self.purge_slower(&scope).await {
+            if let Err(error) = result {
+                tracing::warn!(tier = tier.as_str(), %error, "cache entry not forgotten");
+            }
+        }
+        if let Some(Err(error)) = self.broadcast_purge(&scope).await {
+            tracing::warn!(%error, "cache forget not broadcast");
+        }
+        after
     }
 
     /// Removes what `scope` names from every tier; returns the count per tier.
@@ -319,6 +359,16 @@ impl Store {
         if self.memory.is_some() {
             removed.push((CacheTierKind::Memory, Ok(memory)));
         }
+        removed.extend(self.purge_slower(scope).await);
+        removed
+    }
+
+    /// Removes what `scope` names from the slower tiers, once the writes
+    /// already running have landed (the epoch was bumped by
+    /// [`Store::purge_memory`], so no older write starts after).
+    async fn purge_slower(&self, scope: &PurgeScope) -> Vec<(CacheTierKind, Result<u64, String>)> {
+        self.epochs.settle().await;
+        let mut removed = Vec::with_capacity(self.slower.len());
         for tier in &self.slower {
             let result = tier.purge(scope).await.map_err(|error| {
                 metrics::counter!(CACHE_ERRORS_TOTAL, "tier" => tier.kind().as_str()).increment(1);
@@ -329,10 +379,10 @@ impl Store {
         removed
     }
 
-    /// Removes what `scope` names from memory only (remote purges, and the
-    /// synchronous part of a purge); in-flight fills are not stored afterwards.
+    /// Removes what `scope` names from memory only (the synchronous part of
+    /// a purge); fills and writes begun before are not stored afterwards.
     pub(crate) fn purge_memory(&self, scope: &PurgeScope) -> u64 {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.epochs.bump(scope);
         let removed = self.memory.as_ref().map_or(0, |m| m.purge(scope));
         self.update_memory_gauges();
         removed
@@ -348,7 +398,7 @@ impl Store {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let store = self.clone();
             runtime.spawn(async move {
-                store.purge(&scope).await;
+                store.purge_slower(&scope).await;
                 store.broadcast_purge(&scope).await;
             });
         } else {
@@ -409,7 +459,7 @@ struct FillQueue {
     sender: mpsc::Sender<FillJob>,
     receiver: Mutex<Option<mpsc::Receiver<FillJob>>>,
     started: OnceLock<()>,
-    epoch: Arc<AtomicU64>,
+    epochs: Arc<PurgeEpochs>,
 }
 
 impl std::fmt::Debug for FillJob {
@@ -421,13 +471,13 @@ impl std::fmt::Debug for FillJob {
 }
 
 impl FillQueue {
-    fn new(epoch: Arc<AtomicU64>) -> Self {
+    fn new(epochs: Arc<PurgeEpochs>) -> Self {
         let (sender, receiver) = mpsc::channel(FILL_QUEUE_CAPACITY);
         Self {
             sender,
             receiver: Mutex::new(Some(receiver)),
             started: OnceLock::new(),
-            epoch,
+            epochs,
         }
     }
 
@@ -461,18 +511,21 @@ impl FillQueue {
         };
         let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(receiver) = receiver.take() {
-            runtime.spawn(write_fills(receiver, self.epoch.clone()));
+            runtime.spawn(write_fills(receiver, self.epochs.clone()));
         }
         let _ = self.started.set(());
     }
 }
 
 /// Writes queued fills one at a time until the store is dropped.
-async fn write_fills(mut receiver: mpsc::Receiver<FillJob>, epoch: Arc<AtomicU64>) {
+async fn write_fills(mut receiver: mpsc::Receiver<FillJob>, epochs: Arc<PurgeEpochs>) {
     while let Some(job) = receiver.recv().await {
         for tier in &job.tiers {
-            // A purge since the fill started wins.
-            if epoch.load(Ordering::Acquire) != job.epoch {
+            // Checked right before storing, under the permit a purge waits
+            // for: a purge since the fill started wins, even one that began
+            // while an earlier tier was being written.
+            let _permit = epochs.write_permit().await;
+            if epochs.of(&job.key) != job.epoch {
                 break;
             }
             let kind = tier.kind().as_str();

@@ -41,6 +41,24 @@ pub enum PurgeScope {
         /// The object key.
         key: String,
     },
+    /// One entry: one object, version and backend (an object S3 no longer
+    /// has or that changed; see `Store::forget`).
+    Entry(CacheKey),
+}
+
+impl PurgeScope {
+    /// Whether the entry stored under `key` is one this scope names.
+    pub fn covers(&self, key: &CacheKey) -> bool {
+        match self {
+            Self::All => true,
+            Self::Bucket(bucket) => **bucket == *key.bucket,
+            Self::Object {
+                bucket,
+                key: object,
+            } => **bucket == *key.bucket && *object == key.object,
+            Self::Entry(entry) => entry == key,
+        }
+    }
 }
 
 /// Counters and sizes of one tier.

@@ -44,6 +44,8 @@ impl IndexEntry {
             PurgeScope::All => true,
             PurgeScope::Bucket(bucket) => *self.bucket == **bucket,
             PurgeScope::Object { bucket, key } => *self.bucket == **bucket && *self.object == **key,
+            // Found by its digest instead (see `Index::purge`).
+            PurgeScope::Entry(_) => false,
         }
     }
 }
@@ -128,6 +130,10 @@ impl Index {
 
     /// Removes every entry `scope` names; returns their digests.
     pub(crate) fn purge(&self, scope: &PurgeScope) -> Vec<Digest> {
+        if let PurgeScope::Entry(key) = scope {
+            let digest = key.digest();
+            return self.remove(&digest).map(|_| digest).into_iter().collect();
+        }
         let removed = RefCell::new(Vec::new());
         self.cache.retain(|digest, entry| {
             let keep = !entry.is_in(scope);

@@ -1,20 +1,24 @@
 //! Redis key names and the `SCAN MATCH` patterns that select them.
 //!
-//! An unversioned entry lives at `<prefix><bucket>:<hex>` where `<hex>` is
-//! [`CacheKey::hex`]. A versioned entry lives at
-//! `<prefix><bucket>:<object hex>:<hex>`, where `<object hex>` is the hex of
-//! the same key without its version: so purging one object (every version)
-//! is one `UNLINK` plus one `SCAN MATCH <prefix><bucket>:<object hex>:*`.
+//! An entry lives at `<prefix><bucket>:<object hex>:<hex>`, where `<hex>`
+//! is [`CacheKey::hex`] (bucket, backend, object and version) and
+//! `<object hex>` is [`CacheKey::object_hex`] (bucket and object only). So
+//! one entry is one exact key, purging one object (every backend and
+//! version) is one `SCAN MATCH <prefix><bucket>:<object hex>:*`, and
+//! purging a bucket is one `SCAN MATCH <prefix><bucket>:*`.
+//!
+//! Entries written before the backend was part of the key lived at
+//! `<prefix><bucket>:<object hex>` (unversioned) and
+//! `<prefix><bucket>:<object hex>:<old hex>` (versioned). No lookup asks
+//! for those names any more (and their encoding version is refused), so
+//! they are never served; purges still remove them, and they expire.
 
 use crate::cache::{CacheKey, PurgeScope};
 
 /// The Redis key of `key`'s entry.
 pub(crate) fn entry_key(prefix: &str, key: &CacheKey) -> String {
-    let base = base_key(prefix, &key.bucket, &object_hex(key));
-    match key.version_id {
-        None => base,
-        Some(_) => format!("{base}:{}", key.hex()),
-    }
+    let object = CacheKey::object_hex(&key.bucket, &key.object);
+    format!("{}:{}", object_key(prefix, &key.bucket, &object), key.hex())
 }
 
 /// The pub/sub channel carrying purges.
@@ -31,32 +35,17 @@ pub(crate) fn purge_targets(prefix: &str, scope: &PurgeScope) -> (Vec<String>, V
             vec![format!("{}{}:*", glob_escape(prefix), glob_escape(bucket))],
         ),
         PurgeScope::Object { bucket, key } => {
-            let unversioned = CacheKey {
-                bucket: bucket.as_str().into(),
-                object: key.clone(),
-                version_id: None,
-            };
-            let base = base_key(prefix, bucket, &unversioned.hex());
-            let versions = format!("{}:*", glob_escape(&base));
-            (vec![base], vec![versions])
+            let base = object_key(prefix, bucket, &CacheKey::object_hex(bucket, key));
+            let entries = format!("{}:*", glob_escape(&base));
+            // The exact name is where the previous layout kept the unversioned entry.
+            (vec![base], vec![entries])
         }
+        PurgeScope::Entry(key) => (vec![entry_key(prefix, key)], Vec::new()),
     }
 }
 
-fn base_key(prefix: &str, bucket: &str, hex: &str) -> String {
-    format!("{prefix}{bucket}:{hex}")
-}
-
-fn object_hex(key: &CacheKey) -> String {
-    if key.version_id.is_none() {
-        return key.hex();
-    }
-    CacheKey {
-        bucket: key.bucket.clone(),
-        object: key.object.clone(),
-        version_id: None,
-    }
-    .hex()
+fn object_key(prefix: &str, bucket: &str, object_hex: &str) -> String {
+    format!("{prefix}{bucket}:{object_hex}")
 }
 
 /// Escapes Redis glob metacharacters so `s` matches only itself.
@@ -74,21 +63,28 @@ fn glob_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::key::BackendId;
 
-    fn key(version: Option<&str>) -> CacheKey {
+    fn key(backend: u8, version: Option<&str>) -> CacheKey {
         CacheKey {
             bucket: "b".into(),
+            backend: BackendId([backend; 16]),
             object: "o".into(),
             version_id: version.map(str::to_owned),
         }
     }
 
     #[test]
-    fn versioned_keys_sit_under_the_object_key() {
-        let plain = entry_key("p:", &key(None));
-        assert_eq!(plain, format!("p:b:{}", key(None).hex()));
-        let versioned = entry_key("p:", &key(Some("v1")));
-        assert!(versioned.starts_with(&format!("{plain}:")));
+    fn every_backend_and_version_sits_under_the_object_key() {
+        let base = format!("p:b:{}", CacheKey::object_hex("b", "o"));
+        let plain = entry_key("p:", &key(1, None));
+        assert_eq!(plain, format!("{base}:{}", key(1, None).hex()));
+        let other_backend = entry_key("p:", &key(2, None));
+        assert_ne!(plain, other_backend, "each backend has its own entry");
+        let versioned = entry_key("p:", &key(1, Some("v1")));
+        for entry in [&plain, &other_backend, &versioned] {
+            assert!(entry.starts_with(&format!("{base}:")), "{entry}");
+        }
         let (exact, patterns) = purge_targets(
             "p:",
             &PurgeScope::Object {
@@ -96,8 +92,10 @@ mod tests {
                 key: "o".into(),
             },
         );
-        assert_eq!(exact, vec![plain.clone()]);
-        assert_eq!(patterns, vec![format!("{plain}:*")]);
+        assert_eq!(exact, vec![base.clone()]);
+        assert_eq!(patterns, vec![format!("{base}:*")]);
+        let (exact, patterns) = purge_targets("p:", &PurgeScope::Entry(key(2, None)));
+        assert_eq!((exact, patterns.len()), (vec![other_backend], 0));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! A purge is published on `<key_prefix>purge` as a small JSON message
 //! `{"origin":"<instance id>","bucket":"b","key":"k"}` (no `bucket` = all,
-//! no `key` = whole bucket). A subscriber task per instance forwards other
+//! no `key` = whole bucket); one entry (a forgotten object) adds
+//! `"backend":"<fingerprint hex>"` and, for a version, `"version_id"`. An
+//! instance that does not know these fields purges the whole object, which
+//! is safe. A subscriber task per instance forwards other
 //! instances' purges to the caller's channel, ignoring its own, and
 //! reconnects with backoff when Redis goes away. Purges are idempotent, so a
 //! duplicate delivery is harmless; a purge published while this instance's
@@ -17,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::cache::PurgeScope;
+use crate::cache::key::BackendId;
+use crate::cache::{CacheKey, PurgeScope};
 
 /// The wire form of one purge.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -28,29 +32,58 @@ pub(crate) struct PurgeMessage {
     bucket: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// With `key`: only the entry of this backend fingerprint (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backend: Option<String>,
+    /// With `backend`: only this version's entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
 }
 
 impl PurgeMessage {
     /// The message announcing `scope` from `origin`.
     pub(crate) fn new(origin: &str, scope: &PurgeScope) -> Self {
-        let (bucket, key) = match scope {
-            PurgeScope::All => (None, None),
-            PurgeScope::Bucket(b) => (Some(b.clone()), None),
-            PurgeScope::Object { bucket, key } => (Some(bucket.clone()), Some(key.clone())),
-        };
-        Self {
+        let mut message = Self {
             origin: origin.to_owned(),
-            bucket,
-            key,
+            bucket: None,
+            key: None,
+            backend: None,
+            version_id: None,
+        };
+        match scope {
+            PurgeScope::All => {}
+            PurgeScope::Bucket(b) => message.bucket = Some(b.clone()),
+            PurgeScope::Object { bucket, key } => {
+                message.bucket = Some(bucket.clone());
+                message.key = Some(key.clone());
+            }
+            PurgeScope::Entry(entry) => {
+                message.bucket = Some(entry.bucket.to_string());
+                message.key = Some(entry.object.clone());
+                message.backend = Some(entry.backend.hex());
+                message.version_id = entry.version_id.clone();
+            }
         }
+        message
     }
 
-    /// The purge it announces; `None` for a key without a bucket.
+    /// The purge it announces; `None` for a key without a bucket. A
+    /// malformed backend fingerprint widens the purge to the whole object.
     pub(crate) fn scope(self) -> Option<PurgeScope> {
         match (self.bucket, self.key) {
             (None, None) => Some(PurgeScope::All),
             (Some(b), None) => Some(PurgeScope::Bucket(b)),
-            (Some(bucket), Some(key)) => Some(PurgeScope::Object { bucket, key }),
+            (Some(bucket), Some(key)) => {
+                match self.backend.as_deref().and_then(BackendId::from_hex) {
+                    Some(backend) => Some(PurgeScope::Entry(CacheKey {
+                        bucket: bucket.into(),
+                        backend,
+                        object: key,
+                        version_id: self.version_id,
+                    })),
+                    None => Some(PurgeScope::Object { bucket, key }),
+                }
+            }
             (None, Some(_)) => None,
         }
     }
@@ -181,6 +214,12 @@ mod tests {
                 bucket: "b".into(),
                 key: "k/é".into(),
             },
+            PurgeScope::Entry(CacheKey {
+                bucket: "b".into(),
+                backend: BackendId([9; 16]),
+                object: "k".into(),
+                version_id: Some("v".into()),
+            }),
         ] {
             let json = serde_json::to_vec(&PurgeMessage::new("me", &scope)).unwrap();
             let back: PurgeMessage = serde_json::from_slice(&json).unwrap();
