@@ -33,6 +33,8 @@
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`rescue`], [`health`], [`limits`], [`route`], [`auth`], [`authz`],
 //!   [`cache`], [`s3_request`], [`sigv4`], and the leaf [`upstream`].
+//! - [`query`]: the one query-string parser and the parsed form of what is
+//!   forwarded to S3, shared by [`auth`], [`cache`] and [`s3_request`].
 //! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
 //!   one body type.
 
@@ -47,6 +49,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod limits;
+pub mod query;
 pub mod reload;
 pub mod request_id;
 pub mod rescue;

@@ -1,9 +1,9 @@
 //! Finding the token in a request, and removing query-string tokens from it.
 
 use http::{HeaderMap, Uri, header};
-use percent_encoding::percent_decode_str;
 
 use crate::config::TokenSource;
+use crate::query::pairs;
 
 /// The first token found in `sources` order, if any.
 ///
@@ -54,21 +54,20 @@ fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The first non-empty value of parameter `name`, read with the proxy's one
+/// query parser (decoded names and values, `+` as a space).
 fn query_value(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k) == name).then(|| decode(v))
-        })
-        .find(|v| !v.is_empty())
+    pairs(query)
+        .find(|(k, v)| k == name && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
 }
 
-fn decode(s: &str) -> String {
-    let plus_as_space = s.replace('+', " ");
-    percent_decode_str(&plus_as_space)
-        .decode_utf8_lossy()
-        .into_owned()
+/// Whether one raw `name=value` segment is one of the parameters `names`
+/// (its name decoded by the same parser).
+fn is_named(pair: &str, names: &[String]) -> bool {
+    pairs(pair)
+        .next()
+        .is_some_and(|(k, _)| names.iter().any(|n| *n == k))
 }
 
 /// The names of the query parameters that carry tokens for these sources.
@@ -86,10 +85,7 @@ pub fn query_names(sources: &[TokenSource]) -> Vec<String> {
 /// `None` when there is nothing to remove.
 pub fn without_query_params(uri: &Uri, names: &[String]) -> Option<Uri> {
     let query = uri.query()?;
-    let is_token = |pair: &str| {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        names.iter().any(|n| decode(key) == *n)
-    };
+    let is_token = |pair: &str| is_named(pair, names);
     if !query.split('&').any(is_token) {
         return None;
     }
@@ -163,6 +159,15 @@ mod tests {
         assert_eq!(find_token(&sources(), &h, &uri).as_deref(), Some("lower"));
         let h = headers(&[("x-auth-token", "no-prefix")]);
         assert_eq!(find_token(&sources(), &h, &uri), None);
+    }
+
+    #[test]
+    fn query_tokens_are_read_with_the_one_parser() {
+        let h = HeaderMap::new();
+        let uri: Uri = "/b/k?to%6Ben=a+b%2Bc&x=1".parse().unwrap();
+        assert_eq!(find_token(&sources(), &h, &uri).as_deref(), Some("a b+c"));
+        let uri: Uri = "/b/k?token=&token=second".parse().unwrap();
+        assert_eq!(find_token(&sources(), &h, &uri).as_deref(), Some("second"));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::{Either, Ready, ready};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use percent_encoding::percent_decode_str;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -25,6 +24,7 @@ use super::{CacheKey, CachedObject};
 use crate::body::{ProxyBody, boxed, empty};
 use crate::config::CacheTierKind;
 use crate::error::ProxyError;
+use crate::query::ForwardedQuery;
 use crate::route::{BucketRoute, ObjectKey};
 
 /// `X-Cache`: what the cache did.
@@ -94,10 +94,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ProxyBody>) -> Self::Future {
         let Some(context) = &self.context else {
             return Either::Left(self.inner.call(request));
         };
+        // Parsed once: the key, the bypass and the S3 request all read this form.
+        ForwardedQuery::remember(&mut request);
         // The hot path: fresh in the memory tier (looked up first) is
         // answered here, with no task, no boxed future and no inner clone.
         if let Some(Ok(target)) = classify(context, &request)
@@ -137,23 +139,11 @@ fn classify<'a>(
     if !policy.enabled || (method != Method::GET && method != Method::HEAD) {
         return Some(Err(policy));
     }
-    let mut version_id = None;
-    for pair in request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match name {
-            "versionId" if version_id.is_none() => {
-                version_id = Some(percent_decode_str(value).decode_utf8_lossy().into_owned());
-            }
-            // These change the answer (a part, overridden headers): never cached.
-            n if n == "partNumber" || n.starts_with("response-") => return Some(Err(policy)),
-            _ => {}
-        }
+    // Judged on the decoded parameters S3 will receive, never the raw query.
+    let forwarded = ForwardedQuery::of(request);
+    // These change the answer (a part, overridden headers): never cached.
+    if forwarded.alters_answer() {
+        return Some(Err(policy));
     }
     Some(Ok(Target {
         policy,
@@ -161,7 +151,7 @@ fn classify<'a>(
             bucket: route.name.clone(),
             backend: policy.backend,
             object: object.0.clone(),
-            version_id,
+            version_id: forwarded.version_id().map(str::to_owned),
         },
     }))
 }

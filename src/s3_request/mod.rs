@@ -4,11 +4,14 @@
 //! ends: only an allowlist of headers (`Range` and the conditionals) and of
 //! query parameters (`versionId`, `partNumber`, `response-*`) survives, so a
 //! client can never turn a GET into `?acl`, `?tagging`, a listing or an upload.
+//! The query comes from the request's [`ForwardedQuery`], the same parsed form
+//! the cache judged, re-encoded for SigV4.
 
 mod filter;
 mod layer;
 mod service;
 
-pub use filter::{FORWARDED_QUERY_PARAMS, FORWARDED_REQUEST_HEADERS, filter_query};
+pub use crate::query::{FORWARDED_QUERY_PARAMS, ForwardedQuery};
+pub use filter::FORWARDED_REQUEST_HEADERS;
 pub use layer::S3RequestLayer;
 pub use service::S3Request;

@@ -5,7 +5,7 @@ use futures_util::future::{Either, Ready, ready};
 use http::{HeaderMap, Request, Response, header};
 use tower::Service;
 
-use super::{FORWARDED_REQUEST_HEADERS, filter_query};
+use super::{FORWARDED_REQUEST_HEADERS, ForwardedQuery};
 use crate::body::{ProxyBody, empty};
 use crate::error::ProxyError;
 use crate::route::{BucketRoute, ObjectKey};
@@ -18,6 +18,7 @@ pub struct S3Request<S> {
 
 /// Builds the upstream request, moving the extensions over.
 fn rewrite<B>(request: Request<B>) -> Result<Request<ProxyBody>, ProxyError> {
+    let query = ForwardedQuery::of(&request).encode();
     let (parts, _body) = request.into_parts();
     let route = parts
         .extensions
@@ -27,9 +28,7 @@ fn rewrite<B>(request: Request<B>) -> Result<Request<ProxyBody>, ProxyError> {
         .extensions
         .get::<ObjectKey>()
         .ok_or_else(|| ProxyError::Internal("S3 request needs a key".into()))?;
-    let uri = route
-        .backend
-        .object_uri(&key.0, &filter_query(parts.uri.query()))?;
+    let uri = route.backend.object_uri(&key.0, &query)?;
 
     let mut headers = HeaderMap::with_capacity(8);
     headers.insert(header::HOST, route.backend.host().clone());
