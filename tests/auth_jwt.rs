@@ -659,3 +659,82 @@ async fn admin_api_accepts_an_admin_jwt() {
     assert_eq!(status(Some(ADMIN_TOKEN.to_owned())).await.status, 200);
     assert_no_token_in_output(&proxy, &[&user, &admin]);
 }
+
+/// The `cache:` section with a memory tier.
+const MEMORY_CACHE: &str = "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    \
+                            max_cache_size_mb: 16\n    default_ttl_seconds: 3600\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticated_answers_are_private_to_shared_caches_hit_or_miss() {
+    let s3 = s3_with_object().await;
+    s3.put_object(
+        BKT,
+        "docs/shared.txt",
+        b"shared",
+        Some("text/plain"),
+        &[("cache-control", "public, max-age=600, s-maxage=900")],
+    )
+    .await;
+    s3.put_object(
+        BKT,
+        "docs/never.txt",
+        b"never",
+        Some("text/plain"),
+        &[("cache-control", "no-store")],
+    )
+    .await;
+    let jwt = format!(
+        "{}        token_sources:\n          - type: bearer\n          - type: query\n            \
+         name: token\n",
+        hs256_jwt()
+    );
+    let mut cfg = Config::new(vec![
+        private("priv", &s3, &jwt),
+        BucketCfg::new("open", &s3, BKT),
+    ]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = MEMORY_CACHE.to_owned();
+    let proxy = Proxy::start(&cfg).await;
+    proxy.wait_ready().await;
+    let token = sign(Algorithm::HS256, "", None, &claims(json!({})));
+
+    // S3's lifetime is kept; what lets a shared cache store it is not.
+    for marker in ["MISS", "HIT memory"] {
+        let r = get_bearer(&proxy, "/priv/docs/shared.txt", &token).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.header("x-cache"), Some(marker));
+        assert_eq!(r.header("cache-control"), Some("private, max-age=600"));
+    }
+    // No Cache-Control from S3, and a token in the query: private too.
+    for marker in ["MISS", "HIT memory"] {
+        let r = get(proxy.main, &format!("/priv/{KEY}?token={token}")).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.header("x-cache"), Some(marker));
+        assert_eq!(r.header("cache-control"), Some("private"));
+    }
+    // A stricter no-store stays as S3 sent it.
+    let r = get_bearer(&proxy, "/priv/docs/never.txt", &token).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // Refusals are not storable either.
+    for r in [
+        get(proxy.main, "/priv/docs/shared.txt").await,
+        get_bearer(&proxy, "/priv/docs/shared.txt", "not.a.token").await,
+    ] {
+        assert_eq!(r.status, 401, "{}", r.describe());
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    // A public bucket's answers are S3's, unchanged.
+    for marker in ["MISS", "HIT memory"] {
+        let r = get(proxy.main, "/open/docs/shared.txt").await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.header("x-cache"), Some(marker));
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=600, s-maxage=900")
+        );
+    }
+    let r = get(proxy.main, &format!("/open/{KEY}")).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(r.header("cache-control").is_none(), "{}", r.describe());
+}

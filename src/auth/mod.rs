@@ -11,6 +11,9 @@
 //! Tokens are never logged; the access log records the token's `sub` and the
 //! verifying key's `kid`. A token carried in a query parameter is removed
 //! from the request URI here, so no later layer (nor S3) sees it.
+//!
+//! Every answer of a private bucket leaves marked `Cache-Control: private`
+//! (`private_answer`), so no shared cache in front of the proxy stores it.
 
 pub mod admin;
 pub mod admin_guard;
@@ -20,6 +23,7 @@ mod keys;
 mod layer;
 mod metrics;
 mod prepared_keys;
+mod private_answer;
 mod service;
 mod token_cache;
 mod token_source;

@@ -1,13 +1,15 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::future::{BoxFuture, Either, Ready, ready};
+use futures_util::TryFutureExt;
+use futures_util::future::{BoxFuture, Either, MapOk, Ready, ready};
 use http::{Request, Response};
 use tower::{Service, ServiceExt};
 
 use super::VerifiedClaims;
 use super::layer::{AuthState, BucketAuth};
 use super::metrics::Outcome;
+use super::private_answer::privatize;
 use super::token_source::{find_token, without_query_params};
 use super::verifier::{Verified, VerifyError};
 use crate::access_log::SharedLogContext;
@@ -27,9 +29,15 @@ pub struct Auth<S> {
 
 type Answer = Result<Response<ProxyBody>, ProxyError>;
 
-/// The future of [`Auth`]: an immediate refusal, the inner service's future,
-/// or (rarely: unknown `kid` with JWKS) a key refresh followed by the inner call.
-pub type AuthFuture<F> = Either<Ready<Answer>, Either<F, BoxFuture<'static, Answer>>>;
+/// Marks an authenticated answer `Cache-Control: private` (see
+/// [`super::private_answer`]).
+type Privatize = fn(Response<ProxyBody>) -> Response<ProxyBody>;
+
+/// The future of [`Auth`]: an immediate refusal, the inner service's future
+/// (public bucket), the inner future marked private (authenticated), or
+/// (rarely: unknown `kid` with JWKS) a key refresh followed by the inner call.
+pub type AuthFuture<F> =
+    Either<Ready<Answer>, Either<F, Either<MapOk<F, Privatize>, BoxFuture<'static, Answer>>>>;
 
 /// The bucket's auth settings, when the request was routed to a private bucket.
 fn private_bucket<B>(state: &AuthState, request: &Request<B>) -> Option<Arc<BucketAuth>> {
@@ -107,7 +115,10 @@ where
             .record_token_cache(matches!(&verification, Ok(v) if v.cached));
         match verification {
             Ok(verified) => match accept(&bucket, &mut request, verified) {
-                Ok(()) => Either::Right(Either::Left(self.inner.call(request))),
+                Ok(()) => {
+                    let answer = self.inner.call(request).map_ok(privatize as Privatize);
+                    Either::Right(Either::Right(Either::Left(answer)))
+                }
                 Err(e) => Either::Left(ready(Err(e))),
             },
             Err(VerifyError::Invalid(problem)) => {
@@ -117,7 +128,7 @@ where
                 // The ready clone stays here; the future owns the one that was polled.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                Either::Right(Either::Right(Box::pin(async move {
+                Either::Right(Either::Right(Either::Right(Box::pin(async move {
                     cache.refresh_if_allowed().await;
                     let verified = match bucket.verifier.verify(&token) {
                         Ok(verified) => verified,
@@ -129,8 +140,8 @@ where
                     };
                     drop(token);
                     accept(&bucket, &mut request, verified)?;
-                    inner.oneshot(request).await
-                })))
+                    inner.oneshot(request).await.map(privatize)
+                }))))
             }
         }
     }
