@@ -108,6 +108,9 @@ pub enum TokenProblem {
     UnknownKey,
     /// The keys to verify with are not loaded yet (JWKS unreachable).
     KeysUnavailable,
+    /// The header has `crit` (RFC 7515 §4.1.11): extensions the verifier
+    /// must understand, and it understands none.
+    UnsupportedCritical,
 }
 
 impl TokenProblem {
@@ -123,6 +126,9 @@ impl TokenProblem {
             Self::WrongAlgorithm => "the token algorithm is not accepted",
             Self::UnknownKey => "the token key id is unknown",
             Self::KeysUnavailable => "the signing keys are not available yet",
+            Self::UnsupportedCritical => {
+                "the token requires header extensions (crit) that are not supported"
+            }
         }
     }
 
@@ -138,6 +144,7 @@ impl TokenProblem {
             Self::WrongAlgorithm => "wrong_algorithm",
             Self::UnknownKey => "unknown_key",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::UnsupportedCritical => "unsupported_critical",
         }
     }
 }

@@ -738,3 +738,68 @@ async fn authenticated_answers_are_private_to_shared_caches_hit_or_miss() {
     assert_eq!(r.status, 200, "{}", r.describe());
     assert!(r.header("cache-control").is_none(), "{}", r.describe());
 }
+
+/// An HS256 token (signed with [`SECRET`]) whose header is exactly `header`.
+fn hs256_with_header(header: &Value, claims: &Value) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_with_critical_header_extensions_are_refused() {
+    let s3 = s3_with_object().await;
+    let cached = format!("{}        token_cache_size: 100\n", hs256_jwt());
+    let proxy = Proxy::start(&Config::new(vec![
+        private("hs", &s3, &hs256_jwt()),
+        private("cached", &s3, &cached),
+    ]))
+    .await;
+    let body = claims(json!({}));
+    let plain = hs256_with_header(&json!({"alg": "HS256", "typ": "JWT"}), &body);
+    let with_crit = [
+        json!({"alg": "HS256", "crit": ["exp2"], "exp2": 1}),
+        json!({"alg": "HS256", "b64": false, "crit": ["b64"]}),
+        json!({"alg": "HS256", "crit": []}),
+        json!({"alg": "HS256", "crit": "b64"}),
+        json!({"alg": "HS256", "crit": null}),
+    ]
+    .map(|header| hs256_with_header(&header, &body));
+
+    for bucket in ["hs", "cached"] {
+        let target = format!("/{bucket}/{KEY}");
+        let r = get_bearer(&proxy, &target, &plain).await;
+        assert_eq!(r.status, 200, "{bucket}: {}", r.describe());
+        // Twice each: a refused token is never answered from the token cache.
+        for token in with_crit.iter().chain(with_crit.iter()) {
+            let r = get_bearer(&proxy, &target, token).await;
+            assert_invalid_token(
+                &r,
+                "the token requires header extensions (crit) that are not supported",
+                token,
+            );
+        }
+    }
+    proxy
+        .wait_for_log(0, "a crit refusal", DEADLINE, |event| {
+            log_field(event, "error")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.contains("(crit)"))
+        })
+        .await;
+    assert_eq!(
+        s3.requests_for(KEY).len(),
+        2,
+        "only the plain tokens reached S3"
+    );
+    let mut all: Vec<&str> = with_crit.iter().map(String::as_str).collect();
+    all.push(&plain);
+    assert_no_token_in_output(&proxy, &all);
+}

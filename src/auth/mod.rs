@@ -4,9 +4,10 @@
 //! only authenticated requests ever reach cached bytes. For a private bucket
 //! the token is taken from the configured sources in order, verified with
 //! `jsonwebtoken` (algorithm fixed by configuration, `kid` selecting among
-//! configured or JWKS keys, `exp`/`nbf` with leeway, `iss`, `aud`), then the
-//! claim rules are checked. The verified claims travel to later layers as a
-//! [`VerifiedClaims`] request extension. Public buckets ignore tokens.
+//! configured or JWKS keys, `exp`/`nbf` with leeway, `iss`, `aud`, and no
+//! `crit` header, RFC 7515 §4.1.11), then the claim rules are checked. The
+//! verified claims travel to later layers as a [`VerifiedClaims`] request
+//! extension. Public buckets ignore tokens.
 //!
 //! Tokens are never logged; the access log records the token's `sub` and the
 //! verifying key's `kid`. A token carried in a query parameter is removed
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod admin_guard;
 mod claims_rules;
+mod critical;
 mod jwks;
 mod keys;
 mod layer;

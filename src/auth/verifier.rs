@@ -3,7 +3,8 @@
 //! The algorithm is fixed by the configured keys, never by the token: the
 //! header's `alg` only selects among keys configured for it, so `alg: none`,
 //! an HS256 token against an RSA key, or any other algorithm is refused
-//! before any cryptography runs. `jsonwebtoken` does the verification.
+//! before any cryptography runs. A header with `crit` is refused
+//! ([`super::critical`]). `jsonwebtoken` does the verification.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::claims_rules;
+use super::critical::refuse_critical;
 use super::jwks::JwksCache;
 use super::keys::{KeySet, VerifyKey};
 use super::token_cache::TokenCache;
@@ -158,6 +160,9 @@ impl JwtVerifier {
         {
             return Ok(verified);
         }
+        // Before any key is tried, so a token naming extensions this verifier
+        // does not understand is never verified, nor cached.
+        refuse_critical(token).map_err(VerifyError::Invalid)?;
         // One key without an id (a `secret:` or a key file): `jsonwebtoken`
         // reads the header itself, so skip reading it here. A token it
         // refuses for its header takes the full path below, which names the
@@ -361,11 +366,15 @@ mod tests {
     fn token(alg: Algorithm, kid: Option<&str>, claims: Value) -> String {
         let mut header = Header::new(alg);
         header.kid = kid.map(str::to_owned);
+        signed(&header, claims)
+    }
+
+    fn signed(header: &Header, claims: Value) -> String {
         let mut c = json!({"sub": "u", "iss": "https://issuer/", "aud": "api", "exp": now() + 60});
         for (k, v) in claims.as_object().unwrap() {
             c[k] = v.clone();
         }
-        jsonwebtoken::encode(&header, &c, &EncodingKey::from_secret(SECRET)).unwrap()
+        jsonwebtoken::encode(header, &c, &EncodingKey::from_secret(SECRET)).unwrap()
     }
 
     fn problem(v: &JwtVerifier, token: &str) -> TokenProblem {
@@ -468,6 +477,39 @@ mod tests {
             let first = if signature.starts_with('A') { 'B' } else { 'A' };
             let tampered = format!("{signed}.{first}{}", &signature[1..]);
             assert_eq!(problem(&v, &tampered), TokenProblem::BadSignature);
+        }
+    }
+
+    /// RFC 7515 §4.1.11: no extension is understood, so any `crit` is
+    /// refused, by either path, and such a token never enters the cache.
+    #[test]
+    fn a_token_with_crit_is_refused_and_never_cached() {
+        let mut cached_config = config();
+        cached_config.token_cache_size = 10;
+        for id in [Some("k"), None] {
+            let keys = KeySet::new(vec![VerifyKey {
+                id: id.map(str::to_owned),
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(SECRET),
+            }]);
+            let v = JwtVerifier::with_keys(&cached_config, Arc::new(keys));
+            for crit in [vec!["exp2".to_owned()], vec!["b64".to_owned()], Vec::new()] {
+                let mut header = Header::new(Algorithm::HS256);
+                header.kid = id.map(str::to_owned);
+                header.crit = Some(crit);
+                header.extras.insert("b64", false);
+                let t = signed(&header, json!({"role": "admin"}));
+                for _ in 0..2 {
+                    assert_eq!(problem(&v, &t), TokenProblem::UnsupportedCritical);
+                }
+            }
+            let cache = v.cache.as_ref().unwrap();
+            assert_eq!(cache.len(), 0);
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = id.map(str::to_owned);
+            let t = signed(&header, json!({"role": "admin"}));
+            assert!(v.verify(&t).is_ok());
+            assert_eq!(cache.len(), 1);
         }
     }
 }
