@@ -467,7 +467,7 @@ async fn a_purge_right_after_a_fill_is_not_undone_by_the_background_writes() {
             proxy.admin,
             "POST",
             &format!("/admin/cache/purge{path}"),
-            &[],
+            &[("x-yatagarasu-admin", "1")],
             Bytes::new(),
         )
         .await;
