@@ -37,9 +37,9 @@ use yatagarasu::body::{ProxyBody, empty};
 use yatagarasu::config::Config;
 use yatagarasu::error::ProxyError;
 use yatagarasu::limits::SafePath;
-use yatagarasu::route::{BucketRoute, ObjectKey};
+use yatagarasu::route::ObjectKey;
 use yatagarasu::shared::Shared;
-use yatagarasu::upstream::{S3Backend, build_client};
+use yatagarasu::upstream::build_client;
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -92,31 +92,29 @@ fn bench_authz(c: &mut Criterion) {
     let _ = yatagarasu::telemetry::metrics::install_prometheus();
     let config = config();
     let shared = Shared::default();
-    let layer = AuthzLayer::build(&config, &shared).unwrap();
+    let client = build_client(&config.upstream, None).unwrap();
+    let layer = AuthzLayer::for_bucket(
+        &config.buckets[0],
+        &shared.authz,
+        &mut || Ok(client.clone()),
+        "buckets[0]",
+    )
+    .unwrap()
+    .expect("the bucket has a policy");
     let stub = tower::service_fn(|_r: Request<ProxyBody>| {
         std::future::ready(Ok::<_, ProxyError>(Response::new(empty())))
     });
     let mut service = layer.layer(stub);
-    let client = build_client(&config.upstream, None).unwrap();
-    let route = Arc::new(BucketRoute::new(
-        "bench",
-        "/bench",
-        Arc::new(S3Backend::new(&config.buckets[0].s3, client).unwrap()),
-    ));
-    // A bucket without a policy: what the harness costs around the layer.
-    let unguarded = Arc::new(BucketRoute::new(
-        "unguarded",
-        "/unguarded",
-        route.backend.clone(),
-    ));
+    // A bucket without a policy has no authorization layer at all: what the
+    // harness costs around the layer.
+    let mut unguarded = stub;
     let claims = claims();
     let headers = headers();
-    let request_to = |route: &Arc<BucketRoute>, key: String| {
+    let request = |key: String| {
         let path = format!("/bench/{key}");
         let mut r = Request::get(&path).body(empty()).unwrap();
         *r.headers_mut() = headers.clone();
         let ext = r.extensions_mut();
-        ext.insert(route.clone());
         ext.insert(ObjectKey(key));
         ext.insert(SafePath(path));
         ext.insert(ClientAddr(SocketAddr::from(([192, 0, 2, 1], 50000))));
@@ -128,13 +126,17 @@ fn bench_authz(c: &mut Criterion) {
         assert_eq!(response.status(), 200);
         response
     };
+    let mut call_unguarded = |r: Request<ProxyBody>| {
+        let response = unguarded.call(r).now_or_never().unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    };
 
-    let request = |key: String| request_to(&route, key);
     let mut group = c.benchmark_group("rego_decision");
     group.bench_function("no_policy_baseline", |b| {
         b.iter_batched(
-            || request_to(&unguarded, "docs/report.pdf".to_owned()),
-            &mut call,
+            || request("docs/report.pdf".to_owned()),
+            &mut call_unguarded,
             BatchSize::SmallInput,
         )
     });

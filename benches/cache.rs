@@ -4,7 +4,7 @@
 //!   cache layer* (a stub inner service stands for S3; it is called once to
 //!   fill, never during the measurement): classification, key, lookup, the
 //!   response with shared bytes and `X-Cache`, and consuming the 1 KiB body.
-//!   Building the request (its route and key extensions) is included, as the
+//!   Building the request (its key extension) is included, as the
 //!   layers above would have done it. Target: ≤ 1 µs.
 //! - `cache/key_digest`, `cache/key_hex`: the SHA-256 naming disk files and Redis keys.
 //!
@@ -27,12 +27,12 @@ use http_body_util::BodyExt;
 use tower::{Layer, Service};
 use yatagarasu::Config;
 use yatagarasu::body::ProxyBody;
-use yatagarasu::cache::{CacheKey, CacheLayer};
+use yatagarasu::build::Staging;
+use yatagarasu::cache::{CacheGeneration, CacheKey, CacheLayer};
 use yatagarasu::error::ProxyError;
-use yatagarasu::route::{BucketRoute, ObjectKey};
+use yatagarasu::route::ObjectKey;
 use yatagarasu::shared::Shared;
-use yatagarasu::stack::LeafService;
-use yatagarasu::upstream::S3Backend;
+use yatagarasu::upstream::LeafService;
 
 const CONFIG: &str = r#"
 cache:
@@ -60,10 +60,9 @@ fn stub_s3() -> LeafService {
     }))
 }
 
-fn request(route: &Arc<BucketRoute>) -> Request<ProxyBody> {
+fn request() -> Request<ProxyBody> {
     let mut request = Request::new(yatagarasu::body::empty());
     *request.uri_mut() = http::Uri::from_static("/bench/assets/logo.png");
-    request.extensions_mut().insert(route.clone());
     request
         .extensions_mut()
         .insert(ObjectKey("assets/logo.png".to_owned()));
@@ -77,16 +76,16 @@ fn bench(c: &mut Criterion) {
     let _guard = runtime.enter();
     let config = Config::from_yaml_str_with_env(CONFIG, &|_| None).expect("config");
     let shared = Shared::default();
-    let layer = CacheLayer::build(&config, &shared).expect("cache layer");
+    let mut staging = Staging::new(&shared);
+    let generation = CacheGeneration::stage(&config, &shared.cache, &mut staging)
+        .expect("cache")
+        .expect("caching is enabled");
+    staging.finish().commit(&shared);
+    let layer = CacheLayer::for_bucket(&generation, &config.buckets[0]);
     let mut cache = layer.layer(stub_s3());
-    let route = Arc::new(BucketRoute::new(
-        "bench",
-        "/bench",
-        Arc::new(S3Backend::for_tests()),
-    ));
     // Fill.
     runtime.block_on(async {
-        let response = cache.call(request(&route)).await.expect("fill");
+        let response = cache.call(request()).await.expect("fill");
         response.into_body().collect().await.expect("body");
     });
 
@@ -94,7 +93,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("memory_hit_1k", |b| {
         b.iter(|| {
             let response = cache
-                .call(request(&route))
+                .call(request())
                 .now_or_never()
                 .expect("a hit is never pending")
                 .expect("hit");

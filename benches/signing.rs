@@ -18,8 +18,9 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{Request, header};
+use yatagarasu::backend::S3Backend;
 use yatagarasu::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
-use yatagarasu::upstream::{S3Backend, build_client};
+use yatagarasu::upstream::build_client;
 
 fn backend() -> S3Backend {
     let client = build_client(&UpstreamConfig::default(), None).expect("client");

@@ -50,7 +50,7 @@ use tracing_subscriber::{EnvFilter, reload};
 use yatagarasu::access_log::ClientAddr;
 use yatagarasu::body::ProxyBody;
 use yatagarasu::error::ProxyError;
-use yatagarasu::stack::LeafService;
+use yatagarasu::upstream::LeafService;
 use yatagarasu::{Config, Proxy};
 
 const CONFIG: &str = r#"

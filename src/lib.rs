@@ -41,12 +41,15 @@
 pub mod access_log;
 pub mod auth;
 pub mod authz;
+pub mod backend;
 pub mod body;
+pub mod build;
 pub mod cache;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod limits;
 pub mod query;
@@ -62,6 +65,7 @@ pub mod stack;
 pub mod telemetry;
 pub mod upstream;
 
+pub use build::BuildError;
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use error::ProxyError;
 pub use reload::{Proxy, ProxyBuilder};

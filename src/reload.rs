@@ -16,14 +16,17 @@ use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::access_log::{self, AccessLogLayer};
+use crate::auth::JwksCache;
 use crate::body::{ProxyBody, empty};
+use crate::build::BuildError;
 use crate::config::Config;
 use crate::health::Readiness;
 use crate::request_id::{self, RequestIdLayer};
 use crate::route::BucketRoute;
 use crate::shared::Shared;
-use crate::stack::{self, BuildError, LeafService, StackService};
+use crate::stack::{self, StackService};
 use crate::telemetry::metrics::{CONFIG_GENERATION, CONFIG_RELOADS_TOTAL};
+use crate::upstream::LeafService;
 
 /// One configuration generation: the validated config and the stack built from it.
 pub struct Snapshot {
@@ -34,6 +37,8 @@ pub struct Snapshot {
     /// The bucket routes (used by readiness probes).
     pub routes: Arc<[Arc<BucketRoute>]>,
     service: StackService,
+    /// The admin JWKS key set, alive (and refreshed) while this generation is.
+    _admin_keys: Option<Arc<JwksCache>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -119,16 +124,19 @@ impl ProxyBuilder {
     /// installed at that moment: install yours first, or the proxy records
     /// into the no-op recorder.
     pub fn build(self) -> Result<Proxy, BuildError> {
-        let mut shared = Shared::default();
-        shared.leaf = self.leaf;
+        let shared = Shared {
+            leaf: self.leaf,
+            ..Shared::default()
+        };
         let built = stack::build(&self.config, &shared)?;
-        shared.retain_clients(&built.clients);
         let snapshot = Snapshot {
             config: Arc::new(self.config),
             generation: 1,
             routes: built.routes,
             service: built.service,
+            _admin_keys: built.admin_keys,
         };
+        built.staged.commit(&shared);
         metrics::gauge!(CONFIG_GENERATION).set(1.0);
         let current = Arc::new(ArcSwap::from_pointee(snapshot));
         // Outside the seam, so even rejected requests are logged with their id.
@@ -174,8 +182,10 @@ impl Proxy {
             generation,
             routes: built.routes,
             service: built.service,
+            _admin_keys: built.admin_keys,
         }));
-        self.inner.shared.retain_clients(&built.clients);
+        // Only now that the generation is live: a failed build changed nothing.
+        built.staged.commit(&self.inner.shared);
         metrics::counter!(CONFIG_RELOADS_TOTAL, "result" => "success").increment(1);
         metrics::gauge!(CONFIG_GENERATION).set(generation as f64);
         self.inner.shared.readiness.request_probe();

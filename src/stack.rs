@@ -1,109 +1,109 @@
-//! The only place that lists the layer order.
+//! The only place that lists the layer order, in two parts.
 //!
-//! Outermost first. Request id and access log wrap the reload seam (see
-//! [`crate::Proxy`]) so even a rejected request is logged with its id; the
-//! layers below are built per configuration generation.
+//! **Shared outer part**, outermost first. Request id and access log wrap the
+//! reload seam (see [`crate::Proxy`]) so even a rejected request is logged
+//! with its id. Below the seam, per configuration generation: rescue →
+//! health → security limits → route. Route picks the bucket and calls its
+//! stack.
 //!
-//! After routing: (rate limit by client) → authentication (needs the route) →
-//! authorization → (rate limit by user) → cache (after auth, so only
-//! authorized requests reach cached bytes) → (circuit breaker). The
-//! parenthesised concerns slot in at the marked points without touching the
-//! others.
+//! **Per bucket**, built once per generation with exactly the layers the
+//! bucket configures: (rate limit by client) → authentication (private
+//! buckets) → authorization (buckets with a policy) → (rate limit by user) →
+//! cache (while caching is enabled; after auth, so only authorized requests
+//! reach cached bytes) → (circuit breaker) → S3 request → SigV4 → upstream.
+//! A layer a bucket does not configure is an `Either` arm that costs one
+//! branch; the parenthesised concerns slot in at the marked points.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, Response};
+use tower::util::{BoxCloneSyncService, Either};
 use tower::ServiceBuilder;
-use tower::util::BoxCloneSyncService;
 
-use crate::auth::AuthLayer;
+use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
+use crate::backend::S3Backend;
 use crate::body::ProxyBody;
-use crate::cache::CacheLayer;
-use crate::config::Config;
-use crate::error::ProxyError;
+use crate::build::{Staged, Staging};
+use crate::cache::{CacheGeneration, CacheLayer};
+use crate::config::{BucketConfig, Config};
 use crate::health::HealthLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rescue::RescueLayer;
-use crate::route::{BucketRoute, RouteLayer, RouteTable};
+use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
-use crate::shared::{ClientUse, Shared};
+use crate::shared::Shared;
 use crate::sigv4::SigV4Layer;
-use crate::upstream::{S3Backend, Upstream};
+use crate::upstream::Upstream;
+
+pub use crate::build::BuildError;
+pub use crate::upstream::LeafService;
 
 /// The per-generation service: boxed once, at the reload seam.
 pub type StackService = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, Infallible>;
 
-/// A replacement for the pooled S3 client at the bottom of the stack.
-///
-/// It receives the signed request with an absolute S3 URI and the route
-/// extensions; used by benchmarks and tests to measure or observe the stack
-/// without a network, and by embedders with a custom transport.
-pub type LeafService = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>;
-
-/// Why a validated configuration could not be turned into a stack.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct BuildError {
-    /// The configuration path of the problem (e.g. `buckets[1].s3.ca_cert_path`).
-    pub path: String,
-    /// What went wrong.
-    pub message: String,
-}
-
-/// The parts of one generation: the service and the routes it serves.
+/// One generation, built but not yet live.
 pub(crate) struct Built {
     pub(crate) service: StackService,
     pub(crate) routes: Arc<[Arc<BucketRoute>]>,
-    pub(crate) clients: ClientUse,
+    /// Changes to long-lived state, applied once the generation is live.
+    pub(crate) staged: Staged,
+    /// The admin JWKS key set, kept alive (and refreshed) with the generation.
+    pub(crate) admin_keys: Option<Arc<JwksCache>>,
 }
 
-/// Builds the bucket routes (backends and pooled clients) of a configuration.
-fn build_routes(
-    config: &Config,
-    shared: &Shared,
-    clients: &mut ClientUse,
-) -> Result<Vec<Arc<BucketRoute>>, BuildError> {
-    config
-        .buckets
-        .iter()
-        .enumerate()
-        .map(|(i, bucket)| {
-            let client = shared
-                .client(&config.upstream, bucket.s3.ca_cert_path.as_deref(), clients)
-                .map_err(|e| BuildError {
-                    path: format!("buckets[{i}].s3.ca_cert_path"),
-                    message: e.to_string(),
-                })?;
-            let backend = S3Backend::new(&bucket.s3, client).map_err(|message| BuildError {
-                path: format!("buckets[{i}].s3"),
-                message,
-            })?;
-            Ok(Arc::new(BucketRoute::new(
-                &bucket.name,
-                bucket.path_prefix.clone(),
-                Arc::new(backend),
-            )))
-        })
-        .collect()
+/// What every bucket's stack is built from, besides its own section.
+struct Parts<'a> {
+    config: &'a Config,
+    shared: &'a Shared,
+    cache: Option<CacheGeneration>,
 }
 
-/// Builds the layer stack for one configuration generation.
+/// Builds the stack of one configuration generation, with no side effect
+/// until [`Built::staged`] is committed.
 pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildError> {
-    let mut clients = ClientUse::default();
-    let routes: Arc<[Arc<BucketRoute>]> = build_routes(config, shared, &mut clients)?.into();
-    let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
-    let table = Arc::new(RouteTable::new(routes.iter().cloned()));
-
-    let auth = AuthLayer::build(config, shared, &mut clients)?;
-    let authz = AuthzLayer::build(config, shared)?;
-    let cache = CacheLayer::build(config, shared)?;
-    let leaf = match &shared.leaf {
-        Some(leaf) => leaf.clone(),
-        // Pooled keep-alive client with the request timeout.
-        None => LeafService::new(Upstream::new(config.server.request_timeout)),
+    let mut staging = Staging::new(shared);
+    let mut keys = KeySets::new(&shared.auth, &config.upstream);
+    let parts = Parts {
+        config,
+        shared,
+        cache: CacheGeneration::stage(config, &shared.cache, &mut staging)?,
     };
+    let mut mounted = Vec::with_capacity(config.buckets.len());
+    for (i, bucket) in config.buckets.iter().enumerate() {
+        let at = format!("buckets[{i}]");
+        mounted.push(bucket_stack(&parts, bucket, &mut keys, &mut staging, &at)?);
+    }
+    let admin_keys = match &config.admin.jwt {
+        Some(admin) => keys
+            .verifier(&admin.jwt, &mut staging, "admin.jwt")?
+            .jwks()
+            .cloned(),
+        None => None,
+    };
+    keys.stage(&mut staging);
+    let routes: Arc<[Arc<BucketRoute>]> = mounted.iter().map(|m| m.route.clone()).collect();
+    Ok(Built {
+        service: outer(shared, &routes, mounted),
+        routes,
+        staged: staging.finish(),
+        admin_keys,
+    })
+}
+
+/// The shared outer part, down to the route that dispatches to each bucket.
+fn outer<S: BucketService>(
+    shared: &Shared,
+    routes: &[Arc<BucketRoute>],
+    mounted: Vec<Mounted<S>>,
+) -> StackService {
+    let names: Arc<[Arc<str>]> = routes.iter().map(|r| r.name.clone()).collect();
+    let table = RouteTable::new(
+        mounted
+            .into_iter()
+            .map(|m| (m.route.path_prefix.clone(), m)),
+    );
     let service = ServiceBuilder::new()
         // Errors and panics of every layer below become typed JSON answers here.
         .layer(RescueLayer)
@@ -115,26 +115,81 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
         ))
         // Cheap, stateless rejections: 405 for methods, 400 for unsafe paths.
         .layer(SecurityLimitsLayer)
-        // Longest-prefix bucket lookup; inserts the route and object key.
-        .layer(RouteLayer::new(table))
+        // Longest-prefix bucket lookup; inserts the route and object key and
+        // calls the bucket's own stack.
+        .service(Route::new(Arc::new(table)));
+    BoxCloneSyncService::new(service)
+}
+
+/// One bucket's stack: only the layers it configures, down to its S3 target.
+fn bucket_stack(
+    parts: &Parts<'_>,
+    bucket: &BucketConfig,
+    keys: &mut KeySets<'_>,
+    staging: &mut Staging<'_>,
+    at: &str,
+) -> Result<Mounted<impl BucketService>, BuildError> {
+    let route = Arc::new(bucket_route(parts.config, bucket, staging, at)?);
+    let auth = AuthLayer::for_bucket(bucket, keys, staging, at)?;
+    let authz = AuthzLayer::for_bucket(
+        bucket,
+        &parts.shared.authz,
+        &mut || {
+            staging
+                .client(&parts.config.upstream, None)
+                .map_err(|e| e.to_string())
+        },
+        at,
+    )?;
+    let cache = (parts.cache.as_ref()).map(|cache| CacheLayer::for_bucket(cache, bucket));
+    let leaf = match &parts.shared.leaf {
+        Some(leaf) => Either::Right(leaf.clone()),
+        // The bucket's pooled keep-alive client, with the request timeout.
+        None => Either::Left(Upstream::new(
+            route.backend.clone(),
+            route.metrics.clone(),
+            parts.config.server.request_timeout,
+        )),
+    };
+    let service = ServiceBuilder::new()
         // (rate limit by client slots in here)
         // Private buckets: verify the token; claims become an extension.
-        .layer(auth)
+        .option_layer(auth)
         // Policy engines decide with the claims as input.
-        .layer(authz)
+        .option_layer(authz)
         // (rate limit by user slots in here)
         // Only authorized requests reach cached bytes.
-        .layer(cache)
+        .option_layer(cache)
         // (circuit breaker slots in here)
         // Only allowlisted headers and query parameters go to S3.
-        .layer(S3RequestLayer)
+        .layer(S3RequestLayer::new(route.backend.clone()))
         // The last step that touches the request: nothing may change it after signing.
-        .layer(SigV4Layer)
+        .layer(SigV4Layer::new(route.backend.clone()))
         .service(leaf);
+    Ok(Mounted { route, service })
+}
 
-    Ok(Built {
-        service: BoxCloneSyncService::new(service),
-        routes,
-        clients,
-    })
+/// The bucket's route: its S3 target (endpoint, identity, pooled client) and metrics.
+fn bucket_route(
+    config: &Config,
+    bucket: &BucketConfig,
+    staging: &mut Staging<'_>,
+    at: &str,
+) -> Result<BucketRoute, BuildError> {
+    let extra_ca = match &bucket.s3.ca_cert_path {
+        Some(path) => Some(
+            std::fs::read(path).map_err(|e| BuildError::new(format!("{at}.s3.ca_cert_path"), e))?,
+        ),
+        None => None,
+    };
+    let client = staging
+        .client(&config.upstream, extra_ca.as_deref())
+        .map_err(|e| BuildError::new(format!("{at}.s3.ca_cert_path"), e))?;
+    let backend = S3Backend::new(&bucket.s3, client)
+        .map_err(|message| BuildError::new(format!("{at}.s3"), message))?;
+    Ok(BucketRoute::new(
+        &bucket.name,
+        bucket.path_prefix.clone(),
+        Arc::new(backend),
+    ))
 }

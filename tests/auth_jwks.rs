@@ -282,3 +282,54 @@ async fn jwks_down_at_startup_then_recovering() {
         Some(1.0)
     );
 }
+
+/// A reload whose build fails after a JWKS bucket was built must leave no
+/// trace: `/ready` keeps describing the key sets of the generation in force
+/// (not those of one that never went live), and the failed generation's key
+/// set is never fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_fails_to_build_leaves_readiness_and_key_sets_untouched() {
+    let s3 = s3_with_object().await;
+    let live = JwksServer::start(vec![public_jwk(Algorithm::RS256, "rsa_private.pem", "k1")]).await;
+    live.set_up(false);
+    let mut cfg = Config::new(vec![jwks_bucket("sso", &s3, &live, 3600, 1)]);
+    let proxy = Proxy::start(&cfg).await;
+    let not_ready = || async {
+        let r = proxy.try_ready().await?;
+        if r.status == 503 && r.json()["keys_not_loaded"]["sso"].is_string() {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    };
+    eventually("/ready names the bucket without keys", DEADLINE, not_ready).await;
+
+    // The bucket's new key set is built first; the disk cache below a
+    // regular file cannot be created, so the build fails after it.
+    let unused =
+        JwksServer::start(vec![public_jwk(Algorithm::RS256, "rsa_private.pem", "k1")]).await;
+    let blocker = proxy.config_path().with_file_name("not-a-directory");
+    std::fs::write(&blocker, b"file").unwrap();
+    cfg.buckets = vec![jwks_bucket("sso", &s3, &unused, 3600, 1)];
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  cache_layers: [disk]\n  disk:\n    cache_dir: {}\n",
+        q(blocker.join("cache").to_str().unwrap())
+    );
+    proxy.write_config(&cfg.yaml());
+    let r = send_with_body(
+        proxy.admin,
+        "POST",
+        "/admin/reload",
+        &[("x-yatagarasu-admin", "1")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 400, "the reload must fail: {}", r.describe());
+    assert!(r.text().contains("cache"), "{}", r.describe());
+
+    // Still the live generation's report: its keys are still missing.
+    not_ready().await.unwrap();
+    assert_eq!(unused.hits(), 0, "the failed build fetched its JWKS");
+    live.set_up(true);
+    proxy.wait_ready().await;
+}

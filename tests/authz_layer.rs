@@ -24,9 +24,9 @@ use yatagarasu::authz::AuthzLayer;
 use yatagarasu::body::{ProxyBody, empty, full};
 use yatagarasu::config::{Config, UpstreamConfig};
 use yatagarasu::limits::SafePath;
-use yatagarasu::route::{BucketRoute, ObjectKey};
+use yatagarasu::route::ObjectKey;
 use yatagarasu::shared::Shared;
-use yatagarasu::upstream::{S3Backend, build_client};
+use yatagarasu::upstream::build_client;
 use yatagarasu::{ProxyError, error::ErrorSource};
 
 /// The process-wide Prometheus recorder (installed once, before any layer
@@ -89,31 +89,30 @@ fn rego(policy: &str) -> String {
 struct Harness {
     service: tower::util::BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>,
     forwarded: Arc<AtomicUsize>,
-    route: Arc<BucketRoute>,
 }
 
 impl Harness {
     fn new(config: &Config, shared: &Shared) -> Harness {
         recorder();
-        let layer = AuthzLayer::build(config, shared).unwrap();
+        let client = build_client(&UpstreamConfig::clone(&config.upstream), None).unwrap();
+        let layer = AuthzLayer::for_bucket(
+            &config.buckets[0],
+            &shared.authz,
+            &mut || Ok(client.clone()),
+            "buckets[0]",
+        )
+        .unwrap();
         let forwarded = Arc::new(AtomicUsize::new(0));
         let counter = forwarded.clone();
         let stub = tower::service_fn(move |_request: Request<ProxyBody>| {
             counter.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, ProxyError>(Response::new(full("object bytes"))) }
         });
-        let bucket = &config.buckets[0];
-        let client = build_client(&UpstreamConfig::clone(&config.upstream), None).unwrap();
-        let backend = S3Backend::new(&bucket.s3, client).unwrap();
-        Harness {
-            service: tower::util::BoxCloneSyncService::new(layer.layer(stub)),
-            forwarded,
-            route: Arc::new(BucketRoute::new(
-                &bucket.name,
-                bucket.path_prefix.clone(),
-                Arc::new(backend),
-            )),
-        }
+        let service = match layer {
+            Some(layer) => tower::util::BoxCloneSyncService::new(layer.layer(stub)),
+            None => tower::util::BoxCloneSyncService::new(stub),
+        };
+        Harness { service, forwarded }
     }
 
     /// Sends `method key` with optional claims and extra headers; returns the
@@ -132,7 +131,6 @@ impl Harness {
         }
         let mut request = request.body(empty()).unwrap();
         let ext = request.extensions_mut();
-        ext.insert(self.route.clone());
         ext.insert(ObjectKey(key.to_owned()));
         ext.insert(SafePath(path));
         ext.insert(ClientAddr(SocketAddr::from(([10, 0, 0, 7], 40000))));
@@ -158,6 +156,19 @@ impl Harness {
     fn forwarded(&self) -> usize {
         self.forwarded.load(Ordering::SeqCst)
     }
+}
+
+/// The layer of the configuration's only bucket, for engines that need no
+/// connection pool.
+fn layer_without_client(config: &Config) -> Result<Option<AuthzLayer>, yatagarasu::BuildError> {
+    let shared = Shared::default();
+    let mut no_client = || Err("this engine needs no connection pool".to_owned());
+    AuthzLayer::for_bucket(
+        &config.buckets[0],
+        &shared.authz,
+        &mut no_client,
+        "buckets[0]",
+    )
 }
 
 fn reader() -> Option<Value> {
@@ -257,7 +268,7 @@ fn a_policy_that_no_longer_parses_fails_the_build() {
         &format!("type: rego\npolicy_path: {:?}", file.display().to_string()),
     );
     std::fs::copy(policy_path("broken.rego"), &file).unwrap();
-    let e = AuthzLayer::build(&cfg, &Shared::default()).unwrap_err();
+    let e = layer_without_client(&cfg).unwrap_err();
     assert_eq!(e.path, "buckets[0].auth.authorization");
     assert!(e.message.contains("p.rego does not compile"), "{e}");
 }
@@ -556,8 +567,10 @@ async fn buckets_without_a_policy_pass_through() {
     let text = "buckets:\n  - name: open\n    path_prefix: /private\n    s3: {bucket: my-bucket, \
                 region: us-east-1, endpoint: 'http://127.0.0.1:1', anonymous: true}\n";
     let cfg = Config::from_yaml_str(text).unwrap();
-    let layer = AuthzLayer::build(&cfg, &Shared::default()).unwrap();
-    assert!(!layer.is_active());
+    assert!(
+        layer_without_client(&cfg).unwrap().is_none(),
+        "no policy, no layer"
+    );
     let h = Harness::new(&cfg, &Shared::default());
     assert_eq!(h.send("GET", "anything", None, &[]).await, 200);
     assert_eq!(h.forwarded(), 1);
@@ -570,7 +583,6 @@ async fn ready_then_call() {
     let mut service = h.service.clone();
     let request = || {
         let mut r = Request::get("/private/public/x").body(empty()).unwrap();
-        r.extensions_mut().insert(h.route.clone());
         r.extensions_mut().insert(ObjectKey("public/x".into()));
         r
     };
@@ -591,5 +603,40 @@ async fn ready_then_call() {
     assert_eq!(
         (first.status(), second.status()),
         (StatusCode::OK, StatusCode::OK)
+    );
+}
+
+// ---------------------------------------------------------------- connection pools
+
+/// The policy engine's connection pool is one the generation uses, like each
+/// bucket's own: kept while its generation is live and reused by the next,
+/// not dropped at the swap.
+#[tokio::test]
+async fn the_policy_engine_pool_belongs_to_its_generation() {
+    let peer = PolicyPeer::opa_rego("s3.rego", "data.yatagarasu.allow").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, common::generate_pki().ca_pem).unwrap();
+    // The bucket trusts an extra CA, so its pool differs from the engine's.
+    let text = format!(
+        "buckets:\n  - name: pools\n    path_prefix: /private\n    s3:\n      bucket: my-bucket\n      \
+         region: us-east-1\n      endpoint: https://127.0.0.1:1\n      anonymous: true\n      \
+         ca_cert_path: {:?}\n    auth:\n      authorization:\n        type: opa\n        \
+         url: {}/v1/data/yatagarasu/allow\n",
+        ca.to_str().unwrap(),
+        peer.base_url()
+    );
+    let config = Config::from_yaml_str(&text).unwrap();
+    let proxy = yatagarasu::Proxy::builder(config.clone()).build().unwrap();
+    assert_eq!(
+        proxy.client_pools(),
+        2,
+        "the bucket's pool and the engine's"
+    );
+    proxy.reload(config).unwrap();
+    assert_eq!(
+        proxy.client_pools(),
+        2,
+        "both reused by the next generation"
     );
 }

@@ -192,20 +192,24 @@ pub(crate) struct JwksRegistry {
 }
 
 impl JwksRegistry {
-    /// The shared cache for `key`, created (and its refresh task started)
-    /// when no generation uses one yet.
-    pub(crate) fn get_or_create(&self, key: JwksKey, client: &UpstreamClient) -> Arc<JwksCache> {
+    /// A new cache for `key`, not yet shared and not yet refreshed: a build
+    /// creates it, and [`Self::adopt`] makes it live once the build commits.
+    pub(crate) fn create(key: JwksKey, client: &UpstreamClient) -> Arc<JwksCache> {
+        Arc::new(JwksCache::new(key, client.clone()))
+    }
+
+    /// Shares `cache` with later builds and starts its refresh task (which
+    /// ends when the last generation using the cache is dropped).
+    pub(crate) fn adopt(&self, cache: &Arc<JwksCache>) {
         let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
         caches.retain(|_, weak| weak.strong_count() > 0);
-        if let Some(cache) = caches.get(&key).and_then(Weak::upgrade) {
-            return cache;
+        if caches.get(&cache.key).and_then(Weak::upgrade).is_some() {
+            return;
         }
-        let cache = Arc::new(JwksCache::new(key.clone(), client.clone()));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(refresh_loop(Arc::downgrade(&cache)));
+            runtime.spawn(refresh_loop(Arc::downgrade(cache)));
         }
-        caches.insert(key, Arc::downgrade(&cache));
-        cache
+        caches.insert(cache.key.clone(), Arc::downgrade(cache));
     }
 
     /// The live cache for `key`, if a generation uses one.

@@ -21,6 +21,7 @@ pub mod admin_guard;
 mod claims_rules;
 mod critical;
 mod jwks;
+mod key_sets;
 mod keys;
 mod layer;
 mod metrics;
@@ -32,6 +33,7 @@ mod token_source;
 mod verifier;
 
 pub use jwks::{JwksCache, JwksError};
+pub(crate) use key_sets::KeySets;
 pub use keys::{KeySet, Selection, VerifyKey};
 pub use layer::AuthLayer;
 pub use prepared_keys::install_crypto_provider;

@@ -7,7 +7,7 @@ use http::{Request, Response};
 use tower::{Service, ServiceExt};
 
 use super::VerifiedClaims;
-use super::layer::{AuthState, BucketAuth};
+use super::layer::BucketAuth;
 use super::metrics::Outcome;
 use super::private_answer::privatize;
 use super::token_source::{find_token, without_query_params};
@@ -15,7 +15,6 @@ use super::verifier::{Verified, VerifyError};
 use crate::access_log::SharedLogContext;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::route::BucketRoute;
 
 /// The message of a 403 for claims that do not satisfy the rules.
 const CLAIMS_DENIED: &str = "the token's claims do not allow this request";
@@ -24,7 +23,7 @@ const CLAIMS_DENIED: &str = "the token's claims do not allow this request";
 #[derive(Debug, Clone)]
 pub struct Auth<S> {
     pub(super) inner: S,
-    pub(super) state: Arc<AuthState>,
+    pub(super) bucket: Arc<BucketAuth>,
 }
 
 type Answer = Result<Response<ProxyBody>, ProxyError>;
@@ -33,17 +32,11 @@ type Answer = Result<Response<ProxyBody>, ProxyError>;
 /// [`super::private_answer`]).
 type Privatize = fn(Response<ProxyBody>) -> Response<ProxyBody>;
 
-/// The future of [`Auth`]: an immediate refusal, the inner service's future
-/// (public bucket), the inner future marked private (authenticated), or
-/// (rarely: unknown `kid` with JWKS) a key refresh followed by the inner call.
+/// The future of [`Auth`]: an immediate refusal, the inner future marked
+/// private (authenticated), or (rarely: unknown `kid` with JWKS) a key
+/// refresh followed by the inner call.
 pub type AuthFuture<F> =
-    Either<Ready<Answer>, Either<F, Either<MapOk<F, Privatize>, BoxFuture<'static, Answer>>>>;
-
-/// The bucket's auth settings, when the request was routed to a private bucket.
-fn private_bucket<B>(state: &AuthState, request: &Request<B>) -> Option<Arc<BucketAuth>> {
-    let route = request.extensions().get::<Arc<BucketRoute>>()?;
-    state.buckets.get(&route.name).cloned()
-}
+    Either<Ready<Answer>, Either<MapOk<F, Privatize>, BoxFuture<'static, Answer>>>;
 
 /// Records the outcome and turns a verified token into the request extension.
 fn accept<B>(
@@ -96,10 +89,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // Public buckets ignore tokens entirely.
-        let Some(bucket) = private_bucket(&self.state, &request) else {
-            return Either::Right(Either::Left(self.inner.call(request)));
-        };
+        let bucket = &self.bucket;
         let token = find_token(&bucket.sources, request.headers(), request.uri());
         // Query tokens leave the request before any later layer sees it.
         if let Some(uri) = without_query_params(request.uri(), &bucket.query_names) {
@@ -114,21 +104,20 @@ where
             .counters
             .record_token_cache(matches!(&verification, Ok(v) if v.cached));
         match verification {
-            Ok(verified) => match accept(&bucket, &mut request, verified) {
+            Ok(verified) => match accept(bucket, &mut request, verified) {
                 Ok(()) => {
                     let answer = self.inner.call(request).map_ok(privatize as Privatize);
-                    Either::Right(Either::Right(Either::Left(answer)))
+                    Either::Right(Either::Left(answer))
                 }
                 Err(e) => Either::Left(ready(Err(e))),
             },
-            Err(VerifyError::Invalid(problem)) => {
-                Either::Left(ready(Err(refuse(&bucket, problem))))
-            }
+            Err(VerifyError::Invalid(problem)) => Either::Left(ready(Err(refuse(bucket, problem)))),
             Err(VerifyError::RefreshKeys(cache, _)) => {
                 // The ready clone stays here; the future owns the one that was polled.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                Either::Right(Either::Right(Either::Right(Box::pin(async move {
+                let bucket = bucket.clone();
+                Either::Right(Either::Right(Box::pin(async move {
                     cache.refresh_if_allowed().await;
                     let verified = match bucket.verifier.verify(&token) {
                         Ok(verified) => verified,
@@ -141,7 +130,7 @@ where
                     drop(token);
                     accept(&bucket, &mut request, verified)?;
                     inner.oneshot(request).await.map(privatize)
-                }))))
+                })))
             }
         }
     }

@@ -1,68 +1,48 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use http::HeaderName;
 use tower::Layer;
 
-use super::AuthzService;
 use super::policy::BucketPolicy;
-use http::HeaderName;
-
-use crate::config::{AuthConfig, Config, TokenSource};
-use crate::shared::{ClientUse, Shared};
-use crate::stack::BuildError;
+use super::{AuthzService, AuthzShared};
+use crate::build::BuildError;
+use crate::config::{AuthConfig, BucketConfig, TokenSource};
 use crate::upstream::UpstreamClient;
 
-/// Asks the configured policy engine about each request to a bucket with one.
-#[derive(Debug, Clone, Default)]
+/// Asks a bucket's policy engine about each of its requests; buckets
+/// without `auth.authorization` have no such layer.
+#[derive(Debug, Clone)]
 pub struct AuthzLayer {
-    policies: Arc<HashMap<Arc<str>, Arc<BucketPolicy>>>,
+    policy: Arc<BucketPolicy>,
 }
 
 impl AuthzLayer {
-    /// Builds the policy engines of one configuration generation: Rego
-    /// policies are read and compiled here (a policy error fails the build,
-    /// so a reload keeps the previous stack), and decision caches are taken
-    /// over from `shared` when their configuration is unchanged.
-    pub fn build(config: &Config, shared: &Shared) -> Result<Self, BuildError> {
-        let mut pooled: Option<UpstreamClient> = None;
-        let mut client = || -> Result<UpstreamClient, String> {
-            if let Some(client) = &pooled {
-                return Ok(client.clone());
-            }
-            // The policy services share the default pool (no private CA).
-            let client = shared
-                .client(&config.upstream, None, &mut ClientUse::default())
-                .map_err(|e| e.to_string())?;
-            pooled = Some(client.clone());
-            Ok(client)
+    /// The layer of `bucket` (at configuration path `at`), or `None` when it
+    /// has no policy. Rego policies are compiled here (an error fails the
+    /// build, so a reload keeps the previous stack); decision caches are
+    /// taken over from `engines` when their configuration is unchanged.
+    /// `client` gives the pooled client of the remote engines (asked for
+    /// only when the engine is remote, so the build records the pool as used).
+    pub fn for_bucket(
+        bucket: &BucketConfig,
+        engines: &AuthzShared,
+        client: &mut dyn FnMut() -> Result<UpstreamClient, String>,
+        at: &str,
+    ) -> Result<Option<Self>, BuildError> {
+        let Some(authorization) = &bucket.auth.authorization else {
+            return Ok(None);
         };
-        let mut policies = HashMap::new();
-        for (i, bucket) in config.buckets.iter().enumerate() {
-            let Some(authorization) = &bucket.auth.authorization else {
-                continue;
-            };
-            let name: Arc<str> = Arc::from(bucket.name.as_str());
-            let policy = BucketPolicy::build(
-                name.clone(),
-                authorization,
-                token_headers(&bucket.auth),
-                &shared.authz,
-                &mut client,
-            )
-            .map_err(|message| BuildError {
-                path: format!("buckets[{i}].auth.authorization"),
-                message,
-            })?;
-            policies.insert(name, Arc::new(policy));
-        }
-        Ok(Self {
-            policies: Arc::new(policies),
-        })
-    }
-
-    /// Whether any bucket has a policy.
-    pub fn is_active(&self) -> bool {
-        !self.policies.is_empty()
+        let policy = BucketPolicy::build(
+            Arc::from(bucket.name.as_str()),
+            authorization,
+            token_headers(&bucket.auth),
+            engines,
+            client,
+        )
+        .map_err(|message| BuildError::new(format!("{at}.auth.authorization"), message))?;
+        Ok(Some(Self {
+            policy: Arc::new(policy),
+        }))
     }
 }
 
@@ -84,7 +64,7 @@ impl<S> Layer<S> for AuthzLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthzService {
             inner,
-            policies: self.policies.clone(),
+            policy: self.policy.clone(),
         }
     }
 }

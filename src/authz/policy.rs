@@ -185,6 +185,11 @@ impl BucketPolicy {
         })
     }
 
+    /// The bucket's name (the policy input's `bucket`).
+    pub(crate) fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     /// Headers the bucket takes tokens from (never part of the input).
     pub(crate) fn token_headers(&self) -> &[HeaderName] {
         &self.token_headers

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use crate::auth::VerifiedClaims;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::limits::SafePath;
-use crate::route::{BucketRoute, ObjectKey};
+use crate::route::ObjectKey;
 
 /// A decision being made by an engine.
 type Decision = Pin<Box<dyn Future<Output = Result<(), ProxyError>> + Send>>;
@@ -98,23 +97,14 @@ where
 #[derive(Debug, Clone)]
 pub struct AuthzService<S> {
     pub(super) inner: S,
-    pub(super) policies: Arc<HashMap<Arc<str>, Arc<BucketPolicy>>>,
+    pub(super) policy: Arc<BucketPolicy>,
 }
 
 impl<S> AuthzService<S> {
-    /// The policy of the request's bucket and what its decision cache knows,
-    /// or `None` when the bucket has no policy.
-    fn lookup<B>(
-        &self,
-        request: &Request<B>,
-    ) -> Result<Option<(Arc<BucketPolicy>, Lookup)>, ProxyError> {
+    /// What the bucket's decision cache knows about this request.
+    fn lookup<B>(&self, request: &Request<B>) -> Result<Lookup, ProxyError> {
+        let policy = &self.policy;
         let extensions = request.extensions();
-        let Some(route) = extensions.get::<Arc<BucketRoute>>() else {
-            return Ok(None);
-        };
-        let Some(policy) = self.policies.get(&route.name) else {
-            return Ok(None);
-        };
         let key = extensions
             .get::<ObjectKey>()
             .ok_or_else(|| ProxyError::Internal("authorization needs the object key".into()))?;
@@ -125,7 +115,7 @@ impl<S> AuthzService<S> {
         let input = InputDocument {
             method: request.method().as_str(),
             path,
-            bucket: &route.name,
+            bucket: policy.bucket(),
             key: &key.0,
             claims: claims.map(|c| &*c.claims),
             claims_payload: claims.and_then(|c| c.payload.as_deref()),
@@ -135,7 +125,7 @@ impl<S> AuthzService<S> {
                 hidden: policy.token_headers(),
             },
         };
-        Ok(Some((policy.clone(), policy.lookup(&input))))
+        Ok(policy.lookup(&input))
     }
 }
 
@@ -156,16 +146,17 @@ where
     }
 
     fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
-        let (policy, key, query) = match self.lookup(&request) {
-            Ok(None) | Ok(Some((_, Lookup::Cached(true)))) => {
+        let (key, query) = match self.lookup(&request) {
+            Ok(Lookup::Cached(true)) => {
                 return ResponseFuture::inner(self.inner.call(request));
             }
-            Ok(Some((_, Lookup::Cached(false)))) => {
+            Ok(Lookup::Cached(false)) => {
                 return ResponseFuture::refused(BucketPolicy::denied());
             }
-            Ok(Some((policy, Lookup::Ask { key, query }))) => (policy, key, query),
+            Ok(Lookup::Ask { key, query }) => (key, query),
             Err(e) => return ResponseFuture::refused(e),
         };
+        let policy = self.policy.clone();
         // The clone takes the place of the service that was polled ready.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);

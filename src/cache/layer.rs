@@ -1,62 +1,84 @@
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower::Layer;
 
+use super::CacheShared;
 use super::key::BackendId;
 use super::policy::StoragePolicy;
 use super::service::{BucketPolicy, Cache, CacheContext};
-use crate::config::Config;
-use crate::shared::Shared;
-use crate::stack::BuildError;
+use crate::build::{BuildError, Staging};
+use crate::config::{BucketConfig, Config};
 
-/// Serves GET and HEAD from the cache and fills it from S3's answers.
-///
-/// Built per configuration generation; the store it uses lives in
-/// [`super::CacheShared`] and survives reloads. When caching is disabled
-/// the layer passes every request straight through.
-#[derive(Debug, Clone, Default)]
+/// The cache as one configuration generation uses it: the store (which
+/// lives in [`CacheShared`] and survives reloads) and the settings every
+/// bucket shares.
+#[derive(Debug, Clone)]
+pub struct CacheGeneration {
+    context: Arc<CacheContext>,
+    default_ttl: Duration,
+    default_max_item_size: u64,
+    /// What the running memory tier accepts: no bucket stores more.
+    tier_max_item_size: u64,
+}
+
+impl CacheGeneration {
+    /// The cache of `config`, or `None` when caching is disabled. The store
+    /// is built the first time caching is enabled; it, and the purge of
+    /// buckets removed or repointed, take effect when `staging` commits.
+    pub fn stage(
+        config: &Config,
+        shared: &CacheShared,
+        staging: &mut Staging<'_>,
+    ) -> Result<Option<Self>, BuildError> {
+        let Some(store) = shared.stage(config, staging)? else {
+            return Ok(None);
+        };
+        let memory = &config.cache.memory;
+        Ok(Some(Self {
+            default_max_item_size: memory.max_item_size,
+            tier_max_item_size: store.config().memory.max_item_size,
+            default_ttl: memory.default_ttl,
+            context: Arc::new(CacheContext {
+                store,
+                stale_if_error: config.cache.stale_if_error,
+                coalesce_wait: config.server.request_timeout,
+            }),
+        }))
+    }
+}
+
+/// Serves one bucket's GET and HEAD from the cache and fills it from S3's
+/// answers. Present for every bucket while caching is enabled: a bucket
+/// that opted out is passed through, marked `X-Cache: BYPASS`.
+#[derive(Debug, Clone)]
 pub struct CacheLayer {
-    context: Option<Arc<CacheContext>>,
+    context: Arc<CacheContext>,
+    bucket: Arc<BucketPolicy>,
 }
 
 impl CacheLayer {
-    /// Builds the cache layer of one configuration generation (purging
-    /// buckets that were removed or now point at other S3 data).
-    pub fn build(config: &Config, shared: &Shared) -> Result<Self, BuildError> {
-        let Some(store) = shared.cache.prepare(config)? else {
-            return Ok(Self { context: None });
+    /// The layer of `bucket` in `generation`.
+    pub fn for_bucket(generation: &CacheGeneration, bucket: &BucketConfig) -> Self {
+        let name: Arc<str> = Arc::from(bucket.name.as_str());
+        let policy = BucketPolicy {
+            enabled: bucket.cache.enabled,
+            storage: StoragePolicy {
+                ttl: bucket.cache.ttl.unwrap_or(generation.default_ttl),
+                max_item_size: bucket
+                    .cache
+                    .max_item_size
+                    .unwrap_or(generation.default_max_item_size)
+                    .min(generation.tier_max_item_size),
+            },
+            counters: generation.context.store.bucket_counters(&name),
+            backend: BackendId::of(&bucket.s3),
+            name,
         };
-        let buckets = config
-            .buckets
-            .iter()
-            .map(|bucket| {
-                let name: Arc<str> = Arc::from(bucket.name.as_str());
-                let policy = BucketPolicy {
-                    enabled: bucket.cache.enabled,
-                    storage: StoragePolicy {
-                        ttl: bucket.cache.ttl.unwrap_or(config.cache.memory.default_ttl),
-                        // Never above what the running memory tier accepts.
-                        max_item_size: bucket
-                            .cache
-                            .max_item_size
-                            .unwrap_or(config.cache.memory.max_item_size)
-                            .min(store.config().memory.max_item_size),
-                    },
-                    counters: store.bucket_counters(&name),
-                    backend: BackendId::of(&bucket.s3),
-                };
-                (name, policy)
-            })
-            .collect::<HashMap<_, _>>();
-        Ok(Self {
-            context: Some(Arc::new(CacheContext {
-                store,
-                buckets,
-                stale_if_error: config.cache.stale_if_error,
-                coalesce_wait: config.server.request_timeout,
-            })),
-        })
+        Self {
+            context: generation.context.clone(),
+            bucket: Arc::new(policy),
+        }
     }
 }
 
@@ -67,6 +89,7 @@ impl<S> Layer<S> for CacheLayer {
         Cache {
             inner,
             context: self.context.clone(),
+            bucket: self.bucket.clone(),
         }
     }
 }

@@ -5,8 +5,9 @@
 //! [`CacheShared`], outside the per-configuration stack, so reloads keep it.
 //!
 //! Layout:
-//! - `layer.rs` / `service.rs`: the tower layer; hit, miss, revalidation,
-//!   stale-if-error, bypass, and the `X-Cache` marker.
+//! - `layer.rs` / `service.rs`: the tower layer built per bucket; hit,
+//!   bypass and the `X-Cache` marker; `miss.rs`: coalesced fetch and fill;
+//!   `revalidate.rs`: conditional refresh and stale-if-error.
 //! - `store.rs`: the tiers in lookup order, promotion, the background fill
 //!   queue, purges and forgets; `epoch.rs`: how a purge wins over writes
 //!   already under way.
@@ -32,8 +33,10 @@ mod fill;
 pub mod key;
 mod layer;
 mod memory;
+mod miss;
 pub mod policy;
 pub mod redis;
+mod revalidate;
 pub mod serve;
 mod service;
 mod stats;
@@ -43,15 +46,16 @@ mod tiers;
 
 pub use entry::{CachedObject, ObjectMeta};
 pub use key::{BackendId, CacheKey};
-pub use layer::CacheLayer;
+pub use layer::{CacheGeneration, CacheLayer};
 pub use service::{Cache, X_CACHE};
 pub use tier::{CacheTier, PurgeScope, TierError, TierFuture, TierStats};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::{CacheConfig, Config, S3Config, S3Credentials};
-use crate::stack::BuildError;
+use crate::build::{BuildError, Staging};
+use crate::config::{CacheConfig, Config, MemoryCacheConfig, S3Config, S3Credentials};
 use store::Store;
 
 /// The cache store and its tiers; survives reloads.
@@ -96,7 +100,7 @@ impl BucketIdentity {
 }
 
 impl CacheShared {
-    /// The store, once a configuration with caching enabled was built.
+    /// The store, once a configuration with caching enabled was committed.
     pub(crate) fn store(&self) -> Option<Arc<Store>> {
         self.lock().store.clone()
     }
@@ -105,51 +109,79 @@ impl CacheShared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Readies the store for `config`: builds it the first time caching is
-    /// enabled, and purges buckets that were removed or now point at other
-    /// S3 data. Tier settings are fixed at start: a reload that changes them
-    /// keeps the running tiers and logs a warning (restart to apply).
-    fn prepare(&self, config: &Config) -> Result<Option<Arc<Store>>, BuildError> {
-        let mut state = self.lock();
-        if state.store.is_none() && config.cache.enabled {
-            let slower = tiers::open(&config.cache)?;
-            let store = Store::new(&config.cache, slower).map_err(|message| BuildError {
-                path: "cache".into(),
-                message,
-            })?;
-            let store = Arc::new(store);
-            store.follow_remote_purges();
-            state.store = Some(store);
-        }
-        let new: HashMap<String, BucketIdentity> = config
+    /// The store `config` uses (`None` when caching is disabled): the live
+    /// one, or the first time caching is enabled a new one that goes live
+    /// at commit. The commit also purges buckets that were removed or now
+    /// point at other S3 data. Tier settings are fixed at start: a reload
+    /// that changes them keeps the running tiers and logs a warning.
+    fn stage(
+        &self,
+        config: &Config,
+        staging: &mut Staging<'_>,
+    ) -> Result<Option<Arc<Store>>, BuildError> {
+        let live = self.store();
+        let created = match (&live, config.cache.enabled) {
+            (None, true) => {
+                let slower = tiers::open(&config.cache)?;
+                let store = Store::new(&config.cache, slower)
+                    .map_err(|message| BuildError::new("cache", message))?;
+                Some(Arc::new(store))
+            }
+            _ => None,
+        };
+        let store = live.or_else(|| created.clone());
+        let identities = config
             .buckets
             .iter()
             .map(|b| (b.name.clone(), BucketIdentity::of(&b.s3)))
             .collect();
+        let section = config.cache.clone();
+        staging.on_commit(move |shared| shared.cache.commit(created, &section, identities));
+        Ok(store.filter(|_| config.cache.enabled))
+    }
+
+    /// Makes a staged build's cache live (see [`Self::stage`]).
+    fn commit(
+        &self,
+        created: Option<Arc<Store>>,
+        section: &CacheConfig,
+        identities: HashMap<String, BucketIdentity>,
+    ) {
+        let mut state = self.lock();
+        if let Some(store) = created
+            && state.store.is_none()
+        {
+            store.follow_remote_purges();
+            state.store = Some(store);
+        }
         if let Some(store) = &state.store {
-            if config.cache.enabled && !same_tiers(store.config(), &config.cache) {
+            if section.enabled && tier_settings(store.config()) != tier_settings(section) {
                 tracing::warn!(
                     "the cache section changed; the running cache tiers keep their settings until restart"
                 );
             }
             for (name, old) in &state.identities {
-                if new.get(name) != Some(old) {
+                if identities.get(name) != Some(old) {
                     tracing::info!(bucket = %name, "bucket removed or repointed; purging its cache entries");
                     store.purge_detached(PurgeScope::Bucket(name.clone()));
                 }
             }
         }
-        state.identities = new;
-        Ok(state.store.clone().filter(|_| config.cache.enabled))
+        state.identities = identities;
     }
 }
 
-/// Whether two cache sections build the same tiers (TTLs and the stale
-/// window are per-request policy and apply at every reload).
-fn same_tiers(a: &CacheConfig, b: &CacheConfig) -> bool {
-    a.layers == b.layers
-        && a.memory.max_item_size == b.memory.max_item_size
-        && a.memory.max_cache_size == b.memory.max_cache_size
-        && a.disk == b.disk
-        && a.redis == b.redis
+/// The part of a cache section the tiers are built from: the section with
+/// what applies per request (TTL, stale window, the on/off switch) blanked
+/// out. Anything else, including settings added later, counts as a change.
+fn tier_settings(section: &CacheConfig) -> CacheConfig {
+    CacheConfig {
+        enabled: true,
+        stale_if_error: Duration::ZERO,
+        memory: MemoryCacheConfig {
+            default_ttl: Duration::ZERO,
+            ..section.memory.clone()
+        },
+        ..section.clone()
+    }
 }

@@ -19,7 +19,7 @@
 //! `s-maxage` or `Expires` counts as "already stale" (RFC 9111 §5.3, §1.2.2).
 //! A directive repeated uses its first occurrence.
 //!
-//! The replayed headers are exactly those listed in [`is_replay_header`];
+//! The replayed headers are exactly those of [`crate::headers::is_object_header`];
 //! `Content-Length` is kept as [`ObjectMeta::content_length`] and re-emitted
 //! when the entry is served.
 
@@ -184,26 +184,9 @@ pub fn stale_window(meta: &ObjectMeta, configured: Duration) -> Duration {
     }
 }
 
-/// Whether a response header is replayed from the cache.
-///
-/// Exactly the list: Content-Type, ETag, Last-Modified,
-/// Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
-/// Expires, `x-amz-meta-*` and `x-amz-version-id` (Content-Length is kept
-/// separately).
-pub fn is_replay_header(name: &HeaderName) -> bool {
-    const REPLAYED: [HeaderName; 9] = [
-        header::CONTENT_TYPE,
-        header::ETAG,
-        header::LAST_MODIFIED,
-        header::CACHE_CONTROL,
-        header::CONTENT_DISPOSITION,
-        header::CONTENT_ENCODING,
-        header::CONTENT_LANGUAGE,
-        header::EXPIRES,
-        HeaderName::from_static("x-amz-version-id"),
-    ];
-    REPLAYED.contains(name) || name.as_str().starts_with("x-amz-meta-")
-}
+/// Whether a response header is replayed from the cache: exactly the
+/// headers that describe the object (Content-Length is kept separately).
+pub use crate::headers::is_object_header as is_replay_header;
 
 /// The replayed subset of `headers`, every value of each kept name.
 ///

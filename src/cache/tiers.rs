@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::CacheTier;
 use super::disk::DiskTier;
 use super::redis::RedisTier;
+use crate::build::BuildError;
 use crate::config::CacheConfig;
-use crate::stack::BuildError;
 
 /// The slower tiers, plus the Redis tier by its type (purge broadcast).
 #[derive(Debug, Default)]

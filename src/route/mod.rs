@@ -1,22 +1,23 @@
-//! Routing: the longest configured path prefix wins, matched on whole segments.
+//! Routing: the longest configured path prefix wins, matched on whole
+//! segments, and the request goes on to that bucket's own stack.
 //!
 //! The [`RouteTable`] is a segment trie, so a lookup costs one hash probe per
 //! path segment of the matched prefix, however many buckets are configured.
-//! The route layer inserts the resolved [`BucketRoute`] and the [`ObjectKey`]
-//! as request extensions for every later layer.
+//! [`Route`] inserts the resolved [`BucketRoute`] and the [`ObjectKey`] as
+//! request extensions (the access log, policy input and custom upstreams read
+//! them) and calls the matched bucket's service: each bucket has exactly the
+//! layers it configures (see `crate::stack`).
 
-mod layer;
 mod service;
 mod table;
 
-pub use layer::RouteLayer;
-pub use service::Route;
+pub use service::{BucketService, Mounted, Route};
 pub use table::RouteTable;
 
 use std::sync::Arc;
 
+use crate::backend::S3Backend;
 use crate::telemetry::metrics::BucketMetrics;
-use crate::upstream::S3Backend;
 
 /// One configured bucket as the request path sees it.
 #[derive(Debug)]

@@ -1,29 +1,40 @@
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use super::BucketRoute;
-
-/// A segment trie from path prefixes to bucket routes.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    root: Node,
+/// A segment trie from path prefixes to what is mounted there (in the
+/// proxy, each bucket's route and stack).
+#[derive(Debug)]
+pub struct RouteTable<T> {
+    root: Node<T>,
     len: usize,
 }
 
-#[derive(Debug, Default)]
-struct Node {
-    route: Option<Arc<BucketRoute>>,
-    children: HashMap<Box<str>, Node>,
+#[derive(Debug)]
+struct Node<T> {
+    route: Option<T>,
+    children: HashMap<Box<str>, Node<T>>,
 }
 
-impl RouteTable {
-    /// Builds the table; a later route with the same prefix replaces an earlier one
-    /// (configuration validation refuses duplicates before this point).
-    pub fn new(routes: impl IntoIterator<Item = Arc<BucketRoute>>) -> Self {
-        let mut table = Self::default();
-        for route in routes {
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Self {
+            route: None,
+            children: HashMap::new(),
+        }
+    }
+}
+
+impl<T> RouteTable<T> {
+    /// Builds the table from `(path prefix, value)` pairs; a later prefix
+    /// equal to an earlier one replaces it (configuration validation refuses
+    /// duplicates before this point).
+    pub fn new<P: AsRef<str>>(routes: impl IntoIterator<Item = (P, T)>) -> Self {
+        let mut table = Self {
+            root: Node::default(),
+            len: 0,
+        };
+        for (prefix, route) in routes {
             let mut node = &mut table.root;
-            for segment in route.path_prefix.split('/').filter(|s| !s.is_empty()) {
+            for segment in prefix.as_ref().split('/').filter(|s| !s.is_empty()) {
                 node = node.children.entry(segment.into()).or_default();
             }
             node.route = Some(route);
@@ -44,7 +55,7 @@ impl RouteTable {
 
     /// Finds the route with the longest prefix of `path` (a sanitized path) and
     /// returns it with the rest of the path: the object key, without its leading `/`.
-    pub fn lookup<'p>(&self, path: &'p str) -> Option<(&Arc<BucketRoute>, &'p str)> {
+    pub fn lookup<'p>(&self, path: &'p str) -> Option<(&T, &'p str)> {
         let mut node = &self.root;
         let mut best = node.route.as_ref().map(|r| (r, 0));
         let mut pos = 0;
@@ -75,18 +86,13 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::S3Backend;
 
-    fn route(name: &str, prefix: &str) -> Arc<BucketRoute> {
-        Arc::new(BucketRoute::new(
-            name,
-            prefix,
-            Arc::new(S3Backend::for_tests()),
-        ))
+    fn route(name: &str, prefix: &str) -> (String, String) {
+        (prefix.to_owned(), name.to_owned())
     }
 
-    fn find<'p>(t: &RouteTable, p: &'p str) -> Option<(String, &'p str)> {
-        t.lookup(p).map(|(r, k)| (r.name.to_string(), k))
+    fn find<'p>(t: &RouteTable<String>, p: &'p str) -> Option<(String, &'p str)> {
+        t.lookup(p).map(|(r, k)| (r.clone(), k))
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! The query comes from the request's [`ForwardedQuery`], the same parsed form
 //! the cache judged, re-encoded for SigV4.
 
-mod filter;
 mod layer;
 mod service;
 
+/// Client headers forwarded to S3; every other header is dropped.
+pub use crate::headers::CONDITIONAL as FORWARDED_REQUEST_HEADERS;
 pub use crate::query::{FORWARDED_QUERY_PARAMS, ForwardedQuery};
-pub use filter::FORWARDED_REQUEST_HEADERS;
 pub use layer::S3RequestLayer;
 pub use service::S3Request;

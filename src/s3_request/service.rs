@@ -6,32 +6,30 @@ use http::{HeaderMap, Request, Response, header};
 use tower::Service;
 
 use super::{FORWARDED_REQUEST_HEADERS, ForwardedQuery};
+use crate::backend::S3Backend;
 use crate::body::{ProxyBody, empty};
 use crate::error::ProxyError;
-use crate::route::{BucketRoute, ObjectKey};
+use crate::route::ObjectKey;
 
 /// The service made by [`super::S3RequestLayer`].
 #[derive(Debug, Clone)]
 pub struct S3Request<S> {
     pub(super) inner: S,
+    pub(super) backend: Arc<S3Backend>,
 }
 
 /// Builds the upstream request, moving the extensions over.
-fn rewrite<B>(request: Request<B>) -> Result<Request<ProxyBody>, ProxyError> {
+fn rewrite<B>(backend: &S3Backend, request: Request<B>) -> Result<Request<ProxyBody>, ProxyError> {
     let query = ForwardedQuery::of(&request).encode();
     let (parts, _body) = request.into_parts();
-    let route = parts
-        .extensions
-        .get::<Arc<BucketRoute>>()
-        .ok_or_else(|| ProxyError::Internal("S3 request needs a route".into()))?;
     let key = parts
         .extensions
         .get::<ObjectKey>()
         .ok_or_else(|| ProxyError::Internal("S3 request needs a key".into()))?;
-    let uri = route.backend.object_uri(&key.0, &query)?;
+    let uri = backend.object_uri(&key.0, &query)?;
 
     let mut headers = HeaderMap::with_capacity(8);
-    headers.insert(header::HOST, route.backend.host().clone());
+    headers.insert(header::HOST, backend.host().clone());
     for name in &FORWARDED_REQUEST_HEADERS {
         for value in parts.headers.get_all(name) {
             headers.append(name.clone(), value.clone());
@@ -59,7 +57,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        match rewrite(request) {
+        match rewrite(&self.backend, request) {
             Ok(upstream) => Either::Right(self.inner.call(upstream)),
             Err(e) => Either::Left(ready(Err(e))),
         }
@@ -68,18 +66,11 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::upstream::S3Backend;
 
     #[test]
     fn only_allowlisted_headers_and_params_survive() {
-        let route = Arc::new(BucketRoute::new(
-            "b",
-            "/b",
-            Arc::new(S3Backend::for_tests()),
-        ));
+        let backend = S3Backend::for_tests();
         let mut request = Request::builder()
             .uri("/b/a%20b?acl&versionId=7&token=secret")
             .header("range", "bytes=0-1")
@@ -90,9 +81,8 @@ mod tests {
             .header("x-amz-acl", "public-read")
             .body(())
             .unwrap();
-        request.extensions_mut().insert(route);
         request.extensions_mut().insert(ObjectKey("a b".into()));
-        let upstream = rewrite(request).unwrap();
+        let upstream = rewrite(&backend, request).unwrap();
         assert_eq!(
             upstream.uri().to_string(),
             "http://127.0.0.1:9/test-bucket/a%20b?versionId=7"

@@ -15,7 +15,7 @@ pub enum ReloadError {
     Invalid(ConfigErrors),
     /// The new configuration is valid but the stack could not be built.
     #[error("cannot build the new configuration: {0}")]
-    Build(#[from] crate::stack::BuildError),
+    Build(#[from] crate::build::BuildError),
     /// There is nothing to reload from (the proxy was started without a file).
     #[error("this process has no configuration source to reload from")]
     NoSource,

@@ -43,7 +43,7 @@ use crate::telemetry::metrics::LOG_LINES_DROPPED_TOTAL;
 pub enum ServerError {
     /// The stack could not be built from the configuration.
     #[error("cannot build the proxy: {0}")]
-    Build(#[from] crate::stack::BuildError),
+    Build(#[from] crate::build::BuildError),
     /// A listener could not bind its address.
     #[error("cannot listen on {address} ({listener}): {source}")]
     Bind {

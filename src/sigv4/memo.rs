@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderValue, Method, Request, header};
 
 use super::sign::{SigningHeaders, apply, is_signed, signing_headers};
+use crate::backend::S3Backend;
 use crate::error::ProxyError;
-use crate::upstream::S3Backend;
 
 /// How many distinct requests one backend remembers within one second.
 const MAX_ENTRIES: usize = 256;

@@ -3,7 +3,7 @@
 //! S3 canonicalises paths with single percent-encoding and no normalisation,
 //! and wants `x-amz-content-sha256`; the defaults of `aws-sigv4` suit other
 //! services, so the settings are fixed here. The path was encoded by
-//! [`crate::upstream::encode_key`], and is sent exactly as signed.
+//! [`crate::backend::encode_key`], and is sent exactly as signed.
 //!
 //! Each backend reuses a signature for the same request within the same
 //! second ([`SignatureMemo`]): the signer would produce the same bytes.
@@ -20,7 +20,7 @@ pub use sign::sign_request;
 
 /// A signing backend for the unit tests (nothing is ever sent to it).
 #[cfg(test)]
-fn backend_for_tests(session_token: Option<&str>) -> crate::upstream::S3Backend {
+fn backend_for_tests(session_token: Option<&str>) -> crate::backend::S3Backend {
     use crate::config::{S3Config, S3Credentials, Secret, UpstreamConfig};
     let s3 = S3Config {
         bucket: "signing-tests".into(),
@@ -36,5 +36,5 @@ fn backend_for_tests(session_token: Option<&str>) -> crate::upstream::S3Backend 
     };
     let client = crate::upstream::build_client(&UpstreamConfig::default(), None)
         .unwrap_or_else(|e| panic!("test client: {e}"));
-    crate::upstream::S3Backend::new(&s3, client).unwrap_or_else(|e| panic!("test backend: {e}"))
+    crate::backend::S3Backend::new(&s3, client).unwrap_or_else(|e| panic!("test backend: {e}"))
 }

@@ -6,14 +6,15 @@ use futures_util::future::{Either, Ready, ready};
 use http::{Request, Response};
 use tower::Service;
 
+use crate::backend::S3Backend;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::route::BucketRoute;
 
 /// The service made by [`super::SigV4Layer`].
 #[derive(Debug, Clone)]
 pub struct SigV4<S> {
     pub(super) inner: S,
+    pub(super) backend: Arc<S3Backend>,
 }
 
 impl<S, B> Service<Request<B>> for SigV4<S>
@@ -29,16 +30,12 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let signed = match request.extensions().get::<Arc<BucketRoute>>().cloned() {
-            Some(route) => route
-                .backend
-                .signatures
-                .sign(&mut request, &route.backend, SystemTime::now())
-                .map(drop),
-            None => Err(ProxyError::Internal("signing needs a route".into())),
-        };
+        let backend = &self.backend;
+        let signed = backend
+            .signatures
+            .sign(&mut request, backend, SystemTime::now());
         match signed {
-            Ok(()) => Either::Right(self.inner.call(request)),
+            Ok(_) => Either::Right(self.inner.call(request)),
             Err(e) => Either::Left(ready(Err(e))),
         }
     }

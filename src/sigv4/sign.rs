@@ -9,8 +9,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
+use crate::backend::S3Backend;
 use crate::error::ProxyError;
-use crate::upstream::S3Backend;
 
 /// The signing settings, built once: `SigningSettings::default()` allocates
 /// its list of excluded headers on every call.

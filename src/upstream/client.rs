@@ -1,4 +1,3 @@
-use std::path::Path;
 use std::sync::Arc;
 
 use hyper_rustls::HttpsConnector;
@@ -19,28 +18,24 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The CA file could not be read or holds no usable certificate.
-    #[error("{path}: {reason}")]
-    CaFile {
-        /// The file that failed.
-        path: String,
-        /// What was wrong with it.
-        reason: String,
-    },
+    /// The extra CA certificates hold no usable certificate.
+    #[error("CA certificates: {0}")]
+    CaCertificates(String),
     /// rustls refused the TLS settings.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
 }
 
-/// Builds a keep-alive client trusting the webpki roots, plus `extra_ca` when given.
+/// Builds a keep-alive client trusting the webpki roots, plus the PEM
+/// certificates in `extra_ca` when given.
 pub fn build_client(
     config: &UpstreamConfig,
-    extra_ca: Option<&Path>,
+    extra_ca: Option<&[u8]>,
 ) -> Result<UpstreamClient, ClientError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = extra_ca {
-        add_ca_file(&mut roots, path)?;
+    if let Some(pem) = extra_ca {
+        add_ca_certificates(&mut roots, pem)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -73,13 +68,10 @@ pub fn build_client(
         .build(connector))
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
-    let fail = |reason: String| ClientError::CaFile {
-        path: path.display().to_string(),
-        reason,
-    };
+fn add_ca_certificates(roots: &mut RootCertStore, pem: &[u8]) -> Result<(), ClientError> {
+    let fail = ClientError::CaCertificates;
     let mut added = 0;
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))? {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| fail(e.to_string()))?;
         roots
             .add(cert)

@@ -7,14 +7,23 @@
 //!   S3's XML errors and transport failures to [`crate::error::ProxyError`],
 //!   and streams the body back with an idle timeout.
 
-mod backend;
 mod body;
 mod client;
 mod s3_error;
 mod service;
 
-pub use backend::{S3Backend, encode_key};
 pub use body::{BodyStalled, IdleTimeoutBody};
 pub use client::{ClientError, UpstreamClient, build_client};
 pub use s3_error::parse_s3_error;
 pub use service::{Upstream, forward_response_headers};
+
+/// A replacement for the pooled S3 client at the bottom of every bucket's stack.
+///
+/// It receives the signed request with an absolute S3 URI and the route
+/// extensions; used by benchmarks and tests to measure or observe the stack
+/// without a network, and by embedders with a custom transport.
+pub type LeafService = tower::util::BoxCloneSyncService<
+    http::Request<crate::body::ProxyBody>,
+    http::Response<crate::body::ProxyBody>,
+    crate::error::ProxyError,
+>;

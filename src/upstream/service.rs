@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode, header};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tower::Service;
 
 use super::{IdleTimeoutBody, parse_s3_error};
+use crate::backend::S3Backend;
 use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
-use crate::route::BucketRoute;
-use crate::telemetry::metrics::UPSTREAM_REQUESTS_TOTAL;
+use crate::headers::is_forwarded_response_header;
+use crate::telemetry::metrics::{BucketMetrics, UPSTREAM_REQUESTS_TOTAL};
 
 /// Largest S3 error document read to find its code.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -21,14 +22,21 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The leaf service: sends the signed request through the bucket's pooled client.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    backend: Arc<S3Backend>,
+    metrics: Arc<BucketMetrics>,
     timeout: Duration,
 }
 
 impl Upstream {
-    /// `timeout` bounds the wait for S3's response headers (504 past it) and
-    /// any stall of the response body.
-    pub fn new(timeout: Duration) -> Self {
-        Self { timeout }
+    /// Sends to `backend` through its pooled client and records into the
+    /// bucket's `metrics`. `timeout` bounds the wait for S3's response
+    /// headers (504 past it) and any stall of the response body.
+    pub fn new(backend: Arc<S3Backend>, metrics: Arc<BucketMetrics>, timeout: Duration) -> Self {
+        Self {
+            backend,
+            metrics,
+            timeout,
+        }
     }
 }
 
@@ -42,58 +50,50 @@ impl Service<Request<ProxyBody>> for Upstream {
     }
 
     fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
-        let timeout = self.timeout;
-        Box::pin(async move {
-            let route = request
-                .extensions()
-                .get::<Arc<BucketRoute>>()
-                .cloned()
-                .ok_or_else(|| ProxyError::Internal("upstream needs a route".into()))?;
-            send(&route, request, timeout).await
-        })
+        let this = self.clone();
+        Box::pin(async move { this.send(request).await })
     }
 }
 
-async fn send(
-    route: &BucketRoute,
-    request: Request<ProxyBody>,
-    timeout: Duration,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let is_head = request.method() == http::Method::HEAD;
-    let started = Instant::now();
-    let outcome = tokio::time::timeout(timeout, route.backend.client.request(request)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    route.metrics.upstream_duration.record(elapsed);
-    let response = match outcome {
-        Err(_) => {
-            let bucket = route.metrics.label();
-            metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => "timeout")
-                .increment(1);
-            return Err(ProxyError::Timeout(timeout));
+impl Upstream {
+    async fn send(self, request: Request<ProxyBody>) -> Result<Response<ProxyBody>, ProxyError> {
+        let is_head = request.method() == http::Method::HEAD;
+        let response = self.exchange(request).await?;
+        let status = response.status();
+        self.metrics.count_upstream(status);
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            let (parts, body) = response.into_parts();
+            let mut out = Response::new(boxed(IdleTimeoutBody::new(body, self.timeout)));
+            *out.status_mut() = status;
+            forward_response_headers(&parts.headers, out.headers_mut());
+            return Ok(out);
         }
-        Ok(Err(error)) => {
-            let bucket = route.metrics.label();
-            metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket, "status" => "error")
-                .increment(1);
-            return Err(if error.is_connect() {
-                ProxyError::Connect(Box::new(error))
-            } else {
-                ProxyError::UpstreamProtocol(Box::new(error))
-            });
-        }
-        Ok(Ok(response)) => response,
-    };
-    let status = response.status();
-    route.metrics.count_upstream(status);
-
-    if status.is_success() || status == StatusCode::NOT_MODIFIED {
-        let (parts, body) = response.into_parts();
-        let mut out = Response::new(boxed(IdleTimeoutBody::new(body, timeout)));
-        *out.status_mut() = status;
-        forward_response_headers(&parts.headers, out.headers_mut());
-        return Ok(out);
+        Err(s3_error(status, response.into_body(), is_head, self.timeout).await)
     }
-    Err(s3_error(status, response.into_body(), is_head, timeout).await)
+
+    /// Sends the request and waits for S3's response headers, within the timeout.
+    async fn exchange(
+        &self,
+        request: Request<ProxyBody>,
+    ) -> Result<Response<hyper::body::Incoming>, ProxyError> {
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(self.timeout, self.backend.client.request(request)).await;
+        let bucket = &self.metrics;
+        bucket
+            .upstream_duration
+            .record(started.elapsed().as_secs_f64());
+        let failure = match outcome {
+            Ok(Ok(response)) => return Ok(response),
+            Err(_) => ("timeout", ProxyError::Timeout(self.timeout)),
+            Ok(Err(error)) if error.is_connect() => ("error", ProxyError::Connect(Box::new(error))),
+            Ok(Err(error)) => ("error", ProxyError::UpstreamProtocol(Box::new(error))),
+        };
+        let (status, error) = failure;
+        metrics::counter!(UPSTREAM_REQUESTS_TOTAL, "bucket" => bucket.label(), "status" => status)
+            .increment(1);
+        Err(error)
+    }
 }
 
 /// Reads (a bounded prefix of) S3's XML error document and classifies it.
@@ -130,37 +130,16 @@ async fn s3_error(
     }
 }
 
-/// Response headers from S3 that reach the client; everything else (S3
-/// request ids, `Server`, hop-by-hop headers) stays behind.
-const FORWARDED: [HeaderName; 11] = [
-    header::CONTENT_TYPE,
-    header::CONTENT_LENGTH,
-    header::CONTENT_RANGE,
-    header::ACCEPT_RANGES,
-    header::ETAG,
-    header::LAST_MODIFIED,
-    header::CACHE_CONTROL,
-    header::CONTENT_DISPOSITION,
-    header::CONTENT_ENCODING,
-    header::CONTENT_LANGUAGE,
-    header::EXPIRES,
-];
-
 /// Copies the allowlisted S3 response headers (plus `x-amz-meta-*` and
 /// `x-amz-version-id`) into `to`.
 pub fn forward_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
     // One pass over what S3 sent (a handful of headers) rather than a lookup
     // per allowlisted name: it runs on every proxied response.
     for (name, value) in from {
-        if FORWARDED.contains(name) || is_forwarded_amz(name.as_str()) {
+        if is_forwarded_response_header(name) {
             to.append(name.clone(), value.clone());
         }
     }
-}
-
-/// The `x-amz-*` response headers that describe the object.
-fn is_forwarded_amz(name: &str) -> bool {
-    name.starts_with("x-amz-meta-") || name == "x-amz-version-id"
 }
 
 #[cfg(test)]
@@ -182,7 +161,7 @@ mod tests {
             ("connection", "keep-alive"),
             ("set-cookie", "a=b"),
         ] {
-            from.insert(HeaderName::from_static(k), v.parse().unwrap());
+            from.insert(http::HeaderName::from_static(k), v.parse().unwrap());
         }
         let mut to = HeaderMap::new();
         forward_response_headers(&from, &mut to);

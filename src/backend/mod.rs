@@ -1,12 +1,20 @@
+//! The per-bucket S3 target: where one bucket's requests go and how they
+//! are signed.
+//!
+//! An [`S3Backend`] owns the bucket's endpoint and addressing style, its
+//! signing identity, its signature memo and its pooled client. Each bucket's
+//! stack holds its own (the S3 request, signing and upstream layers take it
+//! directly), and the readiness probes use the same one.
+
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::UpstreamClient;
 use crate::config::S3Config;
 use crate::error::ProxyError;
 use crate::sigv4::SignatureMemo;
+use crate::upstream::UpstreamClient;
 
 /// Bytes S3 wants percent-encoded in a key: everything but `A-Za-z0-9-_.~` and `/`.
 const KEY: &AsciiSet = &NON_ALPHANUMERIC
@@ -141,8 +149,8 @@ impl S3Backend {
     }
 
     /// A backend for unit tests that never sends anything.
-    #[doc(hidden)]
-    pub fn for_tests() -> Self {
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
         let s3 = S3Config {
             bucket: "test-bucket".into(),
             region: "us-east-1".into(),
@@ -151,7 +159,7 @@ impl S3Backend {
             credentials: None,
             ca_cert_path: None,
         };
-        let client = super::build_client(
+        let client = crate::upstream::build_client(
             &crate::config::UpstreamConfig {
                 pool_max_idle_per_host: 1,
                 pool_idle_timeout: std::time::Duration::from_secs(1),
