@@ -31,36 +31,36 @@ pub(super) struct Finish {
 const MAX_LOGGED_PATH: usize = 1024;
 
 impl Finish {
+    /// Counts the request in the metrics and returns its bucket label.
+    fn count(&self, status: StatusCode, bytes: u64, elapsed: std::time::Duration) -> SharedString {
+        // Routed requests record through the bucket's pre-resolved handles.
+        if let Some(m) = self.context.bucket() {
+            m.request_duration.record(elapsed.as_secs_f64());
+            if bytes > 0 {
+                m.response_bytes.increment(bytes);
+            }
+            m.count_request(self.method, status);
+            return m.label();
+        }
+        let none = SharedString::const_str("none");
+        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => none.clone())
+            .record(elapsed.as_secs_f64());
+        if bytes > 0 {
+            metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => none.clone()).increment(bytes);
+        }
+        metrics::counter!(
+            HTTP_REQUESTS_TOTAL,
+            "bucket" => none.clone(),
+            "method" => self.method,
+            "status" => status_label(status)
+        )
+        .increment(1);
+        none
+    }
+
     fn record(self, status: StatusCode, bytes: u64, completed: bool) {
         let elapsed = self.start.elapsed();
-        // Routed requests record through the bucket's pre-resolved handles.
-        let bucket: SharedString = match self.context.bucket() {
-            Some(m) => {
-                m.request_duration.record(elapsed.as_secs_f64());
-                if bytes > 0 {
-                    m.response_bytes.increment(bytes);
-                }
-                m.count_request(self.method, status);
-                m.label()
-            }
-            None => {
-                let none = SharedString::const_str("none");
-                metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => none.clone())
-                    .record(elapsed.as_secs_f64());
-                if bytes > 0 {
-                    metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => none.clone())
-                        .increment(bytes);
-                }
-                metrics::counter!(
-                    HTTP_REQUESTS_TOTAL,
-                    "bucket" => none.clone(),
-                    "method" => self.method,
-                    "status" => status_label(status)
-                )
-                .increment(1);
-                none
-            }
-        };
+        let bucket = self.count(status, bytes, elapsed);
         let probe = self.context.is_probe();
         let enabled = if probe {
             tracing::enabled!(target: "access", tracing::Level::DEBUG)

@@ -163,22 +163,41 @@ impl JwtVerifier {
         // Before any key is tried, so a token naming extensions this verifier
         // does not understand is never verified, nor cached.
         refuse_critical(token).map_err(VerifyError::Invalid)?;
-        // One key without an id (a `secret:` or a key file): `jsonwebtoken`
-        // reads the header itself, so skip reading it here. A token it
-        // refuses for its header takes the full path below, which names the
-        // problem exactly as for any other key set.
         if let Ok(set) = &current
-            && let Some(key) = set.sole_unnamed()
-            && let Some(validation) = self.validation(key.algorithm)
+            && let Some(answer) = self.verify_with_sole_key(token, set)
         {
-            match self.decode(token, key, set, validation) {
-                Ok(verified) => return Ok(verified),
-                Err(e) if !header_error(e.kind()) => {
-                    return Err(VerifyError::Invalid(signature_or_claims_problem(e.kind())));
-                }
-                Err(_) => {}
-            }
+            return answer;
         }
+        self.verify_by_header(token, current)
+    }
+
+    /// One key without an id (a `secret:` or a key file): `jsonwebtoken`
+    /// reads the header itself, so it is not read here. `None` when the
+    /// set is not that, or the token is refused for its header: the full
+    /// path then names the problem exactly as for any other key set.
+    fn verify_with_sole_key(
+        &self,
+        token: &str,
+        set: &Arc<KeySet>,
+    ) -> Option<Result<Verified, VerifyError>> {
+        let key = set.sole_unnamed()?;
+        let validation = self.validation(key.algorithm)?;
+        match self.decode(token, key, set, validation) {
+            Ok(verified) => Some(Ok(verified)),
+            Err(e) if !header_error(e.kind()) => Some(Err(VerifyError::Invalid(
+                signature_or_claims_problem(e.kind()),
+            ))),
+            Err(_) => None,
+        }
+    }
+
+    /// Picks the keys by the token's `kid` and algorithm and tries each;
+    /// a JWKS set without the key (or without keys yet) asks for a refresh.
+    fn verify_by_header(
+        &self,
+        token: &str,
+        current: Result<Arc<KeySet>, &Arc<JwksCache>>,
+    ) -> Result<Verified, VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| VerifyError::Invalid(header_problem(&e)))?;
         let kid = header.kid.as_deref();

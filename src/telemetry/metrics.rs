@@ -84,8 +84,17 @@ pub fn install_prometheus() -> Result<PrometheusHandle, metrics_exporter_prometh
     Ok(handle)
 }
 
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
 fn describe_all() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_requests();
+    describe_operations();
+    describe_access_control();
+    describe_cache();
+}
+
+/// Requests as clients and S3 saw them.
+fn describe_requests() {
     describe_counter!(
         HTTP_REQUESTS_TOTAL,
         "Requests answered, by bucket, method and status."
@@ -113,6 +122,10 @@ fn describe_all() {
         Unit::Seconds,
         "Time until S3's response headers arrived."
     );
+}
+
+/// The process, its configuration and its backends.
+fn describe_operations() {
     describe_gauge!(
         BACKEND_UP,
         "1 when the bucket's backend answered its last probe."
@@ -127,6 +140,10 @@ fn describe_all() {
         LOG_LINES_DROPPED_TOTAL,
         "Log lines dropped because the log writer could not keep up."
     );
+}
+
+/// Authentication, key sets and policy decisions.
+fn describe_access_control() {
     describe_counter!(
         AUTH_REQUESTS_TOTAL,
         "Authentication outcomes, by bucket and result."
@@ -144,6 +161,10 @@ fn describe_all() {
         "Policy decision cache lookups, by engine and result."
     );
     describe_counter!(JWKS_REFRESH_TOTAL, "JWKS fetches, by result.");
+}
+
+/// The response cache and its tiers.
+fn describe_cache() {
     describe_counter!(
         CACHE_REQUESTS_TOTAL,
         "Cache outcomes per request, by bucket and result."
