@@ -18,8 +18,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, Response};
-use tower::util::{BoxCloneSyncService, Either};
 use tower::ServiceBuilder;
+use tower::util::{BoxCloneSyncService, Either};
 
 use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
