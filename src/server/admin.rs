@@ -56,7 +56,7 @@ async fn handle(
     {
         return response;
     }
-    route(control, request, &id)
+    route(control, request, &id).await
 }
 
 /// Refuses browsers and DNS-rebinding pages (see [`admin_guard`]), token or not.
@@ -136,9 +136,9 @@ fn authorize(
 }
 
 /// `/admin/reload` and `/admin/status`.
-fn route(control: &Control, request: &Request<Incoming>, id: &str) -> Response<ProxyBody> {
+async fn route(control: &Control, request: &Request<Incoming>, id: &str) -> Response<ProxyBody> {
     match (request.method(), request.uri().path()) {
-        (&Method::POST, "/admin/reload") => reload(control, id),
+        (&Method::POST, "/admin/reload") => reload(control, id).await,
         (&Method::GET, "/admin/status") => {
             let config = control.proxy.config();
             json(
@@ -173,8 +173,8 @@ fn route(control: &Control, request: &Request<Incoming>, id: &str) -> Response<P
     }
 }
 
-fn reload(control: &Control, id: &str) -> Response<ProxyBody> {
-    match control.reload() {
+async fn reload(control: &Control, id: &str) -> Response<ProxyBody> {
+    match control.reload().await {
         Ok(generation) => json(
             StatusCode::OK,
             serde_json::json!({"status": "reloaded", "generation": generation}),
@@ -201,6 +201,12 @@ fn reload(control: &Control, id: &str) -> Response<ProxyBody> {
             StatusCode::CONFLICT,
             "NoConfigSource",
             "nothing to reload from",
+            id,
+        ),
+        Err(ReloadError::Interrupted(_)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the reload did not finish; see the log",
             id,
         ),
     }

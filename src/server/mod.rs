@@ -5,7 +5,8 @@
 //!   graceful drain).
 //! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
-//! - `control`: what SIGHUP and the admin API share: reload from the source.
+//! - `control`: what SIGHUP and the admin API share: reload from the source,
+//!   on the blocking pool.
 //! - `internal`: the admin and metrics listeners' shared serving loop.
 //! - `accept`: the accept loop every listener runs (connection cap,
 //!   descriptor reserve, back-off on `accept` errors).
@@ -192,8 +193,10 @@ impl Signals {
             tokio::select! {
                 _ = self.hangup.recv() => {
                     tracing::info!("SIGHUP received; reloading the configuration");
-                    // Errors are logged by `reload`; the old configuration keeps serving.
-                    let _ = control.reload();
+                    // Errors are logged by `reload`; the old configuration keeps
+                    // serving. Requests keep flowing: the reload runs off the
+                    // runtime's threads.
+                    let _ = control.reload().await;
                 }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,
