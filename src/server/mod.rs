@@ -3,7 +3,8 @@
 //! - `listener`: the main accept loop (HTTP/1.1 and h2c via hyper-util's auto
 //!   builder, header-read timeout against slow-loris, connection cap,
 //!   graceful drain).
-//! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
+//! - `admin`: the admin API on its own listener (`/admin/reload`,
+//!   `/admin/status`, `/admin/cache/*`), behind a gate layer.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
 //! - `control`: what SIGHUP and the admin API share: reload from the source,
 //!   on the blocking pool.
