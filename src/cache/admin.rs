@@ -1,4 +1,7 @@
-//! `/admin/cache/*`: purge and stats.
+//! The cache's admin operations, purge and stats, as JSON documents.
+//!
+//! The admin API (`server/admin`) routes these paths here and renders the
+//! answers:
 //!
 //! - `POST /admin/cache/purge`: everything, in every tier.
 //! - `POST /admin/cache/purge/{bucket}`: one bucket.
@@ -6,136 +9,58 @@
 //! - `GET /admin/cache/stats`: every tier and bucket.
 //! - `GET /admin/cache/stats/{bucket}`: one bucket.
 //!
-//! Buckets are named as configured; an unknown one is a 404. A purge reaches
-//! every tier; with Redis configured, the Redis tier broadcasts it so other
-//! instances drop the entries from their memory tier too.
+//! Buckets are named as configured; an unknown one is an `UnknownBucket`.
+//! A purge reaches every tier; with Redis configured, the Redis tier
+//! broadcasts it so other instances drop the entries from their memory tier
+//! too.
 
-use http::{HeaderValue, Method, Response, StatusCode, header};
-use percent_encoding::percent_decode_str;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::PurgeScope;
 use super::stats::hit_rate;
 use super::store::Store;
-use crate::body::{ProxyBody, full};
+use crate::config::Config;
 use crate::reload::Proxy;
 
-/// Answers a request under `/admin/cache`; `None` when `path` is not one.
-pub(crate) async fn handle(
+/// The request names a bucket that is not configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no bucket with this name is configured")]
+pub(crate) struct UnknownBucket;
+
+/// What a purge request names: everything, a bucket, or one object of it.
+pub(crate) fn purge_scope(
     proxy: &Proxy,
-    method: &Method,
-    path: &str,
-    request_id: &str,
-) -> Option<Response<ProxyBody>> {
-    let rest = path.strip_prefix("/admin/cache")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
-    let (action, target) = match rest.trim_start_matches('/').split_once('/') {
-        Some((action, target)) => (action, Some(target)),
-        None => (rest.trim_start_matches('/'), None),
+    bucket: Option<String>,
+    key: Option<String>,
+) -> Result<PurgeScope, UnknownBucket> {
+    let Some(bucket) = bucket else {
+        return Ok(PurgeScope::All);
     };
-    let (allowed, allow) = match action {
-        "purge" => (Method::POST, "POST"),
-        "stats" => (Method::GET, "GET"),
-        _ => {
-            return Some(error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "no such cache endpoint",
-                request_id,
-            ));
-        }
-    };
-    if *method != allowed {
-        let mut response = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "method not allowed on this endpoint",
-            request_id,
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
-        return Some(response);
-    }
-    let (bucket, key) = match target.filter(|t| !t.is_empty()) {
-        None => (None, None),
-        Some(target) => match target.split_once('/') {
-            Some((bucket, key)) if !key.is_empty() => (Some(decode(bucket)), Some(decode(key))),
-            Some((bucket, _)) => (Some(decode(bucket)), None),
-            None => (Some(decode(target)), None),
-        },
-    };
-    if let Some(bucket) = &bucket
-        && !proxy.config().buckets.iter().any(|b| &b.name == bucket)
-    {
-        return Some(error(
-            StatusCode::NOT_FOUND,
-            "NoSuchBucket",
-            "no bucket with this name is configured",
-            request_id,
-        ));
-    }
-    let store = proxy.shared().cache.store();
-    Some(match (action, key) {
-        ("stats", Some(_)) => error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "no such cache endpoint",
-            request_id,
-        ),
-        ("stats", None) => json_response(
-            StatusCode::OK,
-            stats(store.as_deref(), proxy, bucket.as_deref()),
-        ),
-        (_, key) => {
-            let scope = match (bucket, key) {
-                (None, _) => PurgeScope::All,
-                (Some(bucket), None) => PurgeScope::Bucket(bucket),
-                (Some(bucket), Some(key)) => PurgeScope::Object { bucket, key },
-            };
-            purge(store.as_deref(), scope).await
-        }
+    known(&proxy.config(), &bucket)?;
+    Ok(match key {
+        None => PurgeScope::Bucket(bucket),
+        Some(key) => PurgeScope::Object { bucket, key },
     })
 }
 
-fn decode(segment: &str) -> String {
-    percent_decode_str(segment).decode_utf8_lossy().into_owned()
-}
-
-async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> {
-    let mut removed = serde_json::Map::new();
-    let mut failed = serde_json::Map::new();
+/// Purges `scope` in every tier and broadcasts it; the answer's document.
+pub(crate) async fn purge(proxy: &Proxy, scope: PurgeScope) -> Value {
+    let store = proxy.shared().cache.store();
+    let mut removed = Map::new();
+    let mut failed = Map::new();
     let mut broadcast = None;
-    if let Some(store) = store {
+    if let Some(store) = store.as_deref() {
         for (tier, result) in store.purge(&scope).await {
             match result {
-                Ok(count) => {
-                    removed.insert(tier.as_str().into(), count.into());
-                }
-                Err(message) => {
-                    failed.insert(tier.as_str().into(), message.into());
-                }
-            }
+                Ok(count) => removed.insert(tier.as_str().into(), count.into()),
+                Err(message) => failed.insert(tier.as_str().into(), message.into()),
+            };
         }
         // Other instances sharing Redis drop it from their own tiers.
         broadcast = store.broadcast_purge(&scope).await;
     }
     tracing::info!(?scope, "cache purged");
-    let scope = match &scope {
-        PurgeScope::All => json!({"all": true}),
-        PurgeScope::Bucket(bucket) => json!({"bucket": bucket}),
-        PurgeScope::Object { bucket, key } => json!({"bucket": bucket, "key": key}),
-        // Not requested through this API (forgets), but named exactly if it were.
-        PurgeScope::Entry(entry) => json!({
-            "bucket": &*entry.bucket,
-            "key": entry.object,
-            "backend": entry.backend.hex(),
-            "version_id": entry.version_id,
-        }),
-    };
-    let mut body = json!({"status": "purged", "scope": scope, "removed": removed});
+    let mut body = json!({"status": "purged", "scope": scope_json(&scope), "removed": removed});
     match broadcast {
         Some(Ok(())) => body["broadcast"] = Value::Bool(true),
         Some(Err(message)) => {
@@ -147,16 +72,59 @@ async fn purge(store: Option<&Store>, scope: PurgeScope) -> Response<ProxyBody> 
     if !failed.is_empty() {
         body["failed"] = Value::Object(failed);
     }
-    json_response(StatusCode::OK, body)
+    body
 }
 
-fn stats(store: Option<&Store>, proxy: &Proxy, only: Option<&str>) -> Value {
-    let Some(store) = store else {
-        return json!({"enabled": false, "tiers": {}, "buckets": {}});
-    };
+fn scope_json(scope: &PurgeScope) -> Value {
+    match scope {
+        PurgeScope::All => json!({"all": true}),
+        PurgeScope::Bucket(bucket) => json!({"bucket": bucket}),
+        PurgeScope::Object { bucket, key } => json!({"bucket": bucket, "key": key}),
+        // Not requested through this API (forgets), but named exactly if it were.
+        PurgeScope::Entry(entry) => json!({
+            "bucket": &*entry.bucket,
+            "key": entry.object,
+            "backend": entry.backend.hex(),
+            "version_id": entry.version_id,
+        }),
+    }
+}
+
+/// The statistics of every tier and bucket, or of one bucket.
+pub(crate) fn stats(proxy: &Proxy, only: Option<&str>) -> Result<Value, UnknownBucket> {
     let config = proxy.config();
+    if let Some(only) = only {
+        known(&config, only)?;
+    }
+    let store = proxy.shared().cache.store();
+    let Some(store) = store.as_deref() else {
+        return Ok(json!({"enabled": false, "tiers": {}, "buckets": {}}));
+    };
+    let mut buckets = bucket_stats(store, &config, only);
+    if let Some(only) = only {
+        let mut bucket = buckets.remove(only).unwrap_or(Value::Null);
+        bucket["name"] = Value::String(only.to_owned());
+        return Ok(bucket);
+    }
+    Ok(json!({
+        "enabled": config.cache.enabled,
+        "tiers": tier_stats(store),
+        "buckets": buckets,
+    }))
+}
+
+fn known(config: &Config, bucket: &str) -> Result<(), UnknownBucket> {
+    if config.buckets.iter().any(|b| b.name == bucket) {
+        Ok(())
+    } else {
+        Err(UnknownBucket)
+    }
+}
+
+/// Per-bucket counters and memory use, by configured name.
+fn bucket_stats(store: &Store, config: &Config, only: Option<&str>) -> Map<String, Value> {
     let counters = store.all_bucket_counters();
-    let mut buckets = serde_json::Map::new();
+    let mut buckets = Map::new();
     for bucket in &config.buckets {
         if only.is_some_and(|only| only != bucket.name) {
             continue;
@@ -181,44 +149,24 @@ fn stats(store: Option<&Store>, proxy: &Proxy, only: Option<&str>) -> Value {
             }),
         );
     }
-    let tiers: serde_json::Map<String, Value> = store
+    buckets
+}
+
+/// Per-tier counters, by tier name.
+fn tier_stats(store: &Store) -> Map<String, Value> {
+    store
         .tier_stats()
         .into_iter()
         .map(|(kind, s)| {
-            (
-                kind.as_str().to_owned(),
-                json!({
-                    "hits": s.hits,
-                    "misses": s.misses,
-                    "hit_rate": hit_rate(s.hits, s.misses),
-                    "evictions": s.evictions,
-                    "items": s.items,
-                    "bytes": s.bytes,
-                }),
-            )
+            let stats = json!({
+                "hits": s.hits,
+                "misses": s.misses,
+                "hit_rate": hit_rate(s.hits, s.misses),
+                "evictions": s.evictions,
+                "items": s.items,
+                "bytes": s.bytes,
+            });
+            (kind.as_str().to_owned(), stats)
         })
-        .collect();
-    if let Some(only) = only {
-        let mut bucket = buckets.remove(only).unwrap_or(Value::Null);
-        bucket["name"] = Value::String(only.to_owned());
-        return bucket;
-    }
-    json!({"enabled": config.cache.enabled, "tiers": tiers, "buckets": buckets})
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response<ProxyBody> {
-    let mut response = Response::new(full(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<ProxyBody> {
-    json_response(
-        status,
-        json!({"error": {"code": code, "message": message, "request_id": request_id}}),
-    )
+        .collect()
 }

@@ -10,6 +10,6 @@ impl<S> Layer<S> for RescueLayer {
     type Service = Rescue<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Rescue { inner }
+        Rescue::new(inner)
     }
 }

@@ -52,28 +52,15 @@ pub(super) async fn accept_loop<F>(
 ) where
     F: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut warnings = Warnings::default();
-    let mut backoff = FIRST_BACKOFF;
+    let mut acceptor = Acceptor {
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        limits,
+        warnings: Warnings::default(),
+        backoff: FIRST_BACKOFF,
+    };
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if warnings.cap.due() {
-                    tracing::warn!(
-                        listener = limits.listener,
-                        limit = limits.max_connections,
-                        "connection limit reached; new connections wait in the accept queue"
-                    );
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => break,
-                    permit = slots.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                }
-            }
+        let Some(permit) = acceptor.slot(&mut shutdown).await else {
+            break;
         };
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -81,38 +68,83 @@ pub(super) async fn accept_loop<F>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                backoff = FIRST_BACKOFF;
-                if too_close_to_limit(stream.as_raw_fd(), limits.share) {
-                    if warnings.descriptors.due() {
-                        tracing::warn!(
-                            listener = limits.listener,
-                            "refusing connections: too few file descriptors left \
-                             under the open-file limit"
-                        );
-                    }
-                    drop(stream);
-                    continue;
+                acceptor.backoff = FIRST_BACKOFF;
+                if acceptor.admit(&stream) {
+                    serve(stream, peer, permit);
                 }
-                serve(stream, peer, permit);
-            }
-            Err(error) if is_per_connection(&error) => {
-                tracing::debug!(listener = limits.listener, %error, "accept failed");
             }
             Err(error) => {
-                if warnings.accept.due() {
-                    tracing::warn!(
-                        listener = limits.listener,
-                        %error,
-                        "accept failed; backing off"
-                    );
+                if !acceptor.recover(&error, &mut shutdown).await {
+                    break;
                 }
-                tokio::select! {
-                    _ = shutdown.changed() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// One listener's accept state: its slots, warnings and current back-off.
+struct Acceptor {
+    slots: Arc<Semaphore>,
+    limits: Limits,
+    warnings: Warnings,
+    backoff: Duration,
+}
+
+impl Acceptor {
+    /// A connection slot, waiting for one when all are taken; `None` on shutdown.
+    async fn slot(&mut self, shutdown: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.warnings.cap.due() {
+            tracing::warn!(
+                listener = self.limits.listener,
+                limit = self.limits.max_connections,
+                "connection limit reached; new connections wait in the accept queue"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.changed() => None,
+            permit = self.slots.clone().acquire_owned() => permit.ok(),
+        }
+    }
+
+    /// Whether the accepted `stream` may be served: not if its descriptor is
+    /// too close to the open-file limit (it is then closed by the caller's drop).
+    fn admit(&mut self, stream: &TcpStream) -> bool {
+        if !too_close_to_limit(stream.as_raw_fd(), self.limits.share) {
+            return true;
+        }
+        if self.warnings.descriptors.due() {
+            tracing::warn!(
+                listener = self.limits.listener,
+                "refusing connections: too few file descriptors left \
+                 under the open-file limit"
+            );
+        }
+        false
+    }
+
+    /// Handles an `accept` error: skips a per-connection one, backs off on
+    /// anything else. `false` when shutdown came during the back-off.
+    async fn recover(&mut self, error: &io::Error, shutdown: &mut watch::Receiver<bool>) -> bool {
+        if is_per_connection(error) {
+            tracing::debug!(listener = self.limits.listener, %error, "accept failed");
+            return true;
+        }
+        if self.warnings.accept.due() {
+            tracing::warn!(
+                listener = self.limits.listener,
+                %error,
+                "accept failed; backing off"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return false,
+            () = tokio::time::sleep(self.backoff) => {}
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        true
     }
 }
 

@@ -19,6 +19,10 @@ pub enum ReloadError {
     /// There is nothing to reload from (the proxy was started without a file).
     #[error("this process has no configuration source to reload from")]
     NoSource,
+    /// The reload's blocking task panicked or was cancelled (the runtime is
+    /// shutting down); whether the new generation was swapped in is in the log.
+    #[error("the reload task did not finish: {0}")]
+    Interrupted(#[from] tokio::task::JoinError),
 }
 
 /// The reload entry point shared by SIGHUP and the admin API.
@@ -57,18 +61,49 @@ impl Control {
     }
 
     /// Loads, validates, builds and swaps in the configuration; logs the outcome.
-    pub fn reload(&self) -> Result<u64, ReloadError> {
-        let result = self.try_reload();
-        match &result {
-            Ok(generation) => tracing::info!(generation, "configuration reloaded"),
-            Err(error) => tracing::error!(error = %error, "configuration reload failed"),
+    ///
+    /// The whole reload (reading files, compiling policies, resolving names,
+    /// building the stack) runs on tokio's blocking pool, so the threads
+    /// serving requests keep serving while it runs. Reloads are serialised by
+    /// [`Proxy::reload`]. Dropping the returned future does not cancel the
+    /// reload: it completes and logs its outcome.
+    pub async fn reload(&self) -> Result<u64, ReloadError> {
+        let Some(loader) = self.loader.clone() else {
+            return log_outcome(Err(ReloadError::NoSource));
+        };
+        let job = ReloadJob {
+            proxy: self.proxy.clone(),
+            loader,
+            log_level: self.log_level.clone(),
+        };
+        match tokio::task::spawn_blocking(move || log_outcome(job.run())).await {
+            Ok(result) => result,
+            Err(join) => log_outcome(Err(ReloadError::Interrupted(join))),
         }
-        result
     }
+}
 
-    fn try_reload(&self) -> Result<u64, ReloadError> {
-        let loader = self.loader.as_ref().ok_or(ReloadError::NoSource)?;
-        let config = match loader() {
+/// Logs how a reload ended and passes the result on.
+fn log_outcome(result: Result<u64, ReloadError>) -> Result<u64, ReloadError> {
+    match &result {
+        Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+        Err(error) => tracing::error!(error = %error, "configuration reload failed"),
+    }
+    result
+}
+
+/// What a reload needs, moved onto a blocking thread.
+struct ReloadJob {
+    proxy: Proxy,
+    loader: ConfigLoader,
+    log_level: Option<LogLevelHandle>,
+}
+
+impl ReloadJob {
+    /// Load → validate → build → swap, then the log level. Blocks: it reads
+    /// files, compiles policies and resolves names.
+    fn run(self) -> Result<u64, ReloadError> {
+        let config = match (self.loader)() {
             Ok(config) => config,
             Err(errors) => {
                 self.proxy.record_failed_reload();

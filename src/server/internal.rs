@@ -1,5 +1,4 @@
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 
 use http::{Request, Response};
@@ -7,7 +6,7 @@ use hyper::body::Incoming;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::{Layer, service_fn};
+use tower::{Layer, Service};
 
 use super::accept::{Limits, accept_loop};
 use super::connection::{self, Drain, Timeouts};
@@ -26,15 +25,21 @@ pub(super) const INTERNAL_MAX_CONNECTIONS: usize = 32;
 /// header limits, first-request and idle deadlines as the main listener, a
 /// cap of [`INTERNAL_MAX_CONNECTIONS`], request ids on every answer, and no
 /// drain (at shutdown their connections are told to close, not waited for).
-pub(super) async fn serve_internal<F, Fut>(
+///
+/// `service` answers every request; it sees the [`crate::request_id::RequestId`]
+/// in the request's extensions.
+pub(super) async fn serve_internal<S>(
     listener: TcpListener,
     name: &'static str,
     config: &ServerConfig,
     shutdown: watch::Receiver<bool>,
-    answer: F,
+    service: S,
 ) where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
 {
     let builder = Arc::new(connection_builder(config));
     let timeouts = Timeouts::of(config);
@@ -45,15 +50,10 @@ pub(super) async fn serve_internal<F, Fut>(
         share: Share::Operators,
     };
     accept_loop(listener, limits, shutdown, |stream, _peer, permit| {
-        let answer = answer.clone();
+        let service = TowerToHyperService::new(RequestIdLayer.layer(service.clone()));
         let builder = builder.clone();
         let stop = drain.watcher();
         tokio::spawn(async move {
-            let service = RequestIdLayer.layer(service_fn(move |request| {
-                let response = answer(request);
-                async move { Ok::<_, Infallible>(response.await) }
-            }));
-            let service = TowerToHyperService::new(service);
             let _ = connection::serve(&builder, stream, service, timeouts, stop).await;
             drop(permit);
         });

@@ -1,3 +1,4 @@
+use std::convert::Infallible;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -5,6 +6,7 @@ use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::service_fn;
 
 use super::internal::serve_internal;
 use crate::body::{ProxyBody, full};
@@ -41,9 +43,9 @@ pub(super) async fn serve(
             }
         })
     };
-    serve_internal(listener, "metrics", &config, shutdown, move |request| {
-        std::future::ready(answer(&handle, &request))
-    })
-    .await;
+    let service = service_fn(move |request: Request<Incoming>| {
+        std::future::ready(Ok::<_, Infallible>(answer(&handle, &request)))
+    });
+    serve_internal(listener, "metrics", &config, shutdown, service).await;
     upkeep.abort();
 }

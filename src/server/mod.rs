@@ -3,9 +3,11 @@
 //! - `listener`: the main accept loop (HTTP/1.1 and h2c via hyper-util's auto
 //!   builder, header-read timeout against slow-loris, connection cap,
 //!   graceful drain).
-//! - `admin`: `POST /admin/reload` and `GET /admin/status` on their own listener.
+//! - `admin`: the admin API on its own listener (`/admin/reload`,
+//!   `/admin/status`, `/admin/cache/*`), behind a gate layer.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
-//! - `control`: what SIGHUP and the admin API share: reload from the source.
+//! - `control`: what SIGHUP and the admin API share: reload from the source,
+//!   on the blocking pool.
 //! - `internal`: the admin and metrics listeners' shared serving loop.
 //! - `accept`: the accept loop every listener runs (connection cap,
 //!   descriptor reserve, back-off on `accept` errors).
@@ -32,6 +34,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::Proxy;
 use crate::config::Config;
@@ -107,28 +110,7 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let main = bind("main", config.server.address).await?;
-    let mut tasks = Vec::new();
-    if let Some(address) = config.admin.address {
-        let admin = bind("admin", address).await?;
-        tasks.push(tokio::spawn(admin::serve(
-            admin,
-            control.clone(),
-            config.server.clone(),
-            shutdown_rx.clone(),
-        )));
-    }
-    if let (true, Some(handle)) = (config.metrics.enabled, options.metrics) {
-        let listener = bind("metrics", config.metrics.address).await?;
-        tasks.push(tokio::spawn(metrics_http::serve(
-            listener,
-            handle,
-            config.server.clone(),
-            shutdown_rx.clone(),
-        )));
-    }
-    if let (true, Some(log_level)) = (config.metrics.enabled, control.log_level()) {
-        tasks.push(tokio::spawn(report_dropped_log_lines(log_level.clone())));
-    }
+    let tasks = start_side_listeners(&config, options.metrics, &control, &shutdown_rx).await?;
     let probes = proxy.spawn_probes();
     let server = tokio::spawn(listener::serve(
         main,
@@ -157,6 +139,39 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Binds and starts the admin and metrics listeners (when configured) and
+/// the dropped-log-lines reporter; returns their tasks, aborted at shutdown.
+async fn start_side_listeners(
+    config: &Config,
+    metrics: Option<PrometheusHandle>,
+    control: &Arc<Control>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>, ServerError> {
+    let mut tasks = Vec::new();
+    if let Some(address) = config.admin.address {
+        let admin = bind("admin", address).await?;
+        tasks.push(tokio::spawn(admin::serve(
+            admin,
+            control.clone(),
+            config.server.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if let (true, Some(handle)) = (config.metrics.enabled, metrics) {
+        let listener = bind("metrics", config.metrics.address).await?;
+        tasks.push(tokio::spawn(metrics_http::serve(
+            listener,
+            handle,
+            config.server.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if let (true, Some(log_level)) = (config.metrics.enabled, control.log_level()) {
+        tasks.push(tokio::spawn(report_dropped_log_lines(log_level.clone())));
+    }
+    Ok(tasks)
 }
 
 /// Publishes the log writer's dropped-line count as a metric.
@@ -192,8 +207,10 @@ impl Signals {
             tokio::select! {
                 _ = self.hangup.recv() => {
                     tracing::info!("SIGHUP received; reloading the configuration");
-                    // Errors are logged by `reload`; the old configuration keeps serving.
-                    let _ = control.reload();
+                    // Errors are logged by `reload`; the old configuration keeps
+                    // serving. Requests keep flowing: the reload runs off the
+                    // runtime's threads.
+                    let _ = control.reload().await;
                 }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,
