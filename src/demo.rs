@@ -117,6 +117,37 @@ fn seed(root: &std::path::Path) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// Serves the s3s-fs store at `root` on a free loopback port, verifying
+/// SigV4 with the one key pair; returns its address.
+async fn serve_store(
+    root: &std::path::Path,
+    access_key: &str,
+    secret_key: &str,
+) -> Result<std::net::SocketAddr, DemoError> {
+    let fs = s3s_fs::FileSystem::new(root).map_err(|e| DemoError::Store(format!("{e:?}")))?;
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+    let s3 = builder.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let s3_address = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            // Without it, small answers wait for the client's delayed ACK (~40 ms).
+            let _ = stream.set_nodelay(true);
+            let s3 = s3.clone();
+            tokio::spawn(async move {
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), s3)
+                    .await;
+            });
+        }
+    });
+    Ok(s3_address)
+}
+
 impl Demo {
     /// Seeds a temporary store, starts it on a free port and prepares the config.
     pub async fn start(port: u16) -> Result<Self, DemoError> {
@@ -134,30 +165,7 @@ impl Demo {
         let reader_token = demo_token(&jwt_secret, "reader")?;
         let guest_token = demo_token(&jwt_secret, "guest")?;
 
-        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| DemoError::Store(format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(
-            access_key.as_str(),
-            secret_key.as_str(),
-        ));
-        let s3 = builder.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let s3_address = listener.local_addr()?;
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                // Without it, small answers wait for the client's delayed ACK (~40 ms).
-                let _ = stream.set_nodelay(true);
-                let s3 = s3.clone();
-                tokio::spawn(async move {
-                    let _ = Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), s3)
-                        .await;
-                });
-            }
-        });
+        let s3_address = serve_store(&root, &access_key, &secret_key).await?;
 
         let proxy = free_port(port)?;
         let admin = free_port(9091)?;
