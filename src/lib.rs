@@ -26,15 +26,21 @@
 //! # Layout
 //!
 //! - [`config`]: YAML types, `${VAR}` expansion, validation with paths.
-//! - [`stack`]: the only place that lists the layer order.
+//! - [`stack`]: the only place that lists the layer order: the shared outer
+//!   part, then one stack per bucket with only the layers it configures.
+//! - [`build`]: [`BuildError`] and the staging that keeps a build free of
+//!   side effects until its generation goes live.
 //! - [`reload`]: [`Proxy`], the `ArcSwap` of (config, stack) generations.
-//! - [`shared`]: what outlives reloads (connection pools, readiness).
+//! - [`shared`]: what outlives reloads (connection pools, readiness, key
+//!   sets, decision caches, the response cache).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
-//!   [`rescue`], [`health`], [`limits`], [`route`], [`auth`], [`authz`],
-//!   [`cache`], [`s3_request`], [`sigv4`], and the leaf [`upstream`].
+//!   [`rescue`], [`health`], [`limits`], [`route`], then per bucket [`auth`],
+//!   [`authz`], [`cache`], [`s3_request`], [`sigv4`], and the leaf
+//!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
 //!   forwarded to S3, shared by [`auth`], [`cache`] and [`s3_request`].
+//! - [`headers`]: the header sets passed between client and S3, defined once.
 //! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
 //!   one body type.
 
