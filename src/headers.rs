@@ -39,14 +39,17 @@ const FRAMING: [HeaderName; 3] = [
     header::ACCEPT_RANGES,
 ];
 
-/// Whether `name` describes the object (see [`OBJECT`]): what a cache entry
-/// keeps and replays.
+/// Whether `name` describes the object (`Content-Type`, `ETag`,
+/// `Last-Modified`, `Cache-Control`, `Content-Disposition`,
+/// `Content-Encoding`, `Content-Language`, `Expires`, `x-amz-meta-*`,
+/// `x-amz-version-id`): what a cache entry keeps and replays.
 pub fn is_object_header(name: &HeaderName) -> bool {
     OBJECT.contains(name) || is_object_amz(name.as_str())
 }
 
 /// Whether an S3 response header reaches the client: the object's headers
-/// and the framing ones. Everything else (S3 request ids, `Server`,
+/// and the framing ones (`Content-Length`, `Content-Range`,
+/// `Accept-Ranges`). Everything else (S3 request ids, `Server`,
 /// hop-by-hop headers) stays behind.
 pub fn is_forwarded_response_header(name: &HeaderName) -> bool {
     FRAMING.contains(name) || is_object_header(name)

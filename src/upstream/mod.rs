@@ -2,8 +2,8 @@
 //!
 //! - `client`: one rustls-enabled, keep-alive connection pool per distinct
 //!   trust configuration (system roots, or roots plus a bucket's private CA).
-//! - `backend`: [`S3Backend`], everything needed to address and sign for one bucket.
-//! - `service`: [`Upstream`], sends the request with the request timeout, maps
+//! - `service`: [`Upstream`], sends the request through the bucket's
+//!   [`crate::backend::S3Backend`] client with the request timeout, maps
 //!   S3's XML errors and transport failures to [`crate::error::ProxyError`],
 //!   and streams the body back with an idle timeout.
 
