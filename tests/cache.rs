@@ -82,6 +82,52 @@ async fn scripted_setup(
     Proxy::start(&cfg).await
 }
 
+/// The response headers except those that differ by design (`X-Cache`,
+/// `Age` on a hit, the request id, `Date`), sorted.
+fn comparable_headers(r: &Resp) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(name, _)| !["x-cache", "age", "x-request-id", "date"].contains(&name.as_str()))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    headers.sort();
+    headers
+}
+
+/// A hit answers with exactly the headers of the miss that filled it:
+/// whatever S3 sends or leaves out (here `Accept-Ranges`), and whatever it
+/// sends that never reaches a client (its request id, `Server`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_and_the_miss_before_it_carry_the_same_headers() {
+    let upstream = ScriptedUpstream::start(|_| {
+        Reply::ok("same headers")
+            .header("ETag", "\"h1\"")
+            .header("Content-Type", "text/plain")
+            .header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            .header("Cache-Control", "max-age=600")
+            .header("x-amz-meta-owner", "team-a")
+            .header("x-amz-version-id", "v1")
+            .header("x-amz-id-2", "internal")
+            .header("Server", "AmazonS3")
+    })
+    .await;
+    let proxy = scripted_setup(&upstream, "", "", 30).await;
+    let miss = get(proxy.main, "/products/same.txt").await;
+    assert_eq!(miss.header("x-cache"), Some("MISS"), "{}", miss.describe());
+    let hit = get(proxy.main, "/products/same.txt").await;
+    assert_eq!(
+        hit.header("x-cache"),
+        Some("HIT memory"),
+        "{}",
+        hit.describe()
+    );
+    assert_eq!(comparable_headers(&hit), comparable_headers(&miss));
+    assert_eq!(miss.header("accept-ranges"), Some("bytes"));
+    assert_eq!(miss.header("server"), None);
+    assert_eq!(scripted_gets(&upstream, "same.txt"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miss_then_hit_replays_bytes_and_headers_exactly() {
     let (s3, proxy, _) = setup("", "").await;
