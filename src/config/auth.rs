@@ -20,8 +20,7 @@ use serde::Deserialize;
 use super::authz::{AuthorizationConfig, RawAuthorization};
 use super::model::Secret;
 use super::ranges::{MAX_CACHE_ENTRIES, MAX_LEEWAY_SECONDS};
-use super::raw::{Bool, Str, U64};
-use super::validate::{Errors, count, seconds, seconds_within};
+use super::{Bool, Errors, Str, U64, count, seconds, seconds_within};
 
 /// HMAC secrets shorter than this are refused.
 const MIN_SECRET_BYTES: usize = 16;
@@ -30,75 +29,56 @@ const RECOMMENDED_SECRET_BYTES: usize = 32;
 
 /// `buckets[i].auth:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the auth section (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the auth section (a mapping)"
+)]
 pub(crate) struct RawBucketAuth {
-    #[serde(default)]
     pub(crate) enabled: Option<Bool>,
-    #[serde(default)]
     pub(crate) jwt: Option<RawJwt>,
-    #[serde(default)]
     pub(crate) authorization: Option<RawAuthorization>,
 }
 
 /// `jwt:` (top level, and per bucket, and under `admin:`) as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the jwt section (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the jwt section (a mapping)"
+)]
 pub(crate) struct RawJwt {
-    #[serde(default)]
     algorithm: Option<Str>,
-    #[serde(default)]
     secret: Option<Str>,
-    #[serde(default)]
     rsa_public_key_path: Option<Str>,
-    #[serde(default)]
     ecdsa_public_key_path: Option<Str>,
-    #[serde(default)]
     public_key_path: Option<Str>,
-    #[serde(default)]
     public_key: Option<Str>,
-    #[serde(default)]
     jwks_url: Option<Str>,
-    #[serde(default)]
     jwks_refresh_interval_seconds: Option<U64>,
-    #[serde(default)]
     jwks_min_refresh_interval_seconds: Option<U64>,
-    #[serde(default)]
     jwks_timeout_seconds: Option<U64>,
-    #[serde(default)]
     keys: Option<Vec<RawKey>>,
-    #[serde(default)]
     issuer: Option<Str>,
-    #[serde(default)]
     audience: Option<RawAudience>,
-    #[serde(default)]
     leeway_seconds: Option<U64>,
-    #[serde(default)]
     token_sources: Option<Vec<RawTokenSource>>,
-    #[serde(default, alias = "claims")]
+    #[serde(alias = "claims")]
     claims_verification: Option<Vec<RawClaimRule>>,
-    #[serde(default)]
     token_cache_size: Option<U64>,
-    #[serde(default)]
     require_claim: Option<RawClaimRule>,
 }
 
 /// One entry of `keys:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a key (a mapping)")]
+#[serde(default, deny_unknown_fields, expecting = "a key (a mapping)")]
 struct RawKey {
-    #[serde(default)]
     id: Option<Str>,
-    #[serde(default)]
     algorithm: Option<Str>,
-    #[serde(default)]
     secret: Option<Str>,
-    #[serde(default)]
     rsa_public_key_path: Option<Str>,
-    #[serde(default)]
     ecdsa_public_key_path: Option<Str>,
-    #[serde(default)]
     public_key_path: Option<Str>,
-    #[serde(default)]
     public_key: Option<Str>,
 }
 
@@ -112,25 +92,20 @@ enum RawAudience {
 
 /// One entry of `token_sources:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a token source (a mapping)")]
+#[serde(default, deny_unknown_fields, expecting = "a token source (a mapping)")]
 struct RawTokenSource {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     kind: Option<Str>,
-    #[serde(default)]
     name: Option<Str>,
-    #[serde(default)]
     prefix: Option<Str>,
 }
 
 /// One claim rule as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a claim rule (a mapping)")]
+#[serde(default, deny_unknown_fields, expecting = "a claim rule (a mapping)")]
 struct RawClaimRule {
-    #[serde(default)]
     claim: Option<Str>,
-    #[serde(default)]
     operator: Option<Str>,
-    #[serde(default)]
     value: Option<serde_norway::Value>,
 }
 

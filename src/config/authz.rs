@@ -14,8 +14,7 @@ use serde::Deserialize;
 
 use super::model::Secret;
 use super::ranges::MAX_CACHE_ENTRIES;
-use super::raw::{Str, U64};
-use super::validate::{Errors, count, millis, seconds};
+use super::{Errors, Str, U64, count, millis, seconds};
 
 /// Default rule evaluated by the embedded Rego engine.
 const DEFAULT_QUERY: &str = "data.yatagarasu.allow";
@@ -33,46 +32,32 @@ const DEFAULT_OBJECT: &str = "file:{bucket}/{key}";
 /// `authorization:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(
+    default,
     deny_unknown_fields,
     expecting = "the authorization section (a mapping)"
 )]
 pub(crate) struct RawAuthorization {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     kind: Option<Str>,
     // rego
-    #[serde(default)]
     policy_path: Option<Str>,
-    #[serde(default)]
     query: Option<Str>,
     // opa
-    #[serde(default)]
     url: Option<Str>,
     // opa and openfga
-    #[serde(default)]
     timeout_ms: Option<U64>,
     // openfga
-    #[serde(default)]
     endpoint: Option<Str>,
-    #[serde(default)]
     store_id: Option<Str>,
-    #[serde(default)]
     authorization_model_id: Option<Str>,
-    #[serde(default)]
     api_token: Option<Str>,
-    #[serde(default)]
     user_claim: Option<Str>,
-    #[serde(default)]
     object: Option<Str>,
-    #[serde(default)]
     relation: Option<Str>,
     // every engine
-    #[serde(default)]
     decision_cache_ttl_seconds: Option<U64>,
-    #[serde(default)]
     negative_decision_cache_ttl_seconds: Option<U64>,
-    #[serde(default)]
     decision_cache_max_entries: Option<U64>,
-    #[serde(default)]
     fail: Option<Str>,
 }
 

@@ -15,88 +15,78 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::model::Secret;
 use super::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
-use super::raw::{Bool, Str, U64};
-use super::validate::{Errors, count, millis, seconds};
+use super::{Bool, Errors, Str, U64, count, millis, seconds};
 
 /// `cache:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the cache section (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the cache section (a mapping)"
+)]
 pub(crate) struct RawCache {
-    #[serde(default)]
     enabled: Option<Bool>,
-    #[serde(default)]
     cache_layers: Option<Vec<Str>>,
-    #[serde(default)]
     memory: Option<RawMemory>,
-    #[serde(default)]
     disk: Option<RawDisk>,
-    #[serde(default)]
     redis: Option<RawRedis>,
-    #[serde(default)]
     stale_if_error_seconds: Option<U64>,
 }
 
 /// `cache.memory:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(
+    default,
     deny_unknown_fields,
     expecting = "the memory cache section (a mapping)"
 )]
 struct RawMemory {
-    #[serde(default)]
     max_item_size_mb: Option<Size>,
-    #[serde(default)]
     max_cache_size_mb: Option<Size>,
-    #[serde(default)]
     default_ttl_seconds: Option<U64>,
 }
 
 /// `cache.disk:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the disk cache section (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the disk cache section (a mapping)"
+)]
 struct RawDisk {
-    #[serde(default)]
     enabled: Option<Bool>,
-    #[serde(default)]
     cache_dir: Option<Str>,
-    #[serde(default)]
     max_disk_cache_size_mb: Option<Size>,
 }
 
 /// `cache.redis:` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the redis cache section (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the redis cache section (a mapping)"
+)]
 struct RawRedis {
-    #[serde(default)]
     enabled: Option<Bool>,
-    #[serde(default)]
     redis_url: Option<Str>,
-    #[serde(default)]
     redis_password: Option<Str>,
-    #[serde(default)]
     redis_db: Option<U64>,
-    #[serde(default)]
     key_prefix: Option<Str>,
-    #[serde(default)]
     ttl_seconds: Option<U64>,
-    #[serde(default)]
     pool_size: Option<U64>,
-    #[serde(default)]
     timeout_ms: Option<U64>,
 }
 
 /// `buckets[i].cache:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(
+    default,
     deny_unknown_fields,
     expecting = "the bucket's cache section (a mapping)"
 )]
 pub(crate) struct RawBucketCache {
-    #[serde(default)]
     enabled: Option<Bool>,
-    #[serde(default)]
     ttl_seconds: Option<U64>,
-    #[serde(default)]
     max_item_size_mb: Option<Size>,
 }
 

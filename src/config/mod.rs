@@ -15,8 +15,17 @@ mod auth;
 mod authz;
 mod cache;
 mod env;
+mod errors;
+mod numbers;
 mod raw;
+mod scalars;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod validate;
+
+pub(crate) use errors::Errors;
+pub(crate) use numbers::{count, millis, seconds, seconds_within};
+pub(crate) use scalars::{Bool, Str, U64};
 
 use std::collections::HashSet;
 use std::fmt;

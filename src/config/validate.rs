@@ -7,21 +7,18 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use super::ConfigError;
 use super::model::{
     AdminConfig, BucketConfig, Config, LogFormat, LoggingConfig, MetricsConfig, S3Config,
     S3Credentials, Secret, ServerConfig, UpstreamConfig,
 };
-use super::ranges::{MAX_COUNT, MAX_SECONDS};
 use super::raw::{
-    Bool, RawAdmin, RawBucket, RawConfig, RawLogging, RawMetrics, RawS3, RawServer, RawUpstream,
-    Str, U64,
+    RawAdmin, RawBucket, RawConfig, RawLogging, RawMetrics, RawS3, RawServer, RawUpstream,
 };
+use super::{Bool, ConfigError, Errors, Str, U64, count, seconds, seconds_within};
 
 const ANY_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 const LOCALHOST_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -73,22 +70,6 @@ pub(crate) fn validate(
             debug_assert!(!errs.0.is_empty(), "a section failed without an error");
             Err(errs.0)
         }
-    }
-}
-
-/// The violations found so far.
-#[derive(Debug, Default)]
-pub(crate) struct Errors(Vec<ConfigError>);
-
-impl Errors {
-    /// Records one violation at `path`.
-    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigError::new(path, message));
-    }
-
-    /// How many violations so far (compare before/after to see if a section failed).
-    pub(crate) fn count(&self) -> usize {
-        self.0.len()
     }
 }
 
@@ -419,109 +400,6 @@ fn listen_address(
             errs.push(address_path, message);
             None
         }
-    }
-}
-
-// ---------------------------------------------------------------- numbers
-
-/// A duration in whole seconds: `default` when absent, otherwise at least 1
-/// when `positive` (else 0) and at most [`MAX_SECONDS`].
-///
-/// Every `*_seconds` key goes through here (or [`seconds_within`]), so none
-/// can hold a duration that overflows a timer or a clock addition.
-pub(crate) fn seconds(
-    raw: Option<U64>,
-    default: u64,
-    positive: bool,
-    path: &str,
-    errs: &mut Errors,
-) -> Duration {
-    seconds_within(raw, default, u64::from(positive), MAX_SECONDS, path, errs)
-}
-
-/// A duration in whole seconds within `[min, max]` (`max` at most
-/// [`MAX_SECONDS`]); `default` when absent.
-pub(crate) fn seconds_within(
-    raw: Option<U64>,
-    default: u64,
-    min: u64,
-    max: u64,
-    path: &str,
-    errs: &mut Errors,
-) -> Duration {
-    let secs = within(
-        raw,
-        default,
-        min,
-        max.min(MAX_SECONDS),
-        " seconds",
-        path,
-        errs,
-    );
-    Duration::from_secs(secs)
-}
-
-/// A positive duration in milliseconds, at most [`MAX_SECONDS`] seconds;
-/// `default` when absent.
-pub(crate) fn millis(raw: Option<U64>, default: u64, path: &str, errs: &mut Errors) -> Duration {
-    let ms = within(
-        raw,
-        default,
-        1,
-        MAX_SECONDS * 1000,
-        " milliseconds",
-        path,
-        errs,
-    );
-    Duration::from_millis(ms)
-}
-
-/// A count within `[min, max]` (`max` at most [`MAX_COUNT`]); `default` when absent.
-pub(crate) fn count(
-    raw: Option<U64>,
-    default: usize,
-    min: usize,
-    max: usize,
-    path: &str,
-    errs: &mut Errors,
-) -> usize {
-    let widen = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let max = widen(max).min(MAX_COUNT);
-    let n = within(raw, widen(default), widen(min), max, "", path, errs);
-    usize::try_from(n).unwrap_or(default)
-}
-
-/// The value of `raw` (or `default`) when it lies in `[min, max]`; otherwise
-/// records an error naming the range (never the value: it may come from the
-/// environment) and returns `default`.
-fn within(
-    raw: Option<U64>,
-    default: u64,
-    min: u64,
-    max: u64,
-    unit: &str,
-    path: &str,
-    errs: &mut Errors,
-) -> u64 {
-    let Some(U64(n)) = raw else {
-        return default;
-    };
-    if (min..=max).contains(&n) {
-        return n;
-    }
-    errs.push(path, out_of_range(n < min, min, max, unit));
-    default
-}
-
-/// "must be …" for a value outside `[min, max]` (`below`: under `min`).
-///
-/// Under a shared ceiling (a duration or a count with no bound of its own),
-/// 0 for 1 is "must be greater than 0"; otherwise the message names the range.
-fn out_of_range(below: bool, min: u64, max: u64, unit: &str) -> String {
-    match min {
-        1 if below && max >= MAX_COUNT => "must be greater than 0".to_owned(),
-        0 => format!("must be at most {max}{unit}"),
-        min => format!("must be between {min} and {max}{unit}"),
     }
 }
 
@@ -1039,60 +917,12 @@ fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::config::Config;
-    use std::collections::HashMap;
-
-    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
-        Config::from_yaml_str_with_env(text, &env_of(vars)).map_err(|e| e.0)
-    }
-
-    /// Wraps one bucket's extra s3 lines (indented by 6) in a minimal config.
-    fn with_s3(extra: &str) -> String {
-        format!(
-            "buckets:\n  - name: b\n    path_prefix: /b\n    s3:\n      bucket: my-bucket\n      \
-             region: us-east-1\n{extra}"
-        )
-    }
-
-    fn anonymous_bucket(prefix: &str) -> String {
-        format!(
-            "buckets:\n  - name: b\n    path_prefix: {prefix}\n    s3:\n      bucket: my-bucket\n      \
-             region: us-east-1\n      anonymous: true\n"
-        )
-    }
-
-    fn one_error(text: &str, vars: &[(&str, &str)]) -> ConfigError {
-        let errors = load(text, vars).unwrap_err();
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        errors.into_iter().next().unwrap()
-    }
-
-    fn assert_error(text: &str, path: &str, needle: &str) {
-        let e = one_error(text, &[]);
-        assert_eq!(e.path, path, "{e}");
-        assert!(e.message.contains(needle), "{e}");
-    }
-
-    fn with_section(section: &str) -> String {
-        format!("{section}\n{}", anonymous_bucket("/b"))
-    }
-
-    /// A throw-away self-signed certificate in PEM form.
-    pub(crate) fn self_signed_pem() -> String {
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-            .unwrap()
-            .cert
-            .pem()
-    }
+    use crate::config::test_support::{
+        anonymous_bucket, assert_error, load, one_error, self_signed_pem, with_s3, with_section,
+    };
 
     // ------------------------------------------------------------ server
 
@@ -1166,59 +996,6 @@ pub(crate) mod tests {
             &with_section("server:\n  port: 70000"),
             "server.port",
             "port number",
-        );
-    }
-
-    #[test]
-    fn durations_and_counts_have_an_upper_bound() {
-        let c = load(
-            &with_section(
-                "server:\n  header_read_timeout_seconds: 2147483648\n  \
-                 max_connections: 2147483647\nupstream:\n  pool_idle_timeout_seconds: 2147483648",
-            ),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(c.server.header_read_timeout.as_secs(), 1 << 31);
-        assert_eq!(c.server.max_connections, (1 << 31) - 1);
-        assert_eq!(c.upstream.pool_idle_timeout.as_secs(), 1 << 31);
-        for (section, key, message) in [
-            (
-                "server",
-                "header_read_timeout_seconds",
-                "must be between 1 and 2147483648 seconds",
-            ),
-            (
-                "server",
-                "graceful_shutdown_timeout_seconds",
-                "must be at most 2147483648 seconds",
-            ),
-            (
-                "server",
-                "max_connections",
-                "must be between 1 and 2147483647",
-            ),
-            (
-                "upstream",
-                "pool_idle_timeout_seconds",
-                "must be at most 2147483648 seconds",
-            ),
-            (
-                "upstream",
-                "pool_max_idle_per_host",
-                "must be at most 2147483647",
-            ),
-        ] {
-            for bad in ["2147483649", "18446744073709551615"] {
-                let e = one_error(&with_section(&format!("{section}:\n  {key}: {bad}")), &[]);
-                assert_eq!(e.path, format!("{section}.{key}"), "{e}");
-                assert_eq!(e.message, message, "{e}");
-            }
-        }
-        let e = one_error(&with_section("server:\n  max_connections: 2147483648"), &[]);
-        assert_eq!(
-            e.to_string(),
-            "server.max_connections: must be between 1 and 2147483647"
         );
     }
 
@@ -1323,39 +1100,6 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(c.server.idle_timeout, Duration::from_secs(1));
         assert_eq!(c.server.http2_max_concurrent_streams, 1);
-    }
-
-    #[test]
-    fn numbers_and_booleans_from_the_environment() {
-        let text = with_section(
-            "server:\n  address: \"${HOST}\"\n  port: \"${PORT}\"\n  max_connections: \
-             ${MAXC}\nmetrics:\n  enabled: \"${METRICS_ON}\"",
-        );
-        let c = load(
-            &text,
-            &[
-                ("HOST", "127.0.0.1"),
-                ("PORT", "8089"),
-                ("MAXC", "42"),
-                ("METRICS_ON", "false"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(c.server.address, "127.0.0.1:8089".parse().unwrap());
-        assert_eq!(c.server.max_connections, 42);
-        assert!(!c.metrics.enabled);
-
-        let e = one_error(
-            &text,
-            &[
-                ("HOST", "127.0.0.1"),
-                ("PORT", "eighty"),
-                ("MAXC", "42"),
-                ("METRICS_ON", "false"),
-            ],
-        );
-        assert_eq!(e.path, "server.port");
-        assert!(!e.message.contains("eighty"), "{e}");
     }
 
     // ------------------------------------------------------------ admin, upstream, metrics
