@@ -20,6 +20,7 @@ pub use super::cache::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 
 /// A string that must never be printed: credentials, tokens.
 ///
@@ -222,24 +223,6 @@ pub struct S3Credentials {
     pub secret_key: Secret,
     /// Optional STS session token.
     pub session_token: Option<Secret>,
-}
-
-/// Log output settings.
-#[derive(Debug, Clone)]
-pub struct LoggingConfig {
-    /// A `tracing` filter: a level (`trace`..`error`) or directives such as `info,hyper=warn`.
-    pub level: String,
-    /// Output format.
-    pub format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
 }
 
 /// The Prometheus exporter settings.

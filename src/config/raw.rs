@@ -64,7 +64,7 @@ pub(crate) struct RawConfig {
     pub(crate) admin: RawAdmin,
     pub(crate) upstream: RawUpstream,
     pub(crate) buckets: Option<Vec<RawBucket>>,
-    pub(crate) logging: RawLogging,
+    pub(crate) logging: crate::telemetry::config::RawLogging,
     pub(crate) metrics: RawMetrics,
     pub(crate) jwt: Option<super::auth::RawJwt>,
     pub(crate) cache: Option<super::cache::RawCache>,
@@ -144,18 +144,6 @@ pub(crate) struct RawS3 {
     pub(crate) session_token: Option<Str>,
     pub(crate) anonymous: Option<Bool>,
     pub(crate) ca_cert_path: Option<Str>,
-}
-
-/// `logging:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "the logging section (a mapping)"
-)]
-pub(crate) struct RawLogging {
-    pub(crate) level: Option<Str>,
-    pub(crate) format: Option<Str>,
 }
 
 /// `metrics:`

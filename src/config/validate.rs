@@ -12,12 +12,10 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::model::{
-    AdminConfig, BucketConfig, Config, LogFormat, LoggingConfig, MetricsConfig, S3Config,
-    S3Credentials, Secret, ServerConfig, UpstreamConfig,
+    AdminConfig, BucketConfig, Config, MetricsConfig, S3Config, S3Credentials, Secret,
+    ServerConfig, UpstreamConfig,
 };
-use super::raw::{
-    RawAdmin, RawBucket, RawConfig, RawLogging, RawMetrics, RawS3, RawServer, RawUpstream,
-};
+use super::raw::{RawAdmin, RawBucket, RawConfig, RawMetrics, RawS3, RawServer, RawUpstream};
 use super::{Bool, ConfigError, Errors, Str, U64, count, seconds, seconds_within};
 
 const ANY_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -25,8 +23,6 @@ const LOCALHOST_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 const NO_CREDENTIALS: &str = "no credentials: set access_key and secret_key, set \
      AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or set anonymous: true";
-
-const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
 /// Checks every rule and builds the validated configuration, or returns every violation.
 pub(crate) fn validate(
@@ -43,7 +39,7 @@ pub(crate) fn validate(
         (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
         _ => None,
     };
-    let logging = logging(raw.logging, &mut errs);
+    let logging = crate::telemetry::config::logging(raw.logging, &mut errs);
     let metrics = metrics(raw.metrics, &mut errs);
     if let (Some(server), Some(admin), Some(metrics)) = (&server, &admin, &metrics) {
         listener_conflicts(server, admin, metrics, &mut errs);
@@ -442,47 +438,6 @@ fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
         connect_timeout,
         read_buffer_bytes,
     })
-}
-
-// ---------------------------------------------------------------- logging
-
-fn logging(raw: RawLogging, errs: &mut Errors) -> Option<LoggingConfig> {
-    let before = errs.count();
-    let level = raw
-        .level
-        .map_or_else(|| "info".to_owned(), |Str(s)| s.trim().to_owned());
-    if level.is_empty() {
-        errs.push("logging.level", "must not be empty");
-    } else if !level.contains([',', '=']) {
-        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(&level)) {
-            errs.push(
-                "logging.level",
-                "must be trace, debug, info, warn or error, or a filter directive such as \
-                 info,hyper=warn",
-            );
-        }
-    } else if tracing_subscriber::EnvFilter::builder()
-        .parse(&level)
-        .is_err()
-    {
-        errs.push(
-            "logging.level",
-            "not a valid filter directive (expected e.g. info,hyper=warn)",
-        );
-    }
-    let format = match raw.format {
-        None => Some(LogFormat::Json),
-        Some(Str(f)) if f.trim().eq_ignore_ascii_case("json") => Some(LogFormat::Json),
-        Some(Str(f)) if f.trim().eq_ignore_ascii_case("text") => Some(LogFormat::Text),
-        Some(_) => {
-            errs.push("logging.format", "must be json or text");
-            None
-        }
-    };
-    match format {
-        Some(format) if errs.count() == before => Some(LoggingConfig { level, format }),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------- buckets
@@ -1248,50 +1203,6 @@ pub(crate) mod tests {
             &[],
         )
         .unwrap();
-    }
-
-    // ------------------------------------------------------------ logging
-
-    #[test]
-    fn logging_section() {
-        for level in [
-            "trace",
-            "debug",
-            "info",
-            "warn",
-            "error",
-            "WARN",
-            "info,hyper=warn",
-        ] {
-            let c = load(
-                &with_section(&format!("logging:\n  level: \"{level}\"")),
-                &[],
-            )
-            .unwrap();
-            assert_eq!(c.logging.level, level);
-        }
-        assert_error(
-            &with_section("logging:\n  level: \"\""),
-            "logging.level",
-            "must not be empty",
-        );
-        assert_error(
-            &with_section("logging:\n  level: verbose"),
-            "logging.level",
-            "must be trace, debug, info, warn or error",
-        );
-        assert_error(
-            &with_section("logging:\n  level: \"info,=[\""),
-            "logging.level",
-            "not a valid filter directive",
-        );
-        let c = load(&with_section("logging:\n  format: text"), &[]).unwrap();
-        assert_eq!(c.logging.format, LogFormat::Text);
-        assert_error(
-            &with_section("logging:\n  format: xml"),
-            "logging.format",
-            "must be json or text",
-        );
     }
 
     // ------------------------------------------------------------ buckets
