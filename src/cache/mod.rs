@@ -25,6 +25,7 @@
 pub mod admin;
 mod coalesce;
 pub mod codec;
+pub mod config;
 pub mod disk;
 pub mod entry;
 mod epoch;

@@ -13,7 +13,6 @@ pub mod ranges;
 
 mod auth;
 mod authz;
-mod cache;
 mod env;
 mod errors;
 mod numbers;

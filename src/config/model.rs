@@ -16,7 +16,7 @@ pub use super::auth::{
 pub use super::authz::{
     AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
 };
-pub use super::cache::{
+pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };

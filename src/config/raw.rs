@@ -67,7 +67,7 @@ pub(crate) struct RawConfig {
     pub(crate) logging: crate::telemetry::config::RawLogging,
     pub(crate) metrics: RawMetrics,
     pub(crate) jwt: Option<super::auth::RawJwt>,
-    pub(crate) cache: Option<super::cache::RawCache>,
+    pub(crate) cache: Option<crate::cache::config::RawCache>,
 }
 
 /// `server:`
@@ -128,7 +128,7 @@ pub(crate) struct RawBucket {
     pub(crate) path_prefix: Option<Str>,
     pub(crate) s3: Option<RawS3>,
     pub(crate) auth: Option<super::auth::RawBucketAuth>,
-    pub(crate) cache: Option<super::cache::RawBucketCache>,
+    pub(crate) cache: Option<crate::cache::config::RawBucketCache>,
 }
 
 /// `buckets[i].s3:`

@@ -34,7 +34,7 @@ pub(crate) fn validate(
     let admin = admin(raw.admin, &mut errs);
     let upstream = upstream(raw.upstream, &mut errs);
     let global_jwt = super::auth::global_jwt(raw.jwt, &mut errs);
-    let cache = super::cache::cache(raw.cache, &mut errs);
+    let cache = crate::cache::config::cache(raw.cache, &mut errs);
     let buckets = match (&global_jwt, &cache) {
         (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
         _ => None,
@@ -446,7 +446,7 @@ fn buckets(
     raw: Option<Vec<RawBucket>>,
     env: &dyn Fn(&str) -> Option<String>,
     global_jwt: Option<&super::auth::JwtConfig>,
-    cache: &super::cache::CacheConfig,
+    cache: &crate::cache::config::CacheConfig,
     errs: &mut Errors,
 ) -> Option<Vec<BucketConfig>> {
     let raw = raw.unwrap_or_default();
@@ -490,7 +490,7 @@ fn buckets(
             }
         };
         let auth = super::auth::bucket_auth(b.auth, global_jwt, &at, errs);
-        let bucket_cache = super::cache::bucket_cache(b.cache, cache, &at, errs);
+        let bucket_cache = crate::cache::config::bucket_cache(b.cache, cache, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
         {
