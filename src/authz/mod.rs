@@ -15,6 +15,7 @@
 //! `yatagarasu_authz_decisions_total{bucket,engine,result}` and every cache
 //! lookup in `yatagarasu_authz_decision_cache_total{engine,result}`.
 
+pub mod config;
 mod decision_cache;
 mod input;
 mod layer;

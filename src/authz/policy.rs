@@ -38,9 +38,7 @@ impl PolicyEngine {
         client: &mut dyn FnMut() -> Result<UpstreamClient, String>,
     ) -> Result<Self, String> {
         Ok(match config {
-            PolicyEngineConfig::Rego(rego) => Self::Rego(
-                RegoPolicy::load(&rego.policy_path, &rego.query).map_err(|e| e.to_string())?,
-            ),
+            PolicyEngineConfig::Rego(rego) => Self::Rego(RegoPolicy::clone(&rego.policy)),
             PolicyEngineConfig::Opa(opa) => Self::Opa(OpaEngine {
                 peer: JsonPeer {
                     client: client()?,

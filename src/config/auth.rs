@@ -17,10 +17,10 @@ use http::HeaderName;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
-use super::authz::{AuthorizationConfig, RawAuthorization};
 use super::model::Secret;
 use super::ranges::{MAX_CACHE_ENTRIES, MAX_LEEWAY_SECONDS};
 use super::{Bool, Errors, Str, U64, count, seconds, seconds_within};
+use crate::authz::config::{AuthorizationConfig, RawAuthorization};
 
 /// HMAC secrets shorter than this are refused.
 const MIN_SECRET_BYTES: usize = 16;
@@ -301,7 +301,7 @@ pub(crate) fn bucket_auth(
         );
     }
     let authorization = match raw.authorization {
-        Some(raw) => Some(super::authz::authorization(
+        Some(raw) => Some(crate::authz::config::authorization(
             raw,
             &format!("{at}.auth.authorization"),
             errs,

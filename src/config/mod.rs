@@ -12,7 +12,6 @@ pub use model::*;
 pub mod ranges;
 
 mod auth;
-mod authz;
 mod env;
 mod errors;
 mod numbers;

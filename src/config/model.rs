@@ -13,7 +13,7 @@ pub use super::auth::{
     AdminJwtConfig, AuthConfig, ClaimOperator, ClaimRule, JwksSource, JwtConfig, KeySource,
     StaticKey, TokenSource,
 };
-pub use super::authz::{
+pub use crate::authz::config::{
     AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
 };
 pub use crate::cache::config::{
