@@ -11,7 +11,6 @@ pub mod model;
 pub use model::*;
 pub mod ranges;
 
-mod auth;
 mod env;
 mod errors;
 mod numbers;

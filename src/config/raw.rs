@@ -66,7 +66,7 @@ pub(crate) struct RawConfig {
     pub(crate) buckets: Option<Vec<RawBucket>>,
     pub(crate) logging: crate::telemetry::config::RawLogging,
     pub(crate) metrics: RawMetrics,
-    pub(crate) jwt: Option<super::auth::RawJwt>,
+    pub(crate) jwt: Option<crate::auth::config::RawJwt>,
     pub(crate) cache: Option<crate::cache::config::RawCache>,
 }
 
@@ -102,7 +102,7 @@ pub(crate) struct RawAdmin {
     pub(crate) enabled: Option<Bool>,
     pub(crate) address: Option<Str>,
     pub(crate) token: Option<Str>,
-    pub(crate) jwt: Option<super::auth::RawJwt>,
+    pub(crate) jwt: Option<crate::auth::config::RawJwt>,
     pub(crate) allowed_hosts: Option<Vec<Str>>,
 }
 
@@ -127,7 +127,7 @@ pub(crate) struct RawBucket {
     pub(crate) name: Option<Str>,
     pub(crate) path_prefix: Option<Str>,
     pub(crate) s3: Option<RawS3>,
-    pub(crate) auth: Option<super::auth::RawBucketAuth>,
+    pub(crate) auth: Option<crate::auth::config::RawBucketAuth>,
     pub(crate) cache: Option<crate::cache::config::RawBucketCache>,
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn validate(
     let server = server(raw.server, &mut errs);
     let admin = admin(raw.admin, &mut errs);
     let upstream = upstream(raw.upstream, &mut errs);
-    let global_jwt = super::auth::global_jwt(raw.jwt, &mut errs);
+    let global_jwt = crate::auth::config::global_jwt(raw.jwt, &mut errs);
     let cache = crate::cache::config::cache(raw.cache, &mut errs);
     let buckets = match (&global_jwt, &cache) {
         (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
@@ -179,7 +179,7 @@ fn admin(raw: RawAdmin, errs: &mut Errors) -> Option<AdminConfig> {
         Some(Str(t)) => Some(Secret::new(t)),
         None => None,
     };
-    let jwt = super::auth::admin_jwt(raw.jwt, "admin.jwt", errs);
+    let jwt = crate::auth::config::admin_jwt(raw.jwt, "admin.jwt", errs);
     let allowed_hosts = admin_allowed_hosts(raw.allowed_hosts.unwrap_or_default(), errs);
     match jwt {
         Some(jwt) if errs.count() == before => Some(AdminConfig {
@@ -445,7 +445,7 @@ fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
 fn buckets(
     raw: Option<Vec<RawBucket>>,
     env: &dyn Fn(&str) -> Option<String>,
-    global_jwt: Option<&super::auth::JwtConfig>,
+    global_jwt: Option<&crate::auth::config::JwtConfig>,
     cache: &crate::cache::config::CacheConfig,
     errs: &mut Errors,
 ) -> Option<Vec<BucketConfig>> {
@@ -489,7 +489,7 @@ fn buckets(
                 None
             }
         };
-        let auth = super::auth::bucket_auth(b.auth, global_jwt, &at, errs);
+        let auth = crate::auth::config::bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = crate::cache::config::bucket_cache(b.cache, cache, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
