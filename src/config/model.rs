@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::auth::config::{
@@ -21,6 +20,7 @@ pub use crate::cache::config::{
     RedisCacheConfig,
 };
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
+pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
 
 /// A string that must never be printed: credentials, tokens.
 ///
@@ -145,43 +145,6 @@ pub struct AdminConfig {
     pub allowed_hosts: Vec<String>,
 }
 
-/// Settings of the pooled hyper client that talks to S3.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UpstreamConfig {
-    /// Idle keep-alive connections kept per upstream host.
-    pub pool_max_idle_per_host: usize,
-    /// How long an idle pooled connection is kept.
-    pub pool_idle_timeout: Duration,
-    /// Longest wait for a TCP (and TLS) connection to S3.
-    pub connect_timeout: Duration,
-    /// Size of every read from an S3 connection: the memory one streaming
-    /// download holds, traded against syscalls per byte.
-    pub read_buffer_bytes: usize,
-}
-
-impl UpstreamConfig {
-    /// Default [`Self::read_buffer_bytes`]: 96 KiB. With 32 concurrent
-    /// downloads it held 64 KiB per download where 128 KiB held 192 KiB,
-    /// at the same single-download speed (docs/PERFORMANCE.md).
-    pub const DEFAULT_READ_BUFFER_BYTES: usize = 96 * 1024;
-    /// Smallest [`Self::read_buffer_bytes`]: S3's response head must fit in one read.
-    pub const MIN_READ_BUFFER_BYTES: usize = 16 * 1024;
-    /// Largest [`Self::read_buffer_bytes`]: 4 MiB.
-    pub const MAX_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-}
-
-impl Default for UpstreamConfig {
-    /// What a configuration without `upstream:` gets (docs/configuration.md).
-    fn default() -> Self {
-        UpstreamConfig {
-            pool_max_idle_per_host: 64,
-            pool_idle_timeout: Duration::from_secs(90),
-            connect_timeout: Duration::from_secs(5),
-            read_buffer_bytes: Self::DEFAULT_READ_BUFFER_BYTES,
-        }
-    }
-}
-
 /// One path prefix mapped to one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct BucketConfig {
@@ -195,34 +158,6 @@ pub struct BucketConfig {
     pub auth: AuthConfig,
     /// Caching overrides for this bucket.
     pub cache: BucketCacheConfig,
-}
-
-/// Where a bucket lives and the credentials used to sign requests to it.
-#[derive(Debug, Clone)]
-pub struct S3Config {
-    /// The real S3 bucket name (never shown to clients).
-    pub bucket: String,
-    /// The region used for signing.
-    pub region: String,
-    /// Custom endpoint (MinIO, R2, …); `None` means AWS (`https://s3.<region>.amazonaws.com`).
-    pub endpoint: Option<http::Uri>,
-    /// Path-style (`endpoint/bucket/key`) rather than virtual-hosted (`bucket.endpoint/key`) addressing.
-    pub force_path_style: bool,
-    /// Signing credentials; `None` sends unsigned requests (public buckets).
-    pub credentials: Option<S3Credentials>,
-    /// Extra PEM CA bundle trusted for this bucket's HTTPS endpoint.
-    pub ca_cert_path: Option<PathBuf>,
-}
-
-/// AWS credentials for one bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Credentials {
-    /// Access key id (not secret by itself, but never logged either).
-    pub access_key: Secret,
-    /// Secret access key.
-    pub secret_key: Secret,
-    /// Optional STS session token.
-    pub session_token: Option<Secret>,
 }
 
 /// The Prometheus exporter settings.

@@ -62,7 +62,7 @@ fn redact(message: &str) -> String {
 pub(crate) struct RawConfig {
     pub(crate) server: RawServer,
     pub(crate) admin: RawAdmin,
-    pub(crate) upstream: RawUpstream,
+    pub(crate) upstream: crate::upstream::config::RawUpstream,
     pub(crate) buckets: Option<Vec<RawBucket>>,
     pub(crate) logging: crate::telemetry::config::RawLogging,
     pub(crate) metrics: RawMetrics,
@@ -106,44 +106,15 @@ pub(crate) struct RawAdmin {
     pub(crate) allowed_hosts: Option<Vec<Str>>,
 }
 
-/// `upstream:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "the upstream section (a mapping)"
-)]
-pub(crate) struct RawUpstream {
-    pub(crate) pool_max_idle_per_host: Option<U64>,
-    pub(crate) pool_idle_timeout_seconds: Option<U64>,
-    pub(crate) connect_timeout_seconds: Option<U64>,
-    pub(crate) read_buffer_bytes: Option<U64>,
-}
-
 /// One entry of `buckets:`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, expecting = "a bucket (a mapping)")]
 pub(crate) struct RawBucket {
     pub(crate) name: Option<Str>,
     pub(crate) path_prefix: Option<Str>,
-    pub(crate) s3: Option<RawS3>,
+    pub(crate) s3: Option<crate::upstream::config::RawS3>,
     pub(crate) auth: Option<crate::auth::config::RawBucketAuth>,
     pub(crate) cache: Option<crate::cache::config::RawBucketCache>,
-}
-
-/// `buckets[i].s3:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, expecting = "the s3 section (a mapping)")]
-pub(crate) struct RawS3 {
-    pub(crate) bucket: Option<Str>,
-    pub(crate) region: Option<Str>,
-    pub(crate) endpoint: Option<Str>,
-    pub(crate) force_path_style: Option<Bool>,
-    pub(crate) access_key: Option<Str>,
-    pub(crate) secret_key: Option<Str>,
-    pub(crate) session_token: Option<Str>,
-    pub(crate) anonymous: Option<Bool>,
-    pub(crate) ca_cert_path: Option<Str>,
 }
 
 /// `metrics:`

@@ -10,6 +10,7 @@
 mod backend;
 mod body;
 mod client;
+pub mod config;
 mod s3_error;
 mod service;
 

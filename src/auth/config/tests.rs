@@ -1,6 +1,6 @@
 //! Tests of `jwt:`, `auth:` and `admin.jwt:` validation, through the whole loader.
 
-use crate::config::{ClaimOperator, Config, ConfigError, KeySource, TokenSource};
+use crate::config::{ClaimOperator, Config, ConfigError, KeySource, TokenSource, test_support};
 
 const SECRET32: &str = "0123456789abcdef0123456789abcdef";
 
@@ -297,4 +297,31 @@ fn admin_jwt_with_require_claim() {
         bucket("      enabled: true\n")
     );
     assert_refused(&text, "jwt.require_claim", "only allowed under admin.jwt");
+}
+
+#[test]
+fn auth_enabled_needs_jwt_settings() {
+    let text = format!(
+        "{}    auth:\n      enabled: true\n",
+        test_support::anonymous_bucket("/b")
+    );
+    let e = test_support::one_error(&text, &[]);
+    assert_eq!(e.path, "buckets[0].auth.enabled");
+    assert_eq!(e.message, "requires a jwt section here or at the top level");
+    let text = format!(
+        "{}    auth:\n      enabled: false\n",
+        test_support::anonymous_bucket("/b")
+    );
+    assert!(
+        !test_support::load(&text, &[]).unwrap().buckets[0]
+            .auth
+            .enabled
+    );
+    let text = format!("{}    auth: {{}}\n", test_support::anonymous_bucket("/b"));
+    test_support::load(&text, &[]).unwrap();
+    let text = format!(
+        "{}    auth:\n      jwt: {{}}\n",
+        test_support::anonymous_bucket("/b")
+    );
+    test_support::assert_error(&text, "buckets[0].auth.jwt.algorithm", "missing");
 }
