@@ -11,6 +11,7 @@ pub mod model;
 pub use model::*;
 pub mod ranges;
 
+mod buckets;
 mod env;
 mod errors;
 mod numbers;

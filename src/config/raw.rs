@@ -1,15 +1,22 @@
-//! The configuration as written, before semantic validation.
+//! The configuration as written, before semantic validation: the top-level
+//! document and a bucket entry; each section's own raw type lives with its
+//! concern (`server::config`, `upstream::config`, …).
 //!
 //! Every struct rejects unknown keys, and every option is optional here so that
 //! [`super::validate`] can report all missing keys at once instead of serde
 //! stopping at the first one (one container-level `#[serde(default)]` per
-//! struct). Scalars use lenient wrappers ([`Str`], [`U64`], [`Bool`]) because
+//! struct). Scalars use lenient wrappers ([`Str`], [`U64`](super::U64), [`Bool`](super::Bool)) because
 //! a value produced by `${VAR}` expansion is always a string: `port:
 //! "${PORT}"` must still give a number.
 
 use serde::Deserialize;
 
-use super::{Bool, ConfigError, PathSet, Str, U64};
+use super::{ConfigError, PathSet, Str};
+use crate::auth::config::{RawBucketAuth, RawJwt};
+use crate::cache::config::{RawBucketCache, RawCache};
+use crate::server::config::{RawAdmin, RawMetrics, RawServer};
+use crate::telemetry::config::RawLogging;
+use crate::upstream::config::{RawS3, RawUpstream};
 
 /// Deserialises the expanded document, reporting the first type error or
 /// unknown key with its path.
@@ -62,48 +69,12 @@ fn redact(message: &str) -> String {
 pub(crate) struct RawConfig {
     pub(crate) server: RawServer,
     pub(crate) admin: RawAdmin,
-    pub(crate) upstream: crate::upstream::config::RawUpstream,
+    pub(crate) upstream: RawUpstream,
     pub(crate) buckets: Option<Vec<RawBucket>>,
-    pub(crate) logging: crate::telemetry::config::RawLogging,
+    pub(crate) logging: RawLogging,
     pub(crate) metrics: RawMetrics,
-    pub(crate) jwt: Option<crate::auth::config::RawJwt>,
-    pub(crate) cache: Option<crate::cache::config::RawCache>,
-}
-
-/// `server:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "the server section (a mapping)"
-)]
-pub(crate) struct RawServer {
-    pub(crate) address: Option<Str>,
-    pub(crate) port: Option<U64>,
-    pub(crate) request_timeout_seconds: Option<U64>,
-    pub(crate) graceful_shutdown_timeout_seconds: Option<U64>,
-    pub(crate) header_read_timeout_seconds: Option<U64>,
-    pub(crate) readiness_probe_interval_seconds: Option<U64>,
-    pub(crate) max_connections: Option<U64>,
-    pub(crate) max_header_bytes: Option<U64>,
-    pub(crate) worker_threads: Option<U64>,
-    pub(crate) idle_timeout_seconds: Option<U64>,
-    pub(crate) http2_max_concurrent_streams: Option<U64>,
-}
-
-/// `admin:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "the admin section (a mapping)"
-)]
-pub(crate) struct RawAdmin {
-    pub(crate) enabled: Option<Bool>,
-    pub(crate) address: Option<Str>,
-    pub(crate) token: Option<Str>,
-    pub(crate) jwt: Option<crate::auth::config::RawJwt>,
-    pub(crate) allowed_hosts: Option<Vec<Str>>,
+    pub(crate) jwt: Option<RawJwt>,
+    pub(crate) cache: Option<RawCache>,
 }
 
 /// One entry of `buckets:`.
@@ -112,27 +83,15 @@ pub(crate) struct RawAdmin {
 pub(crate) struct RawBucket {
     pub(crate) name: Option<Str>,
     pub(crate) path_prefix: Option<Str>,
-    pub(crate) s3: Option<crate::upstream::config::RawS3>,
-    pub(crate) auth: Option<crate::auth::config::RawBucketAuth>,
-    pub(crate) cache: Option<crate::cache::config::RawBucketCache>,
-}
-
-/// `metrics:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "the metrics section (a mapping)"
-)]
-pub(crate) struct RawMetrics {
-    pub(crate) enabled: Option<Bool>,
-    pub(crate) address: Option<Str>,
-    pub(crate) port: Option<U64>,
+    pub(crate) s3: Option<RawS3>,
+    pub(crate) auth: Option<RawBucketAuth>,
+    pub(crate) cache: Option<RawBucketCache>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Bool, U64};
 
     fn raw(text: &str) -> Result<RawConfig, ConfigError> {
         deserialize(serde_norway::from_str(text).unwrap(), &PathSet::new())
