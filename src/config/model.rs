@@ -3,6 +3,10 @@
 //! These types are produced only by [`crate::config::Config::from_yaml_str`] and
 //! friends, after `${VAR}` expansion and validation, so the code that builds the
 //! layer stack never has to re-check them.
+//!
+//! The top-level [`Config`], a bucket ([`BucketConfig`]) and [`Secret`] are
+//! defined here; each section's type is defined by its concern and
+//! re-exported, so every type is reachable as `crate::config::Name`.
 
 use std::fmt;
 
