@@ -25,7 +25,9 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: YAML types, `${VAR}` expansion, validation with paths.
+//! - [`config`]: the configuration pipeline (`${VAR}` expansion, lenient
+//!   scalars, errors with their paths, the top-level [`Config`]); each
+//!   concern's settings live beside its layer (`auth::config`, …).
 //! - [`stack`]: the only place that lists the layer order: the shared outer
 //!   part, then one stack per bucket with only the layers it configures.
 //! - [`build`]: [`BuildError`] and the staging that keeps a build free of

@@ -176,14 +176,10 @@ fn bucket_route(
     staging: &mut Staging<'_>,
     at: &str,
 ) -> Result<BucketRoute, BuildError> {
-    let extra_ca = match &bucket.s3.ca_cert_path {
-        Some(path) => Some(
-            std::fs::read(path).map_err(|e| BuildError::new(format!("{at}.s3.ca_cert_path"), e))?,
-        ),
-        None => None,
-    };
+    // The CA bundle was read (once) when the configuration was validated.
+    let extra_ca = bucket.s3.ca_cert_path.as_ref().map(|ca| ca.pem());
     let client = staging
-        .client(&config.upstream, extra_ca.as_deref())
+        .client(&config.upstream, extra_ca)
         .map_err(|e| BuildError::new(format!("{at}.s3.ca_cert_path"), e))?;
     let backend = S3Backend::new(&bucket.s3, client)
         .map_err(|message| BuildError::new(format!("{at}.s3"), message))?;

@@ -69,16 +69,21 @@ fn decisions(bucket: &str, engine: &str, result: &str) -> u64 {
 /// A one-bucket configuration named `bucket` at `/private`, with this
 /// `authorization:` body (indented by the caller's lines).
 fn config(bucket: &str, authorization: &str) -> Config {
+    let text = config_text(bucket, authorization);
+    Config::from_yaml_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The YAML text of [`config`].
+fn config_text(bucket: &str, authorization: &str) -> String {
     let body: String = authorization
         .lines()
         .map(|l| format!("        {l}\n"))
         .collect();
-    let text = format!(
+    format!(
         "buckets:\n  - name: {bucket}\n    path_prefix: /private\n    s3:\n      bucket: my-bucket\n      \
          region: us-east-1\n      endpoint: http://127.0.0.1:1\n      anonymous: true\n    auth:\n      \
          authorization:\n{body}"
-    );
-    Config::from_yaml_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    )
 }
 
 fn rego(policy: &str) -> String {
@@ -242,15 +247,13 @@ async fn an_edited_policy_is_a_new_generation_with_its_own_cache() {
         .unwrap();
     };
     write(true);
-    let cfg = config(
-        "rego-edit",
-        &format!("type: rego\npolicy_path: {:?}", file.display().to_string()),
-    );
+    let authorization = format!("type: rego\npolicy_path: {:?}", file.display().to_string());
     let shared = Shared::default();
-    let first = Harness::new(&cfg, &shared);
+    let first = Harness::new(&config("rego-edit", &authorization), &shared);
     assert_eq!(first.send("GET", "a", None, &[]).await, 200);
     write(false);
-    let second = Harness::new(&cfg, &shared);
+    // A reload loads the configuration again, which compiles the edited policy.
+    let second = Harness::new(&config("rego-edit", &authorization), &shared);
     // The cached "allow" of the first policy does not answer for the second.
     assert_eq!(second.send("GET", "a", None, &[]).await, 403);
     assert_eq!(shared.authz.decision_caches(), 2);
@@ -259,18 +262,19 @@ async fn an_edited_policy_is_a_new_generation_with_its_own_cache() {
 }
 
 #[test]
-fn a_policy_that_no_longer_parses_fails_the_build() {
+fn a_policy_that_no_longer_parses_fails_the_reload() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.rego");
     std::fs::write(&file, "package yatagarasu\nimport rego.v1\nallow := true\n").unwrap();
-    let cfg = config(
-        "rego-broken",
-        &format!("type: rego\npolicy_path: {:?}", file.display().to_string()),
-    );
+    let authorization = format!("type: rego\npolicy_path: {:?}", file.display().to_string());
+    let cfg = config("rego-broken", &authorization);
     std::fs::copy(policy_path("broken.rego"), &file).unwrap();
-    let e = layer_without_client(&cfg).unwrap_err();
-    assert_eq!(e.path, "buckets[0].auth.authorization");
-    assert!(e.message.contains("p.rego does not compile"), "{e}");
+    // The configuration in force carries the policy compiled when it was loaded.
+    assert!(layer_without_client(&cfg).unwrap().is_some());
+    // Loading it again (a reload, `check`) refuses the broken file.
+    let e = Config::from_yaml_str(&config_text("rego-broken", &authorization)).unwrap_err();
+    assert_eq!(e.0[0].path, "buckets[0].auth.authorization.policy_path");
+    assert!(e.0[0].message.contains("p.rego does not compile"), "{e}");
 }
 
 // ---------------------------------------------------------------- OPA

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod admin_guard;
 mod claims_rules;
+pub mod config;
 mod critical;
 mod jwks;
 mod key_sets;

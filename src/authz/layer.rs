@@ -18,9 +18,10 @@ pub struct AuthzLayer {
 
 impl AuthzLayer {
     /// The layer of `bucket` (at configuration path `at`), or `None` when it
-    /// has no policy. Rego policies are compiled here (an error fails the
-    /// build, so a reload keeps the previous stack); decision caches are
-    /// taken over from `engines` when their configuration is unchanged.
+    /// has no policy. A Rego policy arrives compiled with the configuration
+    /// (a file that does not compile fails the load, so a reload keeps the
+    /// previous stack); decision caches are taken over from `engines` when
+    /// their configuration is unchanged.
     /// `client` gives the pooled client of the remote engines (asked for
     /// only when the engine is remote, so the build records the pool as used).
     pub fn for_bucket(

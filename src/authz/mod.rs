@@ -15,6 +15,7 @@
 //! `yatagarasu_authz_decisions_total{bucket,engine,result}` and every cache
 //! lookup in `yatagarasu_authz_decision_cache_total{engine,result}`.
 
+pub mod config;
 mod decision_cache;
 mod input;
 mod layer;
@@ -46,19 +47,17 @@ use crate::config::AuthorizationConfig;
 /// cache lives while any configuration generation still uses it.
 #[derive(Debug, Default)]
 pub struct AuthzShared {
-    caches: Mutex<HashMap<[u8; 32], Weak<DecisionCache>>>,
+    /// Keyed by the whole engine configuration (derived `Hash`/`Eq`; a
+    /// Rego policy compares by its path, query and text).
+    caches: Mutex<HashMap<AuthorizationConfig, Weak<DecisionCache>>>,
 }
 
 impl AuthzShared {
-    /// The cache for an engine identity, reused when a live one exists.
-    pub(crate) fn cache_for(
-        &self,
-        identity: [u8; 32],
-        config: &AuthorizationConfig,
-    ) -> Arc<DecisionCache> {
+    /// The cache for an engine configuration, reused when a live one exists.
+    pub(crate) fn cache_for(&self, config: &AuthorizationConfig) -> Arc<DecisionCache> {
         let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
         caches.retain(|_, cache| cache.strong_count() > 0);
-        if let Some(cache) = caches.get(&identity).and_then(Weak::upgrade) {
+        if let Some(cache) = caches.get(config).and_then(Weak::upgrade) {
             return cache;
         }
         let cache = Arc::new(DecisionCache::new(
@@ -66,7 +65,7 @@ impl AuthzShared {
             config.positive_ttl,
             config.negative_ttl,
         ));
-        caches.insert(identity, Arc::downgrade(&cache));
+        caches.insert(config.clone(), Arc::downgrade(&cache));
         cache
     }
 

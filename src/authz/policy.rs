@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use metrics::Counter;
-use sha2::{Digest, Sha256};
 
 use super::input::InputDocument;
 use super::opa::OpaEngine;
@@ -38,9 +37,7 @@ impl PolicyEngine {
         client: &mut dyn FnMut() -> Result<UpstreamClient, String>,
     ) -> Result<Self, String> {
         Ok(match config {
-            PolicyEngineConfig::Rego(rego) => Self::Rego(
-                RegoPolicy::load(&rego.policy_path, &rego.query).map_err(|e| e.to_string())?,
-            ),
+            PolicyEngineConfig::Rego(rego) => Self::Rego(RegoPolicy::clone(&rego.policy)),
             PolicyEngineConfig::Opa(opa) => Self::Opa(OpaEngine {
                 peer: JsonPeer {
                     client: client()?,
@@ -172,11 +169,10 @@ impl BucketPolicy {
         client: &mut dyn FnMut() -> Result<UpstreamClient, String>,
     ) -> Result<Self, String> {
         let engine = PolicyEngine::build(&config.engine, client)?;
-        let identity = identity(config, &engine);
         let engine_name = config.engine.name();
         Ok(Self {
             metrics: DecisionMetrics::new(&bucket, engine_name),
-            cache: shared.cache_for(identity, config),
+            cache: shared.cache_for(config),
             bucket,
             engine_name,
             engine,
@@ -311,21 +307,4 @@ impl BucketPolicy {
     pub(crate) fn denied() -> ProxyError {
         ProxyError::Forbidden(DENIED)
     }
-}
-
-/// What must be equal for two builds to share a decision cache: the whole
-/// configuration (secrets included only through their hash) and, for Rego,
-/// the policy text.
-fn identity(config: &AuthorizationConfig, engine: &PolicyEngine) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    hash.update(format!("{config:?}").as_bytes());
-    if let PolicyEngineConfig::OpenFga(fga) = &config.engine
-        && let Some(token) = &fga.api_token
-    {
-        hash.update(Sha256::digest(token.expose().as_bytes()));
-    }
-    if let PolicyEngine::Rego(policy) = engine {
-        hash.update(policy.digest());
-    }
-    hash.finalize().into()
 }

@@ -26,6 +26,7 @@
 pub mod admin;
 mod coalesce;
 pub mod codec;
+pub mod config;
 pub mod disk;
 pub mod entry;
 mod epoch;

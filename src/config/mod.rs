@@ -6,17 +6,40 @@
 //! validated [`model`] types (`validate.rs`). Every problem is reported with the
 //! path of the offending key, and no error ever contains a value that came from
 //! the environment.
+//!
+//! Each concern owns its part of the configuration next to its layer: raw
+//! types, validated types and validation live in `server::config` (listeners),
+//! `upstream::config` (the S3 target), `auth::config`, `authz::config`,
+//! `cache::config` and `telemetry::config` (logging). This module keeps what
+//! they share:
+//!
+//! - `env.rs`: `${VAR}` expansion;
+//! - `scalars.rs`, `numbers.rs`, [`ranges`]: lenient scalars, and durations
+//!   and counts checked against their ranges;
+//! - `errors.rs`: the accumulator every validation step reports to, at the
+//!   YAML path it was given;
+//! - `raw.rs`: the top-level document; `buckets.rs`: the bucket list;
+//! - `validate.rs`: calls each concern's validation with its path, in order;
+//! - [`model`]: the top-level [`Config`], and a re-export of every validated
+//!   type, so `crate::config::S3Config` and the like keep working.
 
 pub mod model;
 pub use model::*;
 pub mod ranges;
 
-mod auth;
-mod authz;
-mod cache;
+mod buckets;
 mod env;
+mod errors;
+mod numbers;
 mod raw;
+mod scalars;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod validate;
+
+pub(crate) use errors::Errors;
+pub(crate) use numbers::{count, millis, seconds, seconds_within};
+pub(crate) use scalars::{Bool, Str, U64};
 
 use std::collections::HashSet;
 use std::fmt;

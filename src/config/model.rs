@@ -3,29 +3,33 @@
 //! These types are produced only by [`crate::config::Config::from_yaml_str`] and
 //! friends, after `${VAR}` expansion and validation, so the code that builds the
 //! layer stack never has to re-check them.
+//!
+//! The top-level [`Config`], a bucket ([`BucketConfig`]) and [`Secret`] are
+//! defined here; each section's type is defined by its concern and
+//! re-exported, so every type is reachable as `crate::config::Name`.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
 
-pub use super::auth::{
+pub use crate::auth::config::{
     AdminJwtConfig, AuthConfig, ClaimOperator, ClaimRule, JwksSource, JwtConfig, KeySource,
     StaticKey, TokenSource,
 };
-pub use super::authz::{
+pub use crate::authz::config::{
     AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
 };
-pub use super::cache::{
+pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
+pub use crate::telemetry::config::{LogFormat, LoggingConfig};
+pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
 
 /// A string that must never be printed: credentials, tokens.
 ///
 /// `Debug` and `Display` print `[redacted]`, so a secret cannot leak through a
 /// log line or an error message by accident.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
@@ -71,116 +75,6 @@ pub struct Config {
     pub cache: CacheConfig,
 }
 
-/// Settings of the main listener.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Where the proxy listens for clients.
-    pub address: SocketAddr,
-    /// Longest wait for S3's response headers before answering 504.
-    pub request_timeout: Duration,
-    /// How long in-flight requests may run after SIGTERM before the process exits.
-    pub graceful_shutdown_timeout: Duration,
-    /// A client that has not sent its complete request headers within this time is dropped
-    /// (slow-loris); on every listener it also bounds the time from accepting a connection to
-    /// its first request, for HTTP/1.1 and HTTP/2 alike.
-    pub header_read_timeout: Duration,
-    /// A connection with no request in flight is closed after this long, so idle
-    /// keep-alive and HTTP/2 connections do not hold a connection slot forever.
-    pub idle_timeout: Duration,
-    /// How often every bucket's backend is probed for `/ready`.
-    pub readiness_probe_interval: Duration,
-    /// Upper bound on concurrently open client connections; further ones wait in the accept queue.
-    pub max_connections: usize,
-    /// Largest accepted request head (request line plus headers), in bytes.
-    pub max_header_bytes: usize,
-    /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS):
-    /// with `max_connections`, it bounds the requests in flight.
-    pub http2_max_concurrent_streams: u32,
-    /// Threads that run requests; `None`: one per CPU the process may use.
-    /// With one, the runtime is tokio's current-thread scheduler (see
-    /// [`ServerConfig::runtime_threads`]).
-    pub worker_threads: Option<usize>,
-}
-
-impl ServerConfig {
-    /// Default [`Self::idle_timeout`]: 60 s, longer than the idle time of common
-    /// client pools (so they reuse their connections) and short enough that an
-    /// idle client gives its slot back within a minute (nginx: 75 s, Envoy: 1 h).
-    pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 60;
-    /// Largest [`Self::idle_timeout`]: one hour (Envoy's default).
-    pub const MAX_IDLE_TIMEOUT_SECONDS: u64 = 3600;
-    /// Default [`Self::http2_max_concurrent_streams`]: 100, the smallest value
-    /// RFC 9113 recommends (nginx: 128).
-    pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
-    /// Largest [`Self::http2_max_concurrent_streams`].
-    pub const MAX_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 1000;
-
-    /// How many threads serve requests: `worker_threads`, or
-    /// [`ServerConfig::default_threads`].
-    pub fn runtime_threads(&self) -> usize {
-        self.worker_threads.unwrap_or_else(Self::default_threads)
-    }
-
-    /// The default thread count: the CPUs this process may use (its affinity
-    /// mask and cgroup CPU quota).
-    pub fn default_threads() -> usize {
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-    }
-}
-
-/// Settings of the admin API listener (`/admin/*`).
-#[derive(Debug, Clone)]
-pub struct AdminConfig {
-    /// Where the admin API listens; `None` disables it.
-    pub address: Option<SocketAddr>,
-    /// Bearer token required by `/admin/*` when set.
-    pub token: Option<Secret>,
-    /// JWTs accepted by `/admin/*` (besides the static token), when set.
-    pub jwt: Option<AdminJwtConfig>,
-    /// Host names (lowercase) and IP addresses (canonical form) accepted in
-    /// the `Host` of admin requests besides `localhost`, loopback IPs and the
-    /// bound address: the guard against DNS rebinding
-    /// ([`crate::auth::admin_guard`]).
-    pub allowed_hosts: Vec<String>,
-}
-
-/// Settings of the pooled hyper client that talks to S3.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UpstreamConfig {
-    /// Idle keep-alive connections kept per upstream host.
-    pub pool_max_idle_per_host: usize,
-    /// How long an idle pooled connection is kept.
-    pub pool_idle_timeout: Duration,
-    /// Longest wait for a TCP (and TLS) connection to S3.
-    pub connect_timeout: Duration,
-    /// Size of every read from an S3 connection: the memory one streaming
-    /// download holds, traded against syscalls per byte.
-    pub read_buffer_bytes: usize,
-}
-
-impl UpstreamConfig {
-    /// Default [`Self::read_buffer_bytes`]: 96 KiB. With 32 concurrent
-    /// downloads it held 64 KiB per download where 128 KiB held 192 KiB,
-    /// at the same single-download speed (docs/PERFORMANCE.md).
-    pub const DEFAULT_READ_BUFFER_BYTES: usize = 96 * 1024;
-    /// Smallest [`Self::read_buffer_bytes`]: S3's response head must fit in one read.
-    pub const MIN_READ_BUFFER_BYTES: usize = 16 * 1024;
-    /// Largest [`Self::read_buffer_bytes`]: 4 MiB.
-    pub const MAX_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-}
-
-impl Default for UpstreamConfig {
-    /// What a configuration without `upstream:` gets (docs/configuration.md).
-    fn default() -> Self {
-        UpstreamConfig {
-            pool_max_idle_per_host: 64,
-            pool_idle_timeout: Duration::from_secs(90),
-            connect_timeout: Duration::from_secs(5),
-            read_buffer_bytes: Self::DEFAULT_READ_BUFFER_BYTES,
-        }
-    }
-}
-
 /// One path prefix mapped to one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct BucketConfig {
@@ -194,59 +88,4 @@ pub struct BucketConfig {
     pub auth: AuthConfig,
     /// Caching overrides for this bucket.
     pub cache: BucketCacheConfig,
-}
-
-/// Where a bucket lives and the credentials used to sign requests to it.
-#[derive(Debug, Clone)]
-pub struct S3Config {
-    /// The real S3 bucket name (never shown to clients).
-    pub bucket: String,
-    /// The region used for signing.
-    pub region: String,
-    /// Custom endpoint (MinIO, R2, …); `None` means AWS (`https://s3.<region>.amazonaws.com`).
-    pub endpoint: Option<http::Uri>,
-    /// Path-style (`endpoint/bucket/key`) rather than virtual-hosted (`bucket.endpoint/key`) addressing.
-    pub force_path_style: bool,
-    /// Signing credentials; `None` sends unsigned requests (public buckets).
-    pub credentials: Option<S3Credentials>,
-    /// Extra PEM CA bundle trusted for this bucket's HTTPS endpoint.
-    pub ca_cert_path: Option<PathBuf>,
-}
-
-/// AWS credentials for one bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Credentials {
-    /// Access key id (not secret by itself, but never logged either).
-    pub access_key: Secret,
-    /// Secret access key.
-    pub secret_key: Secret,
-    /// Optional STS session token.
-    pub session_token: Option<Secret>,
-}
-
-/// Log output settings.
-#[derive(Debug, Clone)]
-pub struct LoggingConfig {
-    /// A `tracing` filter: a level (`trace`..`error`) or directives such as `info,hyper=warn`.
-    pub level: String,
-    /// Output format.
-    pub format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
-}
-
-/// The Prometheus exporter settings.
-#[derive(Debug, Clone)]
-pub struct MetricsConfig {
-    /// Whether the `/metrics` listener runs.
-    pub enabled: bool,
-    /// Where `/metrics` is served.
-    pub address: SocketAddr,
 }

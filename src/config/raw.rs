@@ -1,17 +1,22 @@
-//! The configuration as written, before semantic validation.
+//! The configuration as written, before semantic validation: the top-level
+//! document and a bucket entry; each section's own raw type lives with its
+//! concern (`server::config`, `upstream::config`, …).
 //!
 //! Every struct rejects unknown keys, and every option is optional here so that
 //! [`super::validate`] can report all missing keys at once instead of serde
-//! stopping at the first one. Scalars use lenient wrappers ([`Str`], [`U64`],
-//! [`Bool`]) because a value produced by `${VAR}` expansion is always a string:
-//! `port: "${PORT}"` must still give a number.
-
-use std::fmt;
+//! stopping at the first one (one container-level `#[serde(default)]` per
+//! struct). Scalars use lenient wrappers ([`Str`], [`U64`](super::U64), [`Bool`](super::Bool)) because
+//! a value produced by `${VAR}` expansion is always a string: `port:
+//! "${PORT}"` must still give a number.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use super::{ConfigError, PathSet};
+use super::{ConfigError, PathSet, Str};
+use crate::auth::config::{RawBucketAuth, RawJwt};
+use crate::cache::config::{RawBucketCache, RawCache};
+use crate::server::config::{RawAdmin, RawMetrics, RawServer};
+use crate::telemetry::config::RawLogging;
+use crate::upstream::config::{RawS3, RawUpstream};
 
 /// Deserialises the expanded document, reporting the first type error or
 /// unknown key with its path.
@@ -56,270 +61,37 @@ fn redact(message: &str) -> String {
 
 /// The whole document.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the configuration (a mapping)")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "the configuration (a mapping)"
+)]
 pub(crate) struct RawConfig {
-    #[serde(default)]
     pub(crate) server: RawServer,
-    #[serde(default)]
     pub(crate) admin: RawAdmin,
-    #[serde(default)]
     pub(crate) upstream: RawUpstream,
-    #[serde(default)]
     pub(crate) buckets: Option<Vec<RawBucket>>,
-    #[serde(default)]
     pub(crate) logging: RawLogging,
-    #[serde(default)]
     pub(crate) metrics: RawMetrics,
-    #[serde(default)]
-    pub(crate) jwt: Option<super::auth::RawJwt>,
-    #[serde(default)]
-    pub(crate) cache: Option<super::cache::RawCache>,
-}
-
-/// `server:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the server section (a mapping)")]
-pub(crate) struct RawServer {
-    #[serde(default)]
-    pub(crate) address: Option<Str>,
-    #[serde(default)]
-    pub(crate) port: Option<U64>,
-    #[serde(default)]
-    pub(crate) request_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) graceful_shutdown_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) header_read_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) readiness_probe_interval_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) max_connections: Option<U64>,
-    #[serde(default)]
-    pub(crate) max_header_bytes: Option<U64>,
-    #[serde(default)]
-    pub(crate) worker_threads: Option<U64>,
-    #[serde(default)]
-    pub(crate) idle_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) http2_max_concurrent_streams: Option<U64>,
-}
-
-/// `admin:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the admin section (a mapping)")]
-pub(crate) struct RawAdmin {
-    #[serde(default)]
-    pub(crate) enabled: Option<Bool>,
-    #[serde(default)]
-    pub(crate) address: Option<Str>,
-    #[serde(default)]
-    pub(crate) token: Option<Str>,
-    #[serde(default)]
-    pub(crate) jwt: Option<super::auth::RawJwt>,
-    #[serde(default)]
-    pub(crate) allowed_hosts: Option<Vec<Str>>,
-}
-
-/// `upstream:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the upstream section (a mapping)")]
-pub(crate) struct RawUpstream {
-    #[serde(default)]
-    pub(crate) pool_max_idle_per_host: Option<U64>,
-    #[serde(default)]
-    pub(crate) pool_idle_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) connect_timeout_seconds: Option<U64>,
-    #[serde(default)]
-    pub(crate) read_buffer_bytes: Option<U64>,
+    pub(crate) jwt: Option<RawJwt>,
+    pub(crate) cache: Option<RawCache>,
 }
 
 /// One entry of `buckets:`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a bucket (a mapping)")]
+#[serde(default, deny_unknown_fields, expecting = "a bucket (a mapping)")]
 pub(crate) struct RawBucket {
-    #[serde(default)]
     pub(crate) name: Option<Str>,
-    #[serde(default)]
     pub(crate) path_prefix: Option<Str>,
-    #[serde(default)]
     pub(crate) s3: Option<RawS3>,
-    #[serde(default)]
-    pub(crate) auth: Option<super::auth::RawBucketAuth>,
-    #[serde(default)]
-    pub(crate) cache: Option<super::cache::RawBucketCache>,
-}
-
-/// `buckets[i].s3:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the s3 section (a mapping)")]
-pub(crate) struct RawS3 {
-    #[serde(default)]
-    pub(crate) bucket: Option<Str>,
-    #[serde(default)]
-    pub(crate) region: Option<Str>,
-    #[serde(default)]
-    pub(crate) endpoint: Option<Str>,
-    #[serde(default)]
-    pub(crate) force_path_style: Option<Bool>,
-    #[serde(default)]
-    pub(crate) access_key: Option<Str>,
-    #[serde(default)]
-    pub(crate) secret_key: Option<Str>,
-    #[serde(default)]
-    pub(crate) session_token: Option<Str>,
-    #[serde(default)]
-    pub(crate) anonymous: Option<Bool>,
-    #[serde(default)]
-    pub(crate) ca_cert_path: Option<Str>,
-}
-
-/// `logging:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the logging section (a mapping)")]
-pub(crate) struct RawLogging {
-    #[serde(default)]
-    pub(crate) level: Option<Str>,
-    #[serde(default)]
-    pub(crate) format: Option<Str>,
-}
-
-/// `metrics:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the metrics section (a mapping)")]
-pub(crate) struct RawMetrics {
-    #[serde(default)]
-    pub(crate) enabled: Option<Bool>,
-    #[serde(default)]
-    pub(crate) address: Option<Str>,
-    #[serde(default)]
-    pub(crate) port: Option<U64>,
-}
-
-/// A string option; plain integers and booleans are taken as their text
-/// (`bucket: 123456`), floats are refused (quote them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Str(pub(crate) String);
-
-/// A non-negative integer option; a string holding one is accepted (`"${PORT}"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct U64(pub(crate) u64);
-
-/// A boolean option; the strings `true` and `false` are accepted (`"${FLAG}"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Bool(pub(crate) bool);
-
-// The visitors never put a string they were given into an error: it may have
-// come from the environment.
-
-struct StrVisitor;
-
-impl Visitor<'_> for StrVisitor {
-    type Value = Str;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Str, E> {
-        Ok(Str(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Str, E> {
-        Ok(Str(v))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Str, E> {
-        Ok(Str(v.to_string()))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Str, E> {
-        Ok(Str(v.to_string()))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Str, E> {
-        Ok(Str(v.to_string()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Str, E> {
-        Err(E::invalid_type(
-            Unexpected::Float(v),
-            &"a string (quote the value)",
-        ))
-    }
-}
-
-impl<'de> Deserialize<'de> for Str {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrVisitor)
-    }
-}
-
-struct U64Visitor;
-
-impl Visitor<'_> for U64Visitor {
-    type Value = U64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a non-negative integer")
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<U64, E> {
-        Ok(U64(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<U64, E> {
-        u64::try_from(v)
-            .map(U64)
-            .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<U64, E> {
-        v.trim().parse().map(U64).map_err(|_| {
-            E::custom("expected a non-negative integer, found a string that is not one")
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for U64 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(U64Visitor)
-    }
-}
-
-struct BoolVisitor;
-
-impl Visitor<'_> for BoolVisitor {
-    type Value = Bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("true or false")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Bool, E> {
-        Ok(Bool(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Bool, E> {
-        match v.trim() {
-            t if t.eq_ignore_ascii_case("true") => Ok(Bool(true)),
-            f if f.eq_ignore_ascii_case("false") => Ok(Bool(false)),
-            _ => Err(E::custom(
-                "expected true or false, found a string that is neither",
-            )),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Bool {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BoolVisitor)
-    }
+    pub(crate) auth: Option<RawBucketAuth>,
+    pub(crate) cache: Option<RawBucketCache>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Bool, U64};
 
     fn raw(text: &str) -> Result<RawConfig, ConfigError> {
         deserialize(serde_norway::from_str(text).unwrap(), &PathSet::new())

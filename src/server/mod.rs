@@ -18,6 +18,7 @@
 mod accept;
 mod activity;
 mod admin;
+pub mod config;
 mod connection;
 mod control;
 mod descriptors;

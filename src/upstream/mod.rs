@@ -9,6 +9,7 @@
 
 mod body;
 mod client;
+pub mod config;
 mod s3_error;
 mod service;
 

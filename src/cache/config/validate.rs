@@ -1,285 +1,16 @@
-//! `cache:` and `buckets[i].cache:`: as written, validated, and the validated
-//! types the cache is built from.
-//!
-//! Byte sizes are written in MiB (`max_item_size_mb: 10`); every size option
-//! also accepts a whole number with a unit (`"512KB"`, `"1GB"`): `B`,
-//! `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, all powers of 1024. A string of bare
-//! digits (as `${VAR}` gives) means MiB, like a number.
+//! Validation of `cache:` and `buckets[i].cache:`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
-
-use super::model::Secret;
-use super::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
-use super::raw::{Bool, Str, U64};
-use super::validate::{Errors, count, millis, seconds};
-
-/// `cache:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the cache section (a mapping)")]
-pub(crate) struct RawCache {
-    #[serde(default)]
-    enabled: Option<Bool>,
-    #[serde(default)]
-    cache_layers: Option<Vec<Str>>,
-    #[serde(default)]
-    memory: Option<RawMemory>,
-    #[serde(default)]
-    disk: Option<RawDisk>,
-    #[serde(default)]
-    redis: Option<RawRedis>,
-    #[serde(default)]
-    stale_if_error_seconds: Option<U64>,
-}
-
-/// `cache.memory:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "the memory cache section (a mapping)"
-)]
-struct RawMemory {
-    #[serde(default)]
-    max_item_size_mb: Option<Size>,
-    #[serde(default)]
-    max_cache_size_mb: Option<Size>,
-    #[serde(default)]
-    default_ttl_seconds: Option<U64>,
-}
-
-/// `cache.disk:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the disk cache section (a mapping)")]
-struct RawDisk {
-    #[serde(default)]
-    enabled: Option<Bool>,
-    #[serde(default)]
-    cache_dir: Option<Str>,
-    #[serde(default)]
-    max_disk_cache_size_mb: Option<Size>,
-}
-
-/// `cache.redis:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the redis cache section (a mapping)")]
-struct RawRedis {
-    #[serde(default)]
-    enabled: Option<Bool>,
-    #[serde(default)]
-    redis_url: Option<Str>,
-    #[serde(default)]
-    redis_password: Option<Str>,
-    #[serde(default)]
-    redis_db: Option<U64>,
-    #[serde(default)]
-    key_prefix: Option<Str>,
-    #[serde(default)]
-    ttl_seconds: Option<U64>,
-    #[serde(default)]
-    pool_size: Option<U64>,
-    #[serde(default)]
-    timeout_ms: Option<U64>,
-}
-
-/// `buckets[i].cache:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "the bucket's cache section (a mapping)"
-)]
-pub(crate) struct RawBucketCache {
-    #[serde(default)]
-    enabled: Option<Bool>,
-    #[serde(default)]
-    ttl_seconds: Option<U64>,
-    #[serde(default)]
-    max_item_size_mb: Option<Size>,
-}
-
-const MIB: u64 = 1024 * 1024;
-
-/// A byte size: a number of MiB, or a string with a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Size(u64);
-
-struct SizeVisitor;
-
-impl Visitor<'_> for SizeVisitor {
-    type Value = Size;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a number of MiB or a size such as \"512KB\" or \"1GB\"")
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
-        v.checked_mul(MIB)
-            .map(Size)
-            .ok_or_else(|| E::custom("size too large"))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-        u64::try_from(v)
-            .map_err(|_| E::custom("expected a non-negative size"))
-            .and_then(|v| self.visit_u64(v))
-    }
-
-    // Never echoes the string: it may come from the environment.
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
-        parse_size(v).map(Size).ok_or_else(|| {
-            E::custom("expected a number of MiB or a size such as \"512KB\" or \"1GB\"")
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SizeVisitor)
-    }
-}
-
-/// Parses `"10"` (MiB), `"512KB"`, `"1 GiB"`, `"4096B"`; units are powers of 1024.
-fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.parse().ok()?;
-    let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "mb" | "mib" | "m" => MIB,
-        "b" => 1,
-        "kb" | "kib" | "k" => 1024,
-        "gb" | "gib" | "g" => 1024 * MIB,
-        _ => return None,
-    };
-    number.checked_mul(multiplier)
-}
-
-/// The response cache shared by every bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// Whether responses are cached at all.
-    pub enabled: bool,
-    /// The tiers in lookup order (fastest first); never empty when enabled.
-    pub layers: Vec<CacheTierKind>,
-    /// The in-process tier.
-    pub memory: MemoryCacheConfig,
-    /// The local-disk tier, when listed in `layers`.
-    pub disk: Option<DiskCacheConfig>,
-    /// The shared Redis tier, when listed in `layers`.
-    pub redis: Option<RedisCacheConfig>,
-    /// How long past its TTL an entry may still be served when S3 fails; zero disables.
-    pub stale_if_error: Duration,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            layers: vec![CacheTierKind::Memory],
-            memory: MemoryCacheConfig::default(),
-            disk: None,
-            redis: None,
-            stale_if_error: Duration::from_secs(300),
-        }
-    }
-}
-
-/// One cache tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CacheTierKind {
-    /// In-process, weighted by bytes.
-    Memory,
-    /// Files under `cache_dir`; survives restarts.
-    Disk,
-    /// Shared between proxy instances.
-    Redis,
-}
-
-impl CacheTierKind {
-    /// The name used in configuration, metrics labels and `X-Cache`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Disk => "disk",
-            Self::Redis => "redis",
-        }
-    }
-}
-
-/// The in-process tier's limits (and the default TTL and item limit of every tier).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemoryCacheConfig {
-    /// Largest object stored, in bytes; larger ones stream through uncached.
-    pub max_item_size: u64,
-    /// Total bytes held by the memory tier.
-    pub max_cache_size: u64,
-    /// How long an entry is fresh unless the bucket or `Cache-Control: max-age` says less.
-    pub default_ttl: Duration,
-}
-
-impl Default for MemoryCacheConfig {
-    fn default() -> Self {
-        Self {
-            max_item_size: 10 * 1024 * 1024,
-            max_cache_size: 1024 * 1024 * 1024,
-            default_ttl: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// The disk tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskCacheConfig {
-    /// Directory holding the entry files (created if missing).
-    pub cache_dir: PathBuf,
-    /// Total bytes of entry files kept; beyond it entries are evicted (quick_cache's CLOCK-PRO-like policy: rarely read entries first).
-    pub max_size: u64,
-}
-
-/// The Redis tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisCacheConfig {
-    /// `redis://` or `rediss://` URL (may embed a password, hence secret).
-    pub url: Secret,
-    /// Password, when not in the URL.
-    pub password: Option<Secret>,
-    /// Database number.
-    pub db: i64,
-    /// Prefix of every key (and of the purge channel), so instances can share a Redis.
-    pub key_prefix: String,
-    /// Expiry set with every write.
-    pub ttl: Duration,
-    /// Pooled connections (multiplexed; a few are enough).
-    pub pool_size: u32,
-    /// Longest wait for any Redis operation; a timeout is a miss.
-    pub timeout: Duration,
-}
-
-/// Per-bucket overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketCacheConfig {
-    /// `false` opts the bucket out of caching.
-    pub enabled: bool,
-    /// Fresh lifetime of this bucket's entries (default: the memory tier's).
-    pub ttl: Option<Duration>,
-    /// Largest object cached for this bucket (default: the memory tier's).
-    pub max_item_size: Option<u64>,
-}
-
-impl Default for BucketCacheConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            ttl: None,
-            max_item_size: None,
-        }
-    }
-}
+use super::model::{
+    BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
+    RedisCacheConfig,
+};
+use super::raw::{RawBucketCache, RawCache, RawDisk, RawMemory, RawRedis};
+use super::size::{MIB, size};
+use crate::config::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
+use crate::config::{Bool, Errors, Secret, Str, count, millis, seconds};
 
 /// Validates the top-level `cache:` section.
 pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheConfig> {
@@ -360,19 +91,6 @@ fn layers(raw: Option<Vec<Str>>, errs: &mut Errors) -> Vec<CacheTierKind> {
         out.push(kind);
     }
     out
-}
-
-/// A byte size of at least one byte and at most `max` (a whole number of MiB).
-fn size(raw: Option<Size>, default: u64, max: u64, path: &str, errs: &mut Errors) -> u64 {
-    let Some(Size(bytes)) = raw else {
-        return default;
-    };
-    if bytes == 0 {
-        errs.push(path, "must be greater than 0");
-    } else if bytes > max {
-        errs.push(path, format!("must be at most {} MiB", max / MIB));
-    }
-    bytes
 }
 
 fn memory(raw: RawMemory, errs: &mut Errors) -> MemoryCacheConfig {
@@ -528,6 +246,9 @@ pub(crate) fn bucket_cache(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::size::parse_size;
     use super::*;
     use crate::config::Config;
 

@@ -1,0 +1,282 @@
+//! `buckets:`: the list of routes, each one composing the settings of every
+//! concern (S3 target, authentication, cache) under its own path.
+
+use std::collections::HashMap;
+
+use super::model::BucketConfig;
+use super::raw::RawBucket;
+use super::{Errors, Str};
+use crate::auth::config::{JwtConfig, bucket_auth};
+use crate::cache::config::{CacheConfig, bucket_cache};
+use crate::upstream::config::s3_config;
+
+/// Validates `buckets:`: each bucket's name and path prefix (both unique),
+/// then its `s3`, `auth` and `cache` sections, each by its own concern.
+pub(super) fn buckets(
+    raw: Option<Vec<RawBucket>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    global_jwt: Option<&JwtConfig>,
+    cache: &CacheConfig,
+    errs: &mut Errors,
+) -> Option<Vec<BucketConfig>> {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() {
+        errs.push("buckets", "at least one bucket is required");
+        return None;
+    }
+    let before = errs.count();
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut prefixes: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, b) in raw.into_iter().enumerate() {
+        let at = format!("buckets[{i}]");
+        let name = bucket_name(b.name, &at, errs);
+        if let Some(name) = &name {
+            let path = format!("{at}.name");
+            first_use(&mut names, name, i, path, "duplicate bucket name", errs);
+        }
+        let path_prefix = path_prefix(b.path_prefix, &at, errs);
+        if let Some(prefix) = &path_prefix {
+            let path = format!("{at}.path_prefix");
+            first_use(
+                &mut prefixes,
+                prefix,
+                i,
+                path,
+                "duplicate path_prefix",
+                errs,
+            );
+        }
+        let s3 = match b.s3 {
+            Some(s3) => s3_config(s3, &format!("{at}.s3"), env, errs),
+            None => {
+                errs.push(format!("{at}.s3"), "missing");
+                None
+            }
+        };
+        let auth = bucket_auth(b.auth, global_jwt, &at, errs);
+        let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
+        if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
+            (name, path_prefix, s3, auth, bucket_cache)
+        {
+            out.push(BucketConfig {
+                name,
+                path_prefix,
+                s3,
+                auth,
+                cache,
+            });
+        }
+    }
+    (errs.count() == before).then_some(out)
+}
+
+/// Remembers which bucket used `value` first; a later use is reported at `path`.
+fn first_use(
+    seen: &mut HashMap<String, usize>,
+    value: &str,
+    i: usize,
+    path: String,
+    duplicate: &str,
+    errs: &mut Errors,
+) {
+    match seen.get(value) {
+        Some(first) => errs.push(path, format!("{duplicate} (also used by buckets[{first}])")),
+        None => {
+            seen.insert(value.to_owned(), i);
+        }
+    }
+}
+
+fn bucket_name(raw: Option<Str>, at: &str, errs: &mut Errors) -> Option<String> {
+    let path = format!("{at}.name");
+    let Some(Str(name)) = raw else {
+        errs.push(path, "missing");
+        return None;
+    };
+    if name.is_empty() {
+        errs.push(path, "must not be empty");
+        return None;
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        errs.push(
+            path,
+            "may contain only ASCII letters, digits, '_', '.' and '-' (it is a metrics label)",
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// Validates a path prefix and returns it without its trailing `/`.
+fn path_prefix(raw: Option<Str>, at: &str, errs: &mut Errors) -> Option<String> {
+    let path = format!("{at}.path_prefix");
+    let Some(Str(prefix)) = raw else {
+        errs.push(path, "missing");
+        return None;
+    };
+    match check_path_prefix(&prefix) {
+        Ok(normalised) => Some(normalised),
+        Err(message) => {
+            errs.push(path, message);
+            None
+        }
+    }
+}
+
+fn check_path_prefix(prefix: &str) -> Result<String, &'static str> {
+    if !prefix.starts_with('/') {
+        return Err("must start with '/'");
+    }
+    if prefix
+        .chars()
+        .any(|c| matches!(c, '%' | '?' | '#' | '\\') || c.is_whitespace() || c.is_control())
+    {
+        return Err("must not contain '%', '?', '#', '\\', whitespace or control characters");
+    }
+    // Anything else outside RFC 3986 `pchar` could never match a request path.
+    if !prefix.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '/' | '-'
+                    | '.'
+                    | '_'
+                    | '~'
+                    | '!'
+                    | '$'
+                    | '&'
+                    | '\''
+                    | '('
+                    | ')'
+                    | '*'
+                    | '+'
+                    | ','
+                    | ';'
+                    | '='
+                    | ':'
+                    | '@'
+            )
+    }) {
+        return Err("may contain only ASCII letters, digits, '/' and -._~!$&'()*+,;=:@");
+    }
+    if prefix.contains("//") {
+        return Err("must not contain '//'");
+    }
+    let normalised = match prefix.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped,
+        _ => prefix,
+    };
+    if normalised.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err("must not contain '.' or '..' segments");
+    }
+    let reserved = |r: &str| {
+        normalised == r
+            || normalised
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if reserved("/health") || reserved("/ready") {
+        return Err(
+            "must not be /health or /ready or lie under them (they are the probe endpoints)",
+        );
+    }
+    Ok(normalised.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::{anonymous_bucket, assert_error, load};
+
+    #[test]
+    fn bucket_names() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "buckets:\n  - name: {a}\n    path_prefix: /a\n    s3: {{bucket: my-bucket, region: \
+                 us-east-1, anonymous: true}}\n  - name: {b}\n    path_prefix: /b\n    s3: \
+                 {{bucket: my-bucket, region: us-east-1, anonymous: true}}\n"
+            )
+        };
+        assert_error(
+            &two("same", "same"),
+            "buckets[1].name",
+            "duplicate bucket name (also used by buckets[0])",
+        );
+        assert_error(&two("a", "\"\""), "buckets[1].name", "must not be empty");
+        assert_error(
+            &two("a", "\"has space\""),
+            "buckets[1].name",
+            "may contain only",
+        );
+        assert_error(&two("a", "\"ünï\""), "buckets[1].name", "may contain only");
+        assert_error(&two("a", "\"a/b\""), "buckets[1].name", "may contain only");
+        load(&two("A_b.c-9", "x"), &[]).unwrap();
+        assert_error(
+            "buckets:\n  - path_prefix: /a\n    s3: {bucket: my-bucket, region: us-east-1, anonymous: true}\n",
+            "buckets[0].name",
+            "missing",
+        );
+    }
+
+    #[test]
+    fn path_prefixes() {
+        let ok = |prefix: &str| {
+            load(&anonymous_bucket(prefix), &[])
+                .unwrap_or_else(|e| panic!("{prefix}: {e:?}"))
+                .buckets[0]
+                .path_prefix
+                .clone()
+        };
+        assert_eq!(ok("/products"), "/products");
+        assert_eq!(ok("/products/"), "/products");
+        assert_eq!(ok("/a/b/"), "/a/b");
+        assert_eq!(ok("/"), "/");
+        assert_eq!(ok("/admin"), "/admin");
+        assert_eq!(ok("/metrics"), "/metrics");
+        assert_eq!(ok("/healthz"), "/healthz");
+        assert_eq!(ok("/readyness"), "/readyness");
+        assert_eq!(ok("/v1.2/files"), "/v1.2/files");
+
+        let bad = |prefix: &str, needle: &str| {
+            assert_error(&anonymous_bucket(prefix), "buckets[0].path_prefix", needle)
+        };
+        bad("products", "must start with '/'");
+        bad("\"\"", "must start with '/'");
+        bad("/a//b", "must not contain '//'");
+        bad("//", "must not contain '//'");
+        bad("/a/./b", "'.' or '..' segments");
+        bad("/a/..", "'.' or '..' segments");
+        bad("/..", "'.' or '..' segments");
+        bad("/a%20b", "'%'");
+        bad("\"/a?b\"", "'?'");
+        bad("\"/a#b\"", "'#'");
+        bad("\"/a\\\\b\"", "'\\'");
+        bad("\"/a b\"", "whitespace");
+        bad("\"/a\\tb\"", "whitespace");
+        bad("\"/a\\u0001b\"", "control");
+        bad("\"/é\"", "may contain only");
+        bad("\"/a<b\"", "may contain only");
+        bad("/health", "/health or /ready");
+        bad("/health/", "/health or /ready");
+        bad("/health/x", "/health or /ready");
+        bad("/ready", "/health or /ready");
+        bad("/ready/x/", "/health or /ready");
+
+        assert_error(
+            "buckets:\n  - name: a\n    s3: {bucket: my-bucket, region: us-east-1, anonymous: true}\n",
+            "buckets[0].path_prefix",
+            "missing",
+        );
+        let dup = "buckets:\n  - name: a\n    path_prefix: /x\n    s3: {bucket: my-bucket, region: \
+                   us-east-1, anonymous: true}\n  - name: b\n    path_prefix: /x/\n    s3: \
+                   {bucket: my-bucket, region: us-east-1, anonymous: true}\n";
+        assert_error(
+            dup,
+            "buckets[1].path_prefix",
+            "duplicate path_prefix (also used by buckets[0])",
+        );
+    }
+}
