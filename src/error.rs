@@ -33,6 +33,9 @@ pub enum ProxyError {
     /// The path failed the safety checks (traversal, encoding, control bytes).
     #[error("invalid path: {0}")]
     InvalidPath(&'static str),
+    /// The request exceeds a security limit (`server.security_limits`).
+    #[error("request refused: {0}")]
+    LimitExceeded(Limit),
     /// No bucket is mapped at the request path.
     #[error("no bucket is mapped at this path")]
     NoRoute,
@@ -85,6 +88,37 @@ pub enum ProxyError {
     /// An `If-Match` / `If-Unmodified-Since` precondition failed against a cached object (412).
     #[error("precondition failed")]
     PreconditionFailed,
+}
+
+/// Which security limit a request exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The path and query are longer than `max_uri_length` (414).
+    UriLength,
+    /// More header fields than `max_headers` (431).
+    HeaderCount,
+    /// The header fields take more than `max_header_size` bytes (431).
+    HeaderSize,
+    /// A request body (or its announced length) beyond `max_body_size` (413).
+    BodySize,
+}
+
+impl Limit {
+    /// The metric label (`reason`) of the limit.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UriLength => "uri_length",
+            Self::HeaderCount => "header_count",
+            Self::HeaderSize => "header_size",
+            Self::BodySize => "body_size",
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// Why a token was refused; the client learns which, never the token itself.
@@ -155,6 +189,7 @@ impl ProxyError {
         match self {
             Self::MethodNotAllowed(_)
             | Self::InvalidPath(_)
+            | Self::LimitExceeded(_)
             | Self::NoRoute
             | Self::EmptyKey
             | Self::MissingToken
@@ -175,6 +210,11 @@ impl ProxyError {
         match self {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::LimitExceeded(Limit::UriLength) => StatusCode::URI_TOO_LONG,
+            Self::LimitExceeded(Limit::HeaderCount | Limit::HeaderSize) => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            Self::LimitExceeded(Limit::BodySize) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute | Self::EmptyKey => StatusCode::NOT_FOUND,
             Self::S3 { status, code, .. } => s3_status_for_client(*status, code),
             Self::Connect(_) | Self::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
@@ -193,6 +233,9 @@ impl ProxyError {
         match self {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::InvalidPath(_) => "InvalidPath",
+            Self::LimitExceeded(Limit::UriLength) => "UriTooLong",
+            Self::LimitExceeded(Limit::HeaderCount | Limit::HeaderSize) => "HeadersTooLarge",
+            Self::LimitExceeded(Limit::BodySize) => "PayloadTooLarge",
             Self::NoRoute => "NoSuchRoute",
             Self::EmptyKey => "NoSuchKey",
             Self::S3 { .. } => match self.status() {
@@ -222,6 +265,10 @@ impl ProxyError {
         match self {
             Self::MethodNotAllowed(_) => "only GET and HEAD are allowed",
             Self::InvalidPath(reason) => reason,
+            Self::LimitExceeded(Limit::UriLength) => "the request URI is too long",
+            Self::LimitExceeded(Limit::HeaderCount) => "the request has too many header fields",
+            Self::LimitExceeded(Limit::HeaderSize) => "the request header fields are too large",
+            Self::LimitExceeded(Limit::BodySize) => "the request body is too large",
             Self::NoRoute => "no bucket is mapped at this path",
             Self::EmptyKey => "the path names no object",
             Self::S3 { .. } => match self.status() {

@@ -85,7 +85,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
     keys.stage(&mut staging);
     let routes: Arc<[Arc<BucketRoute>]> = mounted.iter().map(|m| m.route.clone()).collect();
     Ok(Built {
-        service: outer(shared, &routes, mounted),
+        service: outer(config, shared, &routes, mounted),
         routes,
         staged: staging.finish(),
         admin_keys,
@@ -94,6 +94,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
 
 /// The shared outer part, down to the route that dispatches to each bucket.
 fn outer<S: BucketService>(
+    config: &Config,
     shared: &Shared,
     routes: &[Arc<BucketRoute>],
     mounted: Vec<Mounted<S>>,
@@ -113,8 +114,9 @@ fn outer<S: BucketService>(
             names,
             shared.started,
         ))
-        // Cheap, stateless rejections: 405 for methods, 400 for unsafe paths.
-        .layer(SecurityLimitsLayer)
+        // Cheap, stateless rejections before any lookup: 405 for methods,
+        // 414/431/413 beyond the size limits, 400 for unsafe paths.
+        .layer(SecurityLimitsLayer::new(config.server.security_limits))
         // Longest-prefix bucket lookup; inserts the route and object key and
         // calls the bucket's own stack.
         .service(Route::new(Arc::new(table)));

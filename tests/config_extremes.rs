@@ -42,6 +42,10 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.http2_max_concurrent_streams", 100),
     ("server.max_header_bytes", 65_536),
     ("server.worker_threads", 2),
+    ("server.security_limits.max_uri_length", 8192),
+    ("server.security_limits.max_header_size", 16_384),
+    ("server.security_limits.max_body_size", 0),
+    ("server.security_limits.max_headers", 100),
     ("admin.jwt.leeway_seconds", 0),
     ("metrics.port", 0),
     ("upstream.pool_max_idle_per_host", 64),
@@ -112,6 +116,11 @@ server:
   http2_max_concurrent_streams: «server.http2_max_concurrent_streams»
   max_header_bytes: «server.max_header_bytes»
   worker_threads: «server.worker_threads»
+  security_limits:
+    max_uri_length: «server.security_limits.max_uri_length»
+    max_header_size: «server.security_limits.max_header_size»
+    max_body_size: «server.security_limits.max_body_size»
+    max_headers: «server.security_limits.max_headers»
 admin:
   enabled: false
   jwt:

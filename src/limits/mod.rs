@@ -1,4 +1,5 @@
-//! Cheap, stateless rejections before anything else runs: methods and unsafe paths.
+//! Cheap, stateless rejections before anything else runs: methods, sizes
+//! (`server.security_limits`) and unsafe paths.
 //!
 //! The path is percent-decoded exactly once here, checked, and handed on as a
 //! [`SafePath`] extension, so no later layer ever decodes or re-checks it.
@@ -6,10 +7,12 @@
 //! (`.`/`..` segments in any encoding, backslashes, control bytes, invalid
 //! UTF-8) is a 400 before any byte goes upstream.
 
+pub mod config;
 mod layer;
 mod path;
 mod service;
 
+pub use config::SecurityLimitsConfig;
 pub use layer::SecurityLimitsLayer;
 pub use path::{PathError, sanitize_path};
 pub use service::SecurityLimits;

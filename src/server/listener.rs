@@ -49,7 +49,15 @@ pub(super) fn connection_builder(config: &ServerConfig) -> Builder<TokioExecutor
         // A client that never finishes its headers is dropped (slow-loris).
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(config.max_header_bytes.max(8192))
-        .max_headers(100);
+        // Above the configured limit, so the security limits layer answers
+        // with its JSON 431; only far beyond it does the parser refuse.
+        .max_headers(
+            config
+                .security_limits
+                .max_headers
+                .saturating_mul(2)
+                .max(100),
+        );
     builder
         .http2()
         .timer(TokioTimer::new())

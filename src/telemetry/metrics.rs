@@ -61,6 +61,8 @@ pub const CACHE_COALESCED_TOTAL: &str = "yatagarasu_cache_coalesced_total";
 pub const CACHE_ERRORS_TOTAL: &str = "yatagarasu_cache_errors_total";
 /// Background tier writes dropped because the fill queue was full.
 pub const CACHE_FILL_DROPPED_TOTAL: &str = "yatagarasu_cache_fill_dropped_total";
+/// Requests refused by a security limit, by `reason`.
+pub const SECURITY_LIMIT_REJECTIONS_TOTAL: &str = "yatagarasu_security_limit_rejections_total";
 
 /// Buckets for request and upstream latencies: 0.5 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -107,6 +109,10 @@ fn describe_requests() {
     describe_gauge!(
         HTTP_REQUESTS_IN_FLIGHT,
         "Requests whose response has not finished."
+    );
+    describe_counter!(
+        SECURITY_LIMIT_REJECTIONS_TOTAL,
+        "Requests refused by a security limit (URI length, header count or size, body), by reason."
     );
     describe_counter!(
         HTTP_RESPONSE_BYTES_TOTAL,

@@ -1116,6 +1116,8 @@ pub(crate) struct Config {
     pub(crate) admin_extra_yaml: String,
     /// `server.worker_threads`, when set.
     pub(crate) worker_threads: Option<u32>,
+    /// YAML appended inside `server:` (2-space indented keys).
+    pub(crate) server_extra_yaml: String,
 }
 
 impl Config {
@@ -1129,6 +1131,7 @@ impl Config {
             extra_yaml: String::new(),
             admin_extra_yaml: String::new(),
             worker_threads: None,
+            server_extra_yaml: String::new(),
         }
     }
 
@@ -1145,6 +1148,7 @@ impl Config {
         if let Some(threads) = self.worker_threads {
             let _ = writeln!(y, "  worker_threads: {threads}");
         }
+        y.push_str(&self.server_extra_yaml);
         y.push_str("admin:\n  address: \"127.0.0.1:0\"\n");
         if let Some(token) = &self.admin_token {
             let _ = writeln!(y, "  token: {}", q(token));

@@ -8,6 +8,7 @@ use super::address::{listen_address, port};
 use super::model::{AdminConfig, MetricsConfig, ServerConfig};
 use super::{RawMetrics, RawServer};
 use crate::config::{Bool, Errors, count, seconds, seconds_within};
+use crate::limits::config::security_limits;
 
 /// Where the proxy listens by default: every interface, port 8080.
 const DEFAULT_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
@@ -29,6 +30,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let timeouts = timeouts(&raw, errs);
     let limits = limits(&raw, errs);
     let connections = connections(&raw, errs);
+    let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -40,6 +42,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         max_header_bytes: limits.max_header_bytes,
         http2_max_concurrent_streams: connections.http2_max_concurrent_streams,
         worker_threads: limits.worker_threads,
+        security_limits,
     })
 }
 

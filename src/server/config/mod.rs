@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::config::RawJwt;
 use crate::config::{Bool, Str, U64};
+use crate::limits::config::RawSecurityLimits;
 
 mod address;
 mod admin;
@@ -38,6 +39,7 @@ pub(crate) struct RawServer {
     pub(crate) worker_threads: Option<U64>,
     pub(crate) idle_timeout_seconds: Option<U64>,
     pub(crate) http2_max_concurrent_streams: Option<U64>,
+    pub(crate) security_limits: RawSecurityLimits,
 }
 
 /// `admin:` as written.

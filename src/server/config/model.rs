@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::config::AdminJwtConfig;
 use crate::config::Secret;
+use crate::limits::SecurityLimitsConfig;
 
 /// Settings of the main listener.
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct ServerConfig {
     /// With one, the runtime is tokio's current-thread scheduler (see
     /// [`ServerConfig::runtime_threads`]).
     pub worker_threads: Option<usize>,
+    /// The largest request line, header block and body taken (checked on
+    /// every request; reloadable).
+    pub security_limits: SecurityLimitsConfig,
 }
 
 impl ServerConfig {
