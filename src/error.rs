@@ -36,6 +36,9 @@ pub enum ProxyError {
     /// The request exceeds a security limit (`server.security_limits`).
     #[error("request refused: {0}")]
     LimitExceeded(Limit),
+    /// `server.max_concurrent_requests` requests are in flight (503, `Retry-After: 1`).
+    #[error("too many requests in flight")]
+    Overloaded,
     /// No bucket is mapped at the request path.
     #[error("no bucket is mapped at this path")]
     NoRoute,
@@ -201,7 +204,8 @@ impl ProxyError {
             Self::S3 { .. } | Self::Connect(_) | Self::Timeout(_) | Self::UpstreamProtocol(_) => {
                 ErrorSource::Upstream
             }
-            Self::Signing(_) | Self::Internal(_) => ErrorSource::Internal,
+            // The proxy's own capacity.
+            Self::Signing(_) | Self::Internal(_) | Self::Overloaded => ErrorSource::Internal,
         }
     }
 
@@ -216,6 +220,7 @@ impl ProxyError {
             }
             Self::LimitExceeded(Limit::BodySize) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute | Self::EmptyKey => StatusCode::NOT_FOUND,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::S3 { status, code, .. } => s3_status_for_client(*status, code),
             Self::Connect(_) | Self::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -237,6 +242,7 @@ impl ProxyError {
             Self::LimitExceeded(Limit::HeaderCount | Limit::HeaderSize) => "HeadersTooLarge",
             Self::LimitExceeded(Limit::BodySize) => "PayloadTooLarge",
             Self::NoRoute => "NoSuchRoute",
+            Self::Overloaded => "Overloaded",
             Self::EmptyKey => "NoSuchKey",
             Self::S3 { .. } => match self.status() {
                 StatusCode::NOT_FOUND => "NoSuchKey",
@@ -269,6 +275,7 @@ impl ProxyError {
             Self::LimitExceeded(Limit::HeaderCount) => "the request has too many header fields",
             Self::LimitExceeded(Limit::HeaderSize) => "the request header fields are too large",
             Self::LimitExceeded(Limit::BodySize) => "the request body is too large",
+            Self::Overloaded => "too many requests are in flight; retry shortly",
             Self::NoRoute => "no bucket is mapped at this path",
             Self::EmptyKey => "the path names no object",
             Self::S3 { .. } => match self.status() {
@@ -315,6 +322,9 @@ impl ProxyError {
         match &self {
             Self::MethodNotAllowed(_) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            Self::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::MissingToken => {
                 headers.insert(

@@ -37,7 +37,7 @@
 //!   sets, decision caches, the response cache).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
-//!   [`rescue`], [`health`], [`limits`], [`route`], then per bucket [`auth`],
+//!   [`load_shed`], [`rescue`], [`health`], [`limits`], [`route`], then per bucket [`auth`],
 //!   [`authz`], [`cache`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
@@ -60,6 +60,7 @@ pub mod error;
 pub mod headers;
 pub mod health;
 pub mod limits;
+pub mod load_shed;
 pub mod query;
 pub mod reload;
 pub mod request_id;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
+use futures_util::future::{Either, Ready};
 use http::{Request, Response};
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
@@ -21,6 +22,7 @@ use crate::body::{ProxyBody, empty};
 use crate::build::BuildError;
 use crate::config::Config;
 use crate::health::Readiness;
+use crate::load_shed::{LoadShed, LoadShedLayer};
 use crate::request_id::{self, RequestIdLayer};
 use crate::route::BucketRoute;
 use crate::shared::Shared;
@@ -85,7 +87,7 @@ pub struct Proxy {
 }
 
 /// The services outside the reload seam.
-type Front = request_id::RequestIdService<access_log::AccessLogService<SwapService>>;
+type Front = request_id::RequestIdService<access_log::AccessLogService<LoadShed<SwapService>>>;
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,10 +141,13 @@ impl ProxyBuilder {
         built.staged.commit(&shared);
         metrics::gauge!(CONFIG_GENERATION).set(1.0);
         let current = Arc::new(ArcSwap::from_pointee(snapshot));
-        // Outside the seam, so even rejected requests are logged with their id.
-        let front = RequestIdLayer.layer(AccessLogLayer.layer(SwapService {
+        // Outside the seam, so even rejected requests are logged with their
+        // id; load shedding inside the access log, whose body guard holds
+        // each permit until the response has been sent.
+        let shed = LoadShedLayer::new(snapshot_limit(&current));
+        let front = RequestIdLayer.layer(AccessLogLayer.layer(shed.layer(SwapService {
             current: current.clone(),
-        }));
+        })));
         Ok(Proxy {
             inner: Arc::new(Inner {
                 current,
@@ -260,9 +265,19 @@ impl<B> Service<Request<B>> for SwapService {
     }
 }
 
+/// `server.max_concurrent_requests` of the first generation (bound at start).
+fn snapshot_limit(current: &ArcSwap<Snapshot>) -> usize {
+    current.load().config.server.max_concurrent_requests
+}
+
 /// The future of [`Proxy`]'s `call`.
 pub type ProxyFuture = request_id::ResponseFuture<
-    access_log::ResponseFuture<Oneshot<StackService, Request<ProxyBody>>>,
+    access_log::ResponseFuture<
+        Either<
+            Ready<Result<Response<ProxyBody>, Infallible>>,
+            Oneshot<StackService, Request<ProxyBody>>,
+        >,
+    >,
 >;
 
 impl<B> Service<Request<B>> for Proxy {

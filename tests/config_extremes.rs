@@ -42,6 +42,7 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.http2_max_concurrent_streams", 100),
     ("server.max_header_bytes", 65_536),
     ("server.worker_threads", 2),
+    ("server.max_concurrent_requests", 10_000),
     ("server.security_limits.max_uri_length", 8192),
     ("server.security_limits.max_header_size", 16_384),
     ("server.security_limits.max_body_size", 0),
@@ -116,6 +117,7 @@ server:
   http2_max_concurrent_streams: «server.http2_max_concurrent_streams»
   max_header_bytes: «server.max_header_bytes»
   worker_threads: «server.worker_threads»
+  max_concurrent_requests: «server.max_concurrent_requests»
   security_limits:
     max_uri_length: «server.security_limits.max_uri_length»
     max_header_size: «server.security_limits.max_header_size»

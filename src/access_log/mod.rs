@@ -34,9 +34,17 @@ pub struct LogContext {
     probe: AtomicBool,
     subject: OnceLock<Box<str>>,
     key_id: OnceLock<Box<str>>,
+    /// A load-shedding permit, released when the response body ends (the
+    /// context lives as long as the access log's body guard).
+    permit: OnceLock<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl LogContext {
+    /// Holds `permit` until the response has been sent (first call wins).
+    pub fn hold(&self, permit: tokio::sync::OwnedSemaphorePermit) {
+        let _ = self.permit.set(permit);
+    }
+
     /// Records the bucket the request was routed to (first call wins).
     pub fn set_bucket(&self, bucket: Arc<BucketMetrics>) {
         let _ = self.bucket.set(bucket);

@@ -142,6 +142,9 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     if old.server.header_read_timeout != new.server.header_read_timeout {
         changed.push("server.header_read_timeout_seconds");
     }
+    if old.server.max_concurrent_requests != new.server.max_concurrent_requests {
+        changed.push("server.max_concurrent_requests");
+    }
     if old.server.max_header_bytes != new.server.max_header_bytes {
         changed.push("server.max_header_bytes");
     }

@@ -61,6 +61,8 @@ pub const CACHE_COALESCED_TOTAL: &str = "yatagarasu_cache_coalesced_total";
 pub const CACHE_ERRORS_TOTAL: &str = "yatagarasu_cache_errors_total";
 /// Background tier writes dropped because the fill queue was full.
 pub const CACHE_FILL_DROPPED_TOTAL: &str = "yatagarasu_cache_fill_dropped_total";
+/// Requests answered 503 because `server.max_concurrent_requests` were in flight.
+pub const LOAD_SHED_TOTAL: &str = "yatagarasu_load_shed_total";
 /// Requests refused by a security limit, by `reason`.
 pub const SECURITY_LIMIT_REJECTIONS_TOTAL: &str = "yatagarasu_security_limit_rejections_total";
 
@@ -109,6 +111,10 @@ fn describe_requests() {
     describe_gauge!(
         HTTP_REQUESTS_IN_FLIGHT,
         "Requests whose response has not finished."
+    );
+    describe_counter!(
+        LOAD_SHED_TOTAL,
+        "Requests answered 503 because server.max_concurrent_requests were in flight."
     );
     describe_counter!(
         SECURITY_LIMIT_REJECTIONS_TOTAL,

@@ -42,6 +42,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         max_header_bytes: limits.max_header_bytes,
         http2_max_concurrent_streams: connections.http2_max_concurrent_streams,
         worker_threads: limits.worker_threads,
+        max_concurrent_requests: limits.max_concurrent_requests,
         security_limits,
     })
 }
@@ -89,6 +90,7 @@ fn timeouts(raw: &RawServer, errs: &mut Errors) -> Timeouts {
 /// How much the server takes on: connections, request head size, threads.
 struct Limits {
     max_connections: usize,
+    max_concurrent_requests: usize,
     max_header_bytes: usize,
     worker_threads: Option<usize>,
 }
@@ -110,11 +112,20 @@ fn limits(raw: &RawServer, errs: &mut Errors) -> Limits {
         "server.max_header_bytes",
         errs,
     );
+    let max_concurrent_requests = count(
+        raw.max_concurrent_requests,
+        10_000,
+        0,
+        1_000_000,
+        "server.max_concurrent_requests",
+        errs,
+    );
     let worker_threads = raw
         .worker_threads
         .map(|threads| count(Some(threads), 1, 1, 1024, "server.worker_threads", errs));
     Limits {
         max_connections,
+        max_concurrent_requests,
         max_header_bytes,
         worker_threads,
     }

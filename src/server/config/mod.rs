@@ -39,6 +39,7 @@ pub(crate) struct RawServer {
     pub(crate) worker_threads: Option<U64>,
     pub(crate) idle_timeout_seconds: Option<U64>,
     pub(crate) http2_max_concurrent_streams: Option<U64>,
+    pub(crate) max_concurrent_requests: Option<U64>,
     pub(crate) security_limits: RawSecurityLimits,
 }
 

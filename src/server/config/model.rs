@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// With one, the runtime is tokio's current-thread scheduler (see
     /// [`ServerConfig::runtime_threads`]).
     pub worker_threads: Option<usize>,
+    /// Requests in flight at most (until their response body ends); more
+    /// are answered 503 at once. `0`: unlimited. Needs a restart.
+    pub max_concurrent_requests: usize,
     /// The largest request line, header block and body taken (checked on
     /// every request; reloadable).
     pub security_limits: SecurityLimitsConfig,
