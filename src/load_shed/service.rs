@@ -50,7 +50,8 @@ where
                 Either::Right(self.inner.call(request))
             }
             // Without an access log around it there is no body guard to
-            // hold the permit: the limit then covers the handling only.
+            // hold the permit, so it is given back at once: only a full set
+            // of permits (taken by requests that have one) sheds.
             (Ok(_permit), None) => Either::Right(self.inner.call(request)),
             (Err(_), _) => {
                 metrics::counter!(LOAD_SHED_TOTAL).increment(1);
