@@ -131,6 +131,8 @@ impl ProxyBuilder {
             ..Shared::default()
         };
         let built = stack::build(&self.config, &shared)?;
+        // Fixed at start: the layer is outside the reload seam.
+        let max_in_flight = self.config.server.max_concurrent_requests;
         let snapshot = Snapshot {
             config: Arc::new(self.config),
             generation: 1,
@@ -144,7 +146,7 @@ impl ProxyBuilder {
         // Outside the seam, so even rejected requests are logged with their
         // id; load shedding inside the access log, whose body guard holds
         // each permit until the response has been sent.
-        let shed = LoadShedLayer::new(snapshot_limit(&current));
+        let shed = LoadShedLayer::new(max_in_flight);
         let front = RequestIdLayer.layer(AccessLogLayer.layer(shed.layer(SwapService {
             current: current.clone(),
         })));
@@ -263,11 +265,6 @@ impl<B> Service<Request<B>> for SwapService {
         // GET and HEAD carry no body; whatever was sent is not forwarded.
         service.oneshot(request.map(|_| empty()))
     }
-}
-
-/// `server.max_concurrent_requests` of the first generation (bound at start).
-fn snapshot_limit(current: &ArcSwap<Snapshot>) -> usize {
-    current.load().config.server.max_concurrent_requests
 }
 
 /// The future of [`Proxy`]'s `call`.

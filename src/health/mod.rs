@@ -10,6 +10,16 @@ mod readiness;
 mod service;
 
 pub use layer::HealthLayer;
+
+/// The liveness probe's path.
+pub const HEALTH_PATH: &str = "/health";
+/// The readiness probe's path.
+pub const READY_PATH: &str = "/ready";
+
+/// Whether `path` is one of the probes this module answers.
+pub fn is_probe_path(path: &str) -> bool {
+    path == HEALTH_PATH || path == READY_PATH
+}
 pub use probe::{probe_backend, run_probes};
 pub use readiness::{KeyStatus, ProbeResult, Readiness};
 pub use service::Health;

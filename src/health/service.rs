@@ -81,8 +81,8 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let head = request.method() == Method::HEAD;
         let probe = match (request.method(), request.uri().path()) {
-            (&Method::GET | &Method::HEAD, "/health") => Some(self.health()),
-            (&Method::GET | &Method::HEAD, "/ready") => Some(self.ready()),
+            (&Method::GET | &Method::HEAD, super::HEALTH_PATH) => Some(self.health()),
+            (&Method::GET | &Method::HEAD, super::READY_PATH) => Some(self.ready()),
             _ => None,
         };
         match probe {

@@ -9,6 +9,7 @@ use tower::Service;
 use crate::access_log::SharedLogContext;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::health::is_probe_path;
 use crate::request_id::RequestId;
 use crate::telemetry::metrics::LOAD_SHED_TOTAL;
 
@@ -17,11 +18,6 @@ use crate::telemetry::metrics::LOAD_SHED_TOTAL;
 pub struct LoadShed<S> {
     pub(super) inner: S,
     pub(super) permits: Option<Arc<Semaphore>>,
-}
-
-/// Probes answer whatever the load (see the module docs).
-fn is_probe<B>(request: &Request<B>) -> bool {
-    matches!(request.uri().path(), "/health" | "/ready")
 }
 
 impl<S, B> Service<Request<B>> for LoadShed<S>
@@ -40,7 +36,8 @@ where
         let Some(permits) = &self.permits else {
             return Either::Right(self.inner.call(request));
         };
-        if is_probe(&request) {
+        // Probes answer whatever the load (see the module docs).
+        if is_probe_path(request.uri().path()) {
             return Either::Right(self.inner.call(request));
         }
         let context = request.extensions().get::<SharedLogContext>();
