@@ -39,6 +39,19 @@ pub enum ProxyError {
     /// `server.max_concurrent_requests` requests are in flight (503, `Retry-After: 1`).
     #[error("too many requests in flight")]
     Overloaded,
+    /// A rate limit refused the request (429 with `Retry-After` and `RateLimit-*`).
+    #[error("rate limited ({})", .0.scope)]
+    RateLimited(Throttled),
+    /// The bucket's circuit breaker is open: S3 is not asked (503 with `Retry-After`).
+    #[error("the circuit breaker is open for {retry_after:?}")]
+    CircuitOpen {
+        /// When the breaker lets a probe request through again.
+        retry_after: Duration,
+    },
+    /// The bucket's upstream connections (`upstream.max_connections_per_bucket`)
+    /// stayed busy for the whole wait (503, `Retry-After: 1`).
+    #[error("every upstream connection of the bucket is busy")]
+    UpstreamBusy,
     /// No bucket is mapped at the request path.
     #[error("no bucket is mapped at this path")]
     NoRoute,
@@ -91,6 +104,17 @@ pub enum ProxyError {
     /// An `If-Match` / `If-Unmodified-Since` precondition failed against a cached object (412).
     #[error("precondition failed")]
     PreconditionFailed,
+}
+
+/// A rate limit's refusal: which limit, and what the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// The limit's scope (`global`, `ip`, `bucket`, `user`): the metric label.
+    pub scope: &'static str,
+    /// The limit's burst (`RateLimit-Limit`).
+    pub limit: u32,
+    /// When one request is allowed again (`Retry-After`, `RateLimit-Reset`).
+    pub retry_after: Duration,
 }
 
 /// Which security limit a request exceeded.
@@ -199,11 +223,15 @@ impl ProxyError {
             | Self::InvalidToken(_)
             | Self::Forbidden(_)
             | Self::RangeNotSatisfiable { .. }
-            | Self::PreconditionFailed => ErrorSource::Client,
+            | Self::PreconditionFailed
+            | Self::RateLimited(_) => ErrorSource::Client,
             Self::AuthorizationUnavailable(_) => ErrorSource::Upstream,
-            Self::S3 { .. } | Self::Connect(_) | Self::Timeout(_) | Self::UpstreamProtocol(_) => {
-                ErrorSource::Upstream
-            }
+            Self::S3 { .. }
+            | Self::Connect(_)
+            | Self::Timeout(_)
+            | Self::UpstreamProtocol(_)
+            | Self::CircuitOpen { .. }
+            | Self::UpstreamBusy => ErrorSource::Upstream,
             // The proxy's own capacity.
             Self::Signing(_) | Self::Internal(_) | Self::Overloaded => ErrorSource::Internal,
         }
@@ -220,7 +248,10 @@ impl ProxyError {
             }
             Self::LimitExceeded(Limit::BodySize) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute | Self::EmptyKey => StatusCode::NOT_FOUND,
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::CircuitOpen { .. } | Self::UpstreamBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::S3 { status, code, .. } => s3_status_for_client(*status, code),
             Self::Connect(_) | Self::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -243,6 +274,9 @@ impl ProxyError {
             Self::LimitExceeded(Limit::BodySize) => "PayloadTooLarge",
             Self::NoRoute => "NoSuchRoute",
             Self::Overloaded => "Overloaded",
+            Self::RateLimited(_) => "TooManyRequests",
+            Self::CircuitOpen { .. } => "CircuitOpen",
+            Self::UpstreamBusy => "UpstreamBusy",
             Self::EmptyKey => "NoSuchKey",
             Self::S3 { .. } => match self.status() {
                 StatusCode::NOT_FOUND => "NoSuchKey",
@@ -276,6 +310,9 @@ impl ProxyError {
             Self::LimitExceeded(Limit::HeaderSize) => "the request header fields are too large",
             Self::LimitExceeded(Limit::BodySize) => "the request body is too large",
             Self::Overloaded => "too many requests are in flight; retry shortly",
+            Self::RateLimited(_) => "too many requests; retry after the time in Retry-After",
+            Self::CircuitOpen { .. } => "the storage backend is failing; retry later",
+            Self::UpstreamBusy => "the storage backend's connections are all busy; retry shortly",
             Self::NoRoute => "no bucket is mapped at this path",
             Self::EmptyKey => "the path names no object",
             Self::S3 { .. } => match self.status() {
@@ -323,8 +360,12 @@ impl ProxyError {
             Self::MethodNotAllowed(_) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             }
-            Self::Overloaded => {
+            Self::Overloaded | Self::UpstreamBusy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::RateLimited(throttled) => throttled.write_headers(headers),
+            Self::CircuitOpen { retry_after } => {
+                headers.insert(header::RETRY_AFTER, whole_seconds(*retry_after));
             }
             Self::MissingToken => {
                 headers.insert(
@@ -350,6 +391,31 @@ impl ProxyError {
         }
         response
     }
+}
+
+impl Throttled {
+    /// `Retry-After` and the IETF `RateLimit-Limit` / `RateLimit-Remaining` /
+    /// `RateLimit-Reset` fields of a refusal (nothing is left: remaining 0).
+    fn write_headers(&self, headers: &mut http::HeaderMap) {
+        let reset = whole_seconds(self.retry_after);
+        headers.insert(header::RETRY_AFTER, reset.clone());
+        headers.insert(
+            http::HeaderName::from_static("ratelimit-limit"),
+            HeaderValue::from(self.limit),
+        );
+        headers.insert(
+            http::HeaderName::from_static("ratelimit-remaining"),
+            HeaderValue::from_static("0"),
+        );
+        headers.insert(http::HeaderName::from_static("ratelimit-reset"), reset);
+    }
+}
+
+/// A delay as whole seconds, rounded up and at least 1 (`Retry-After` has no
+/// fractions, and 0 would invite an immediate retry).
+fn whole_seconds(delay: Duration) -> HeaderValue {
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
 }
 
 /// Maps S3's status and code to what the client sees.
@@ -425,5 +491,32 @@ mod tests {
         let response = ProxyError::MethodNotAllowed(http::Method::POST).into_response(None);
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()["allow"], "GET, HEAD");
+    }
+
+    #[test]
+    fn refusals_say_when_to_come_back() {
+        let throttled = ProxyError::RateLimited(Throttled {
+            scope: "ip",
+            limit: 50,
+            retry_after: Duration::from_millis(1500),
+        })
+        .into_response(None);
+        assert_eq!(throttled.status(), 429);
+        let h = throttled.headers();
+        assert_eq!(h["retry-after"], "2");
+        assert_eq!(h["ratelimit-limit"], "50");
+        assert_eq!(h["ratelimit-remaining"], "0");
+        assert_eq!(h["ratelimit-reset"], "2");
+        let open = ProxyError::CircuitOpen {
+            retry_after: Duration::ZERO,
+        }
+        .into_response(None);
+        assert_eq!(open.status(), 503);
+        assert_eq!(open.headers()["retry-after"], "1");
+        let busy = ProxyError::UpstreamBusy.into_response(None);
+        assert_eq!(
+            (busy.status(), &busy.headers()["retry-after"]),
+            (503, &"1".parse::<HeaderValue>().unwrap())
+        );
     }
 }

@@ -18,6 +18,7 @@ use super::descriptors::Share;
 use crate::Proxy;
 use crate::access_log::ClientAddr;
 use crate::body::ProxyBody;
+use crate::client_addr::ClientIp;
 use crate::config::ServerConfig;
 use crate::reload::ProxyFuture;
 
@@ -34,7 +35,9 @@ impl hyper::service::Service<Request<Incoming>> for Connected {
     type Future = ProxyFuture;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        request.extensions_mut().insert(ClientAddr(self.peer));
+        let extensions = request.extensions_mut();
+        extensions.insert(ClientAddr(self.peer));
+        extensions.insert(ClientIp(self.peer.ip()));
         self.proxy.clone().call(request)
     }
 }

@@ -65,6 +65,22 @@ pub const CACHE_FILL_DROPPED_TOTAL: &str = "yatagarasu_cache_fill_dropped_total"
 pub const LOAD_SHED_TOTAL: &str = "yatagarasu_load_shed_total";
 /// Requests refused by a security limit, by `reason`.
 pub const SECURITY_LIMIT_REJECTIONS_TOTAL: &str = "yatagarasu_security_limit_rejections_total";
+/// Requests answered 429 by a rate limit, by `scope` (global, ip, bucket, user) and `bucket`.
+pub const RATE_LIMITED_TOTAL: &str = "yatagarasu_rate_limited_total";
+/// Requests refused by a bucket's `ip_filter`, by `bucket`.
+pub const IP_FILTER_DENIED_TOTAL: &str = "yatagarasu_ip_filter_denied_total";
+/// Circuit breaker state by `bucket` and `replica`: 0 closed, 1 half-open, 2 open.
+pub const CIRCUIT_BREAKER_STATE: &str = "yatagarasu_circuit_breaker_state";
+/// Circuit breaker state changes, by `bucket`, `replica` and `to`.
+pub const CIRCUIT_BREAKER_TRANSITIONS_TOTAL: &str = "yatagarasu_circuit_breaker_transitions_total";
+/// Upstream requests retried, by `bucket` and `reason`.
+pub const UPSTREAM_RETRIES_TOTAL: &str = "yatagarasu_upstream_retries_total";
+/// Retries not made because the bucket's retry budget was spent, by `bucket`.
+pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "yatagarasu_retry_budget_exhausted_total";
+/// Requests that moved on to another replica, by `bucket`, `from` and `to`.
+pub const REPLICA_FAILOVERS_TOTAL: &str = "yatagarasu_replica_failovers_total";
+/// Lookups in a bucket's `fallback_on_404` bucket, by `bucket` and `result`.
+pub const FALLBACK_404_TOTAL: &str = "yatagarasu_fallback_404_total";
 
 /// Buckets for request and upstream latencies: 0.5 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -95,6 +111,7 @@ fn describe_all() {
     describe_operations();
     describe_access_control();
     describe_cache();
+    describe_resilience();
 }
 
 /// Requests as clients and S3 saw them.
@@ -196,6 +213,42 @@ fn describe_cache() {
     describe_counter!(
         CACHE_FILL_DROPPED_TOTAL,
         "Background tier writes dropped because the fill queue was full."
+    );
+}
+
+/// Protection and resilience: rate limits, IP rules, breakers, retries, replicas.
+fn describe_resilience() {
+    describe_counter!(
+        RATE_LIMITED_TOTAL,
+        "Requests answered 429, by rate limit scope and bucket."
+    );
+    describe_counter!(
+        IP_FILTER_DENIED_TOTAL,
+        "Requests refused by a bucket's IP filter, by bucket."
+    );
+    describe_gauge!(
+        CIRCUIT_BREAKER_STATE,
+        "Circuit breaker state by bucket and replica: 0 closed, 1 half-open, 2 open."
+    );
+    describe_counter!(
+        CIRCUIT_BREAKER_TRANSITIONS_TOTAL,
+        "Circuit breaker state changes, by bucket, replica and new state."
+    );
+    describe_counter!(
+        UPSTREAM_RETRIES_TOTAL,
+        "Upstream requests retried, by bucket and reason."
+    );
+    describe_counter!(
+        RETRY_BUDGET_EXHAUSTED_TOTAL,
+        "Retries not made because the bucket's retry budget was spent, by bucket."
+    );
+    describe_counter!(
+        REPLICA_FAILOVERS_TOTAL,
+        "Requests that moved on to another replica, by bucket, from and to."
+    );
+    describe_counter!(
+        FALLBACK_404_TOTAL,
+        "Lookups in a bucket's 404 fallback bucket, by bucket and result."
     );
 }
 

@@ -1,0 +1,1 @@
+//! The per-target circuit breaker (`buckets[i].s3.circuit_breaker`).

@@ -1,0 +1,1 @@
+//! Replica failover: a bucket served by several S3 targets in priority order.

@@ -1,0 +1,1 @@
+//! Per-bucket IP allow and block lists (`buckets[i].ip_filter`).

@@ -1,0 +1,1 @@
+//! Rate limits: global, per client address, per bucket and per user.
