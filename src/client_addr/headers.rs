@@ -2,7 +2,7 @@
 //! right, without allocating. Pure functions over the header bytes: any
 //! input gives hops (maybe [`Hop::Invalid`]), never an error or a panic.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName};
@@ -99,19 +99,26 @@ pub fn parse_node(node: &[u8]) -> Hop {
     let Ok(text) = std::str::from_utf8(node) else {
         return Hop::Invalid;
     };
-    let ip = if let Ok(ip) = text.parse::<IpAddr>() {
-        Some(ip)
-    } else if let Some(rest) = text.strip_prefix('[') {
+    // The form decides the parser: `[v6]…`, `v6` (two colons or more),
+    // `v4:port` (one), `v4` (none).
+    let ip = if let Some(rest) = text.strip_prefix('[') {
         rest.split_once(']').and_then(|(v6, port)| {
-            let v6 = v6.parse::<Ipv6Addr>().ok()?;
-            (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
-                .then_some(IpAddr::V6(v6))
+            let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(is_port);
+            port_ok
+                .then(|| v6.parse::<Ipv6Addr>().ok())
+                .flatten()
+                .map(IpAddr::V6)
         })
     } else {
-        text.split_once(':')
-            .filter(|(_, port)| is_port(port))
-            .and_then(|(v4, _)| v4.parse::<std::net::Ipv4Addr>().ok())
-            .map(IpAddr::V4)
+        match text.bytes().filter(|&b| b == b':').count() {
+            0 => text.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+            1 => text
+                .split_once(':')
+                .filter(|(_, port)| is_port(port))
+                .and_then(|(v4, _)| v4.parse::<Ipv4Addr>().ok())
+                .map(IpAddr::V4),
+            _ => text.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        }
     };
     ip.map_or(Hop::Invalid, |ip| Hop::Addr(ip.to_canonical()))
 }
@@ -144,22 +151,34 @@ fn split_unquoted(bytes: &[u8], separator: u8) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(bytes);
     std::iter::from_fn(move || {
         let input = rest?;
-        let (mut quoted, mut escaped) = (false, false);
-        for (i, &b) in input.iter().enumerate() {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' if quoted => escaped = true,
-                b'"' => quoted = !quoted,
-                _ if b == separator && !quoted => {
-                    rest = Some(&input[i + 1..]);
-                    return Some(&input[..i]);
-                }
-                _ => {}
+        let mut from = 0;
+        while let Some(at) = input[from..]
+            .iter()
+            .position(|&b| b == separator || b == b'"')
+        {
+            let at = from + at;
+            if input[at] == separator {
+                rest = Some(&input[at + 1..]);
+                return Some(&input[..at]);
             }
+            from = after_quoted(input, at + 1);
         }
         rest = None;
         Some(input)
     })
+}
+
+/// The index after the quoted string whose content starts at `from` (the
+/// end of `input` when it is unterminated).
+fn after_quoted(input: &[u8], mut from: usize) -> usize {
+    while let Some(&b) = input.get(from) {
+        match b {
+            b'\\' => from += 2,
+            b'"' => return from + 1,
+            _ => from += 1,
+        }
+    }
+    input.len()
 }
 
 #[cfg(test)]

@@ -25,11 +25,31 @@ fn trusted() -> IpSet {
     )
 }
 
+/// One element as proxies (or clients pretending) write them.
+fn element() -> impl Strategy<Value = String> {
+    let node = prop_oneof![
+        address().prop_map(|ip| ip.to_string()),
+        (address(), any::<u16>())
+            .prop_map(|(ip, port)| std::net::SocketAddr::new(ip, port).to_string()),
+        any::<[u8; 4]>().prop_map(|o| format!("::ffff:{}", std::net::Ipv4Addr::from(o))),
+        Just("unknown".to_owned()),
+        Just("_hidden".to_owned()),
+        "[0-9a-f:.\\[\\]]{0,12}",
+    ];
+    (node, 0..4usize).prop_map(|(node, form)| match form {
+        0 => node,
+        1 => format!("for={node}"),
+        2 => format!("for=\"{node}\";proto=https"),
+        _ => format!("by=10.0.0.1;For=\"{node}\""),
+    })
+}
+
 /// Any bytes a header value may hold (no CR, LF, NUL or other controls but tab).
 fn value_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..120),
         "[0-9a-fA-F:.\\[\\]\"=,; _\\\\forFOunkw-]{0,120}".prop_map(String::into_bytes),
+        prop::collection::vec(element(), 0..6).prop_map(|e| e.join(", ").into_bytes()),
     ]
     .prop_map(|bytes| {
         bytes
