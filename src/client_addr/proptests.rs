@@ -92,6 +92,19 @@ fn address() -> impl Strategy<Value = IpAddr> {
     ]
 }
 
+/// Addresses outside the trusted set (mapped rather than filtered, so long
+/// runs do not hit proptest's limit on rejected cases).
+fn untrusted_address() -> impl Strategy<Value = IpAddr> {
+    let trusted = trusted();
+    address().prop_map(move |ip| {
+        if trusted.contains(ip) {
+            IpAddr::from([192, 0, 2, 1])
+        } else {
+            ip
+        }
+    })
+}
+
 /// Whether some substring of some field parses to `ip` (in canonical form).
 fn written_in(fields: &HeaderMap, ip: IpAddr) -> bool {
     fields.values().any(|value| {
@@ -139,7 +152,7 @@ proptest! {
 
     #[test]
     fn an_untrusted_peer_is_always_the_client(
-        peer in address().prop_filter("untrusted", |ip| !trusted().contains(*ip)),
+        peer in untrusted_address(),
         fields in headers(),
     ) {
         prop_assert_eq!(resolve(peer, &header_map(&fields), &trusted()), peer.to_canonical());
