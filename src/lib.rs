@@ -37,7 +37,8 @@
 //!   sets, decision caches, the response cache).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
-//!   [`load_shed`], [`rescue`], [`health`], [`limits`], [`route`], then per bucket [`auth`],
+//!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
+//!   bucket [`ip_filter`], [`auth`],
 //!   [`authz`], [`cache`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is

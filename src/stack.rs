@@ -2,12 +2,13 @@
 //!
 //! **Shared outer part**, outermost first. Request id and access log wrap the
 //! reload seam (see [`crate::Proxy`]) so even a rejected request is logged
-//! with its id. Below the seam, per configuration generation: rescue →
-//! health → security limits → route. Route picks the bucket and calls its
+//! with its id. Below the seam, per configuration generation: (client
+//! address, with trusted proxies) → rescue → health → security limits →
+//! route. Route picks the bucket and calls its
 //! stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
-//! bucket configures: (rate limit by client) → authentication (private
+//! bucket configures: (IP filter) → (rate limit by client) → authentication (private
 //! buckets) → authorization (buckets with a policy) → (rate limit by user) →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → (circuit breaker) → S3 request → SigV4 → upstream.
@@ -27,8 +28,10 @@ use crate::backend::S3Backend;
 use crate::body::ProxyBody;
 use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
+use crate::client_addr::ClientAddrLayer;
 use crate::config::{BucketConfig, Config};
 use crate::health::HealthLayer;
+use crate::ip_filter::IpFilterLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rescue::RescueLayer;
 use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
@@ -106,6 +109,10 @@ fn outer<S: BucketService>(
             .map(|m| (m.route.path_prefix.clone(), m)),
     );
     let service = ServiceBuilder::new()
+        // Decides the client address once (from trusted proxies' headers):
+        // below the reload seam, so `server.trusted_proxies` reloads; absent
+        // when nobody is trusted (the listener's peer address stands).
+        .option_layer(ClientAddrLayer::new(&config.server.trusted_proxies))
         // Errors and panics of every layer below become typed JSON answers here.
         .layer(RescueLayer)
         // Probes answer before anything that could reject them.
@@ -154,6 +161,8 @@ fn bucket_stack(
         )),
     };
     let service = ServiceBuilder::new()
+        // Refused addresses first: they reach no limiter, token check or S3.
+        .option_layer(IpFilterLayer::for_bucket(bucket))
         // (rate limit by client slots in here)
         // Private buckets: verify the token; claims become an extension.
         .option_layer(auth)

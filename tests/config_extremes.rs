@@ -123,6 +123,7 @@ server:
     max_header_size: «server.security_limits.max_header_size»
     max_body_size: «server.security_limits.max_body_size»
     max_headers: «server.security_limits.max_headers»
+  trusted_proxies: ["127.0.0.1", "::1/128", "10.0.0.0/8"]
 admin:
   enabled: false
   jwt:
@@ -165,6 +166,9 @@ buckets:
   - name: a
     path_prefix: /a
     s3: «s3»
+    ip_filter:
+      allowlist: ["127.0.0.0/8", "::1"]
+      blocklist: ["10.0.0.0/8"]
     cache:
       ttl_seconds: «buckets[0].cache.ttl_seconds»
       max_item_size_mb: «buckets[0].cache.max_item_size_mb»

@@ -58,6 +58,18 @@ impl Finish {
         none
     }
 
+    /// `client` for the log, and the TCP peer when the client was resolved
+    /// from forwarding headers to another address.
+    fn addresses(&self) -> (Option<String>, Option<String>) {
+        match (self.context.client(), self.client) {
+            (Some(client), Some(peer)) if client != peer.ip().to_canonical() => {
+                (Some(client.to_string()), Some(peer.to_string()))
+            }
+            (Some(client), None) => (Some(client.to_string()), None),
+            (_, peer) => (peer.map(|p| p.to_string()), None),
+        }
+    }
+
     fn record(self, status: StatusCode, bytes: u64, completed: bool) {
         let elapsed = self.start.elapsed();
         let bucket = self.count(status, bytes, elapsed);
@@ -71,7 +83,7 @@ impl Finish {
             return;
         }
         let path = truncate(&self.path, MAX_LOGGED_PATH);
-        let client = self.client.map(|c| c.to_string());
+        let (client, peer) = self.addresses();
         macro_rules! access_event {
             ($level:ident) => {
                 tracing::$level!(
@@ -83,6 +95,7 @@ impl Finish {
                     bytes,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     client = client.as_deref().unwrap_or("-"),
+                    peer = peer.as_deref(),
                     sub = self.context.subject(),
                     kid = self.context.key_id(),
                     completed,

@@ -14,7 +14,7 @@ pub(crate) use body::status_label;
 pub use layer::AccessLogLayer;
 pub use service::{AccessLogService, ResponseFuture};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -34,6 +34,9 @@ pub struct LogContext {
     probe: AtomicBool,
     subject: OnceLock<Box<str>>,
     key_id: OnceLock<Box<str>>,
+    /// The client resolved from trusted proxies' headers
+    /// ([`crate::client_addr`]), when resolution ran.
+    client: OnceLock<IpAddr>,
     /// A load-shedding permit, released when the response body ends (the
     /// context lives as long as the access log's body guard).
     permit: OnceLock<tokio::sync::OwnedSemaphorePermit>,
@@ -80,6 +83,17 @@ impl LogContext {
     /// The `kid` of the key that verified the request's token, if any.
     pub fn key_id(&self) -> Option<&str> {
         self.key_id.get().map(|s| &**s)
+    }
+
+    /// Records the resolved client address (first call wins): the access
+    /// log writes it as `client`, and the peer as `peer` when they differ.
+    pub fn set_client(&self, client: IpAddr) {
+        let _ = self.client.set(client);
+    }
+
+    /// The resolved client address, if resolution ran.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.client.get().copied()
     }
 
     /// Whether the request was a probe.

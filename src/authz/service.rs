@@ -9,9 +9,9 @@ use tower::Service;
 
 use super::input::{InputDocument, PolicyHeaders};
 use super::policy::{BucketPolicy, Lookup};
-use crate::access_log::ClientAddr;
 use crate::auth::VerifiedClaims;
 use crate::body::ProxyBody;
+use crate::client_addr::client_ip;
 use crate::error::ProxyError;
 use crate::limits::SafePath;
 use crate::route::ObjectKey;
@@ -119,7 +119,7 @@ impl<S> AuthzService<S> {
             key: &key.0,
             claims: claims.map(|c| &*c.claims),
             claims_payload: claims.and_then(|c| c.payload.as_deref()),
-            client_ip: extensions.get::<ClientAddr>().map(|a| a.0.ip()),
+            client_ip: client_ip(extensions),
             headers: PolicyHeaders {
                 headers: request.headers(),
                 hidden: policy.token_headers(),

@@ -8,6 +8,7 @@ use super::raw::RawBucket;
 use super::{Errors, Str};
 use crate::auth::config::{JwtConfig, bucket_auth};
 use crate::cache::config::{CacheConfig, bucket_cache};
+use crate::ip_filter::config::ip_filter;
 use crate::upstream::config::s3_config;
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
@@ -56,6 +57,7 @@ pub(super) fn buckets(
         };
         let auth = bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
+        let ip_filter = ip_filter(b.ip_filter, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
         {
@@ -65,6 +67,7 @@ pub(super) fn buckets(
                 s3,
                 auth,
                 cache,
+                ip_filter,
             });
         }
     }

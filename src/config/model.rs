@@ -21,6 +21,7 @@ pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::ip_filter::IpFilterConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
@@ -88,4 +89,6 @@ pub struct BucketConfig {
     pub auth: AuthConfig,
     /// Caching overrides for this bucket.
     pub cache: BucketCacheConfig,
+    /// Which client addresses may use this bucket.
+    pub ip_filter: IpFilterConfig,
 }

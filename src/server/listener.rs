@@ -37,7 +37,8 @@ impl hyper::service::Service<Request<Incoming>> for Connected {
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let extensions = request.extensions_mut();
         extensions.insert(ClientAddr(self.peer));
-        extensions.insert(ClientIp(self.peer.ip()));
+        // Canonical: a dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`.
+        extensions.insert(ClientIp(self.peer.ip().to_canonical()));
         self.proxy.clone().call(request)
     }
 }

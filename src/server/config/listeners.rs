@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::address::{listen_address, port};
 use super::model::{AdminConfig, MetricsConfig, ServerConfig};
 use super::{RawMetrics, RawServer};
+use crate::client_addr::config::trusted_proxies;
 use crate::config::{Bool, Errors, count, seconds, seconds_within};
 use crate::limits::config::security_limits;
 
@@ -31,6 +32,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let limits = limits(&raw, errs);
     let connections = connections(&raw, errs);
     let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
+    let trusted_proxies = trusted_proxies(raw.trusted_proxies.take(), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -44,6 +46,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         worker_threads: limits.worker_threads,
         max_concurrent_requests: limits.max_concurrent_requests,
         security_limits,
+        trusted_proxies,
     })
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct RawServer {
     pub(crate) http2_max_concurrent_streams: Option<U64>,
     pub(crate) max_concurrent_requests: Option<U64>,
     pub(crate) security_limits: RawSecurityLimits,
+    pub(crate) trusted_proxies: Option<Vec<Str>>,
 }
 
 /// `admin:` as written.

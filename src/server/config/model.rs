@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::config::AdminJwtConfig;
 use crate::config::Secret;
+use crate::ip_filter::IpSet;
 use crate::limits::SecurityLimitsConfig;
 
 /// Settings of the main listener.
@@ -42,6 +43,10 @@ pub struct ServerConfig {
     /// The largest request line, header block and body taken (checked on
     /// every request; reloadable).
     pub security_limits: SecurityLimitsConfig,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` / `X-Real-IP` are
+    /// believed when deciding the client address (reloadable); empty: the
+    /// TCP peer is the client ([`crate::client_addr`]).
+    pub trusted_proxies: IpSet,
 }
 
 impl ServerConfig {
