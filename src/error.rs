@@ -516,7 +516,10 @@ mod tests {
         let busy = ProxyError::UpstreamBusy.into_response(None);
         assert_eq!(
             (busy.status(), &busy.headers()["retry-after"]),
-            (503, &"1".parse::<HeaderValue>().unwrap())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                &"1".parse::<HeaderValue>().unwrap()
+            )
         );
     }
 }
