@@ -38,7 +38,7 @@ use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
 use crate::sigv4::SigV4Layer;
-use crate::upstream::Upstream;
+use crate::upstream::{ConnectionCap, Upstream};
 
 pub use crate::build::BuildError;
 pub use crate::upstream::LeafService;
@@ -154,11 +154,15 @@ fn bucket_stack(
     let leaf = match &parts.shared.leaf {
         Some(leaf) => Either::Right(leaf.clone()),
         // The bucket's pooled keep-alive client, with the request timeout.
-        None => Either::Left(Upstream::new(
-            route.backend.clone(),
-            route.metrics.clone(),
-            parts.config.server.request_timeout,
-        )),
+        None => Either::Left(
+            Upstream::new(
+                route.backend.clone(),
+                route.metrics.clone(),
+                parts.config.server.request_timeout,
+            )
+            // One bucket cannot take every upstream socket.
+            .with_connection_cap(ConnectionCap::for_bucket(&parts.config.upstream)),
+        ),
     };
     let service = ServiceBuilder::new()
         // Refused addresses first: they reach no limiter, token check or S3.

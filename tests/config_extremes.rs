@@ -53,6 +53,8 @@ const FIELDS: &[(&str, u64)] = &[
     ("upstream.pool_idle_timeout_seconds", 90),
     ("upstream.connect_timeout_seconds", 5),
     ("upstream.read_buffer_bytes", 98_304),
+    ("upstream.max_connections_per_bucket", 0),
+    ("upstream.connection_wait_ms", 200),
     ("jwt.leeway_seconds", 0),
     ("jwt.token_cache_size", 1000),
     ("cache.stale_if_error_seconds", 300),
@@ -140,6 +142,8 @@ upstream:
   pool_idle_timeout_seconds: «upstream.pool_idle_timeout_seconds»
   connect_timeout_seconds: «upstream.connect_timeout_seconds»
   read_buffer_bytes: «upstream.read_buffer_bytes»
+  max_connections_per_bucket: «upstream.max_connections_per_bucket»
+  connection_wait_ms: «upstream.connection_wait_ms»
 jwt:
   algorithm: HS256
   secret: «secret»

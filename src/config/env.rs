@@ -295,3 +295,6 @@ map:
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -31,6 +31,8 @@ mod buckets;
 mod env;
 mod errors;
 mod numbers;
+#[cfg(test)]
+mod proptests;
 mod raw;
 mod scalars;
 #[cfg(test)]

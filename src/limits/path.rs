@@ -73,7 +73,8 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
     if segment.contains('%') {
         // A second decoding reveals double-encoded traversal (`%252e` → `%2e` → `.`).
         let again = percent_decode_str(segment).decode_utf8_lossy();
-        if is_dot_segment(&again) {
+        // `..%252f` is `../` there: a dot segment once split at the slash.
+        if again.split('/').any(is_dot_segment) {
             return Err(PathError::DotSegment);
         }
         if again.contains('\\') {
@@ -127,6 +128,9 @@ mod tests {
             "/b/%252E%252E/a",
             "/b/..",
             "/b/a/%2e%2e",
+            "/b/..%252f",
+            "/b/%252e%252e%252fa",
+            "/b/x%252f..%252fy",
         ] {
             assert_eq!(sanitize_path(raw), Err(PathError::DotSegment), "{raw}");
         }
@@ -147,3 +151,6 @@ mod tests {
         assert_eq!(sanitize_path("b/a"), Err(PathError::NotAbsolute));
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -6,14 +6,18 @@
 //!   [`crate::backend::S3Backend`] client with the request timeout, maps
 //!   S3's XML errors and transport failures to [`crate::error::ProxyError`],
 //!   and streams the body back with an idle timeout.
+//! - `cap`: [`ConnectionCap`], a bucket's cap on requests in flight to S3
+//!   (`upstream.max_connections_per_bucket`), held until the body ends.
 
 mod body;
+mod cap;
 mod client;
 pub mod config;
 mod s3_error;
 mod service;
 
 pub use body::{BodyStalled, IdleTimeoutBody};
+pub use cap::ConnectionCap;
 pub use client::{ClientError, UpstreamClient, build_client};
 pub use s3_error::parse_s3_error;
 pub use service::{Upstream, forward_response_headers};

@@ -9,7 +9,8 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tower::Service;
 
-use super::{IdleTimeoutBody, parse_s3_error};
+use super::cap::PermitBody;
+use super::{ConnectionCap, IdleTimeoutBody, parse_s3_error};
 use crate::backend::S3Backend;
 use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
@@ -25,6 +26,8 @@ pub struct Upstream {
     backend: Arc<S3Backend>,
     metrics: Arc<BucketMetrics>,
     timeout: Duration,
+    /// The bucket's share of the upstream connections; `None`: no cap.
+    cap: Option<ConnectionCap>,
 }
 
 impl Upstream {
@@ -36,7 +39,16 @@ impl Upstream {
             backend,
             metrics,
             timeout,
+            cap: None,
         }
+    }
+
+    /// Holds a permit of `cap` (the bucket's, shared by every service that
+    /// sends for it) from before each request is sent until its response
+    /// body ends; `None` leaves requests uncapped.
+    pub fn with_connection_cap(mut self, cap: Option<ConnectionCap>) -> Self {
+        self.cap = cap;
+        self
     }
 }
 
@@ -58,12 +70,21 @@ impl Service<Request<ProxyBody>> for Upstream {
 impl Upstream {
     async fn send(self, request: Request<ProxyBody>) -> Result<Response<ProxyBody>, ProxyError> {
         let is_head = request.method() == http::Method::HEAD;
+        let permit = match &self.cap {
+            Some(cap) => Some(cap.acquire().await?),
+            None => None,
+        };
         let response = self.exchange(request).await?;
         let status = response.status();
         self.metrics.count_upstream(status);
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             let (parts, body) = response.into_parts();
-            let mut out = Response::new(boxed(IdleTimeoutBody::new(body, self.timeout)));
+            let body = IdleTimeoutBody::new(body, self.timeout);
+            let mut out = Response::new(match permit {
+                // The connection stays busy until the body ends.
+                Some(permit) => boxed(PermitBody::new(body, permit)),
+                None => boxed(body),
+            });
             *out.status_mut() = status;
             forward_response_headers(&parts.headers, out.headers_mut());
             if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {

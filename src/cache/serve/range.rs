@@ -411,3 +411,6 @@ mod tests {
         assert!(!if_range(&[&exact], &meta(Some("\"abc\""), None)));
     }
 }
+
+#[cfg(test)]
+mod proptests;

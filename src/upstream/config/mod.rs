@@ -34,6 +34,8 @@ pub(crate) struct RawUpstream {
     pub(crate) pool_idle_timeout_seconds: Option<U64>,
     pub(crate) connect_timeout_seconds: Option<U64>,
     pub(crate) read_buffer_bytes: Option<U64>,
+    pub(crate) max_connections_per_bucket: Option<U64>,
+    pub(crate) connection_wait_ms: Option<U64>,
 }
 
 /// `buckets[i].s3:` as written.

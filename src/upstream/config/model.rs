@@ -18,6 +18,13 @@ pub struct UpstreamConfig {
     /// Size of every read from an S3 connection: the memory one streaming
     /// download holds, traded against syscalls per byte.
     pub read_buffer_bytes: usize,
+    /// Requests one bucket may have in flight to S3 at once (each holds a
+    /// connection until its response body ends); 0 = no cap. Keeps one busy
+    /// bucket from taking every socket the proxy may open.
+    pub max_connections_per_bucket: usize,
+    /// How long a request waits for one of its bucket's connections to free
+    /// before it is answered 503 `UpstreamBusy`.
+    pub connection_wait: Duration,
 }
 
 impl UpstreamConfig {
@@ -29,6 +36,11 @@ impl UpstreamConfig {
     pub const MIN_READ_BUFFER_BYTES: usize = 16 * 1024;
     /// Largest [`Self::read_buffer_bytes`]: 4 MiB.
     pub const MAX_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+    /// Default [`Self::connection_wait`]: 200 ms, about one S3 first-byte
+    /// latency, so a burst at the cap rides on connections that free within
+    /// one typical small-object exchange, while a bucket that stays busy is
+    /// answered quickly.
+    pub const DEFAULT_CONNECTION_WAIT: Duration = Duration::from_millis(200);
 }
 
 impl Default for UpstreamConfig {
@@ -39,6 +51,11 @@ impl Default for UpstreamConfig {
             pool_idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(5),
             read_buffer_bytes: Self::DEFAULT_READ_BUFFER_BYTES,
+            // No cap: `server.max_concurrent_requests` already bounds the
+            // total, and any per-bucket number would be a guess at how many
+            // buckets share the proxy.
+            max_connections_per_bucket: 0,
+            connection_wait: Self::DEFAULT_CONNECTION_WAIT,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! `upstream:`: the pooled client's settings, shared by every bucket.
 
+use std::time::Duration;
+
 use super::RawUpstream;
 use super::model::UpstreamConfig;
-use crate::config::{Errors, count, seconds};
+use crate::config::{Errors, U64, count, seconds};
 
 /// Validates the `upstream:` section.
 pub(crate) fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamConfig> {
@@ -30,6 +32,12 @@ pub(crate) fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamCo
         "upstream.connect_timeout_seconds",
         errs,
     );
+    let (max_connections_per_bucket, connection_wait) = connection_cap(
+        raw.max_connections_per_bucket,
+        raw.connection_wait_ms,
+        &defaults,
+        errs,
+    );
     let read_buffer_bytes = count(
         raw.read_buffer_bytes,
         defaults.read_buffer_bytes,
@@ -43,7 +51,41 @@ pub(crate) fn upstream(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamCo
         pool_idle_timeout,
         connect_timeout,
         read_buffer_bytes,
+        max_connections_per_bucket,
+        connection_wait,
     })
+}
+
+/// `max_connections_per_bucket` (0 = no cap) and `connection_wait_ms`
+/// (0 = answer at once when every connection is busy).
+fn connection_cap(
+    max: Option<U64>,
+    wait_ms: Option<U64>,
+    defaults: &UpstreamConfig,
+    errs: &mut Errors,
+) -> (usize, Duration) {
+    let max = count(
+        max,
+        defaults.max_connections_per_bucket,
+        0,
+        usize::MAX,
+        "upstream.max_connections_per_bucket",
+        errs,
+    );
+    let default_wait = usize::try_from(defaults.connection_wait.as_millis()).unwrap_or(0);
+    let wait_ms = count(
+        wait_ms,
+        default_wait,
+        0,
+        // Capped at 2^31 - 1 ms (about 24 days) by `count`.
+        usize::MAX,
+        "upstream.connection_wait_ms",
+        errs,
+    );
+    (
+        max,
+        Duration::from_millis(u64::try_from(wait_ms).unwrap_or(u64::MAX)),
+    )
 }
 
 #[cfg(test)]
@@ -80,5 +122,37 @@ mod tests {
         }
         let c = load(&with_section(""), &[]).unwrap();
         assert_eq!(c.upstream.read_buffer_bytes, 96 * 1024);
+    }
+
+    #[test]
+    fn connection_cap() {
+        let c = load(&with_section(""), &[]).unwrap();
+        assert_eq!(
+            c.upstream.max_connections_per_bucket, 0,
+            "no cap by default"
+        );
+        assert_eq!(c.upstream.connection_wait, Duration::from_millis(200));
+        let c = load(
+            &with_section("upstream:\n  max_connections_per_bucket: 8\n  connection_wait_ms: 0"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.upstream.max_connections_per_bucket, 8);
+        assert_eq!(c.upstream.connection_wait, Duration::ZERO);
+        assert_error(
+            &with_section("upstream:\n  max_connections_per_bucket: 2147483648"),
+            "upstream.max_connections_per_bucket",
+            "must be at most 2147483647",
+        );
+        assert_error(
+            &with_section("upstream:\n  connection_wait_ms: 2147483648"),
+            "upstream.connection_wait_ms",
+            "must be at most 2147483647",
+        );
+        assert_error(
+            &with_section("upstream:\n  connection_wait_ms: -1"),
+            "upstream.connection_wait_ms",
+            "",
+        );
     }
 }
