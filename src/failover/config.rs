@@ -3,7 +3,7 @@
 //! a priority and a request timeout.
 //!
 //! Each replica's s3 keys go through the bucket s3 validation
-//! ([`crate::upstream::config::s3_config`]): bucket naming, region,
+//! (`upstream::config::s3_config`): bucket naming, region,
 //! endpoint, credentials (with the `AWS_*` fallback) and CA bundle.
 
 use std::collections::HashMap;
