@@ -50,16 +50,7 @@ pub(super) fn buckets(
                 errs,
             );
         }
-        let (s3, targets) = match b.s3 {
-            Some(mut s3) => {
-                let targets = s3_targets(&mut s3, &format!("{at}.s3"), env, errs);
-                (s3_config(s3, &format!("{at}.s3"), env, errs), targets)
-            }
-            None => {
-                errs.push(format!("{at}.s3"), "missing");
-                (None, None)
-            }
-        };
+        let (s3, targets) = bucket_s3(b.s3, &format!("{at}.s3"), env, errs);
         let auth = bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
@@ -80,6 +71,24 @@ pub(super) fn buckets(
     (errs.count() == before).then_some(out)
 }
 
+/// The s3 section at `at` (required), and its other targets.
+fn bucket_s3(
+    raw: Option<RawS3>,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> (Option<S3Config>, Option<Targets>) {
+    let Some(mut s3) = raw else {
+        errs.push(at, "missing");
+        return (None, None);
+    };
+    let targets = s3_targets(&mut s3, at, env, errs);
+    (s3_config(s3, at, env, errs), targets)
+}
+
+/// A bucket's replicas and its 404 fallback.
+type Targets = (Vec<ReplicaConfig>, Option<S3Config>);
+
 /// Takes `replicas` and `fallback_on_404` out of the s3 section at `at` and
 /// validates them (each by its own concern); `None` after an error.
 fn s3_targets(
@@ -87,7 +96,7 @@ fn s3_targets(
     at: &str,
     env: &dyn Fn(&str) -> Option<String>,
     errs: &mut Errors,
-) -> Option<(Vec<ReplicaConfig>, Option<S3Config>)> {
+) -> Option<Targets> {
     let replicas = match s3.replicas.take() {
         Some(raw) => replicas(raw, at, env, errs),
         None => Some(Vec::new()),
