@@ -11,12 +11,17 @@
 //! bucket configures: (IP filter) → (rate limit by client) → authentication (private
 //! buckets) → authorization (buckets with a policy) → (rate limit by user) →
 //! cache (while caching is enabled; after auth, so only authorized requests
-//! reach cached bytes) → (circuit breaker) → S3 request → SigV4 → upstream.
-//! A layer a bucket does not configure is an `Either` arm that costs one
-//! branch; the parenthesised concerns slot in at the marked points.
+//! reach cached bytes) → 404 fallback (buckets with `fallback_on_404`) →
+//! replica failover (buckets with `replicas`) → per S3 target: (retry) →
+//! (circuit breaker) → S3 request → SigV4 → upstream. Each S3 target (the
+//! bucket's own, each replica, the fallback bucket) has its own stack,
+//! built by `target_stack` with its own backend and timeout. A layer a
+//! bucket does not configure is an `Either` arm that costs one branch; the
+//! parenthesised concerns slot in at the marked points.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use tower::ServiceBuilder;
@@ -29,12 +34,14 @@ use crate::body::ProxyBody;
 use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
-use crate::config::{BucketConfig, Config};
+use crate::config::{BucketConfig, Config, S3Config};
+use crate::failover::{Failover, Target};
+use crate::fallback::FallbackLayer;
 use crate::health::HealthLayer;
 use crate::ip_filter::IpFilterLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rescue::RescueLayer;
-use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
+use crate::route::{BucketRoute, BucketService, Mounted, ReplicaRoute, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
 use crate::sigv4::SigV4Layer;
@@ -130,7 +137,16 @@ fn outer<S: BucketService>(
     BoxCloneSyncService::new(service)
 }
 
-/// One bucket's stack: only the layers it configures, down to its S3 target.
+/// What every S3 target of one bucket is built from, besides its own backend.
+struct BucketTargets<'a> {
+    parts: &'a Parts<'a>,
+    bucket: &'a BucketConfig,
+    route: &'a BucketRoute,
+    /// `upstream.max_connections_per_bucket`, shared by all the bucket's targets.
+    cap: Option<ConnectionCap>,
+}
+
+/// One bucket's stack: only the layers it configures, down to its S3 targets.
 fn bucket_stack(
     parts: &Parts<'_>,
     bucket: &BucketConfig,
@@ -151,19 +167,14 @@ fn bucket_stack(
         at,
     )?;
     let cache = (parts.cache.as_ref()).map(|cache| CacheLayer::for_bucket(cache, bucket));
-    let leaf = match &parts.shared.leaf {
-        Some(leaf) => Either::Right(leaf.clone()),
-        // The bucket's pooled keep-alive client, with the request timeout.
-        None => Either::Left(
-            Upstream::new(
-                route.backend.clone(),
-                route.metrics.clone(),
-                parts.config.server.request_timeout,
-            )
-            // One bucket cannot take every upstream socket.
-            .with_connection_cap(ConnectionCap::for_bucket(&parts.config.upstream)),
-        ),
+    let shared = BucketTargets {
+        parts,
+        bucket,
+        route: &route,
+        // One bucket cannot take every upstream socket: its targets share one cap.
+        cap: ConnectionCap::for_bucket(&parts.config.upstream),
     };
+    let fallback = fallback_on_404(&shared, staging, at)?;
     let service = ServiceBuilder::new()
         // Refused addresses first: they reach no limiter, token check or S3.
         .option_layer(IpFilterLayer::for_bucket(bucket))
@@ -175,32 +186,125 @@ fn bucket_stack(
         // (rate limit by user slots in here)
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
-        // (circuit breaker slots in here)
-        // Only allowlisted headers and query parameters go to S3.
-        .layer(S3RequestLayer::new(route.backend.clone()))
-        // The last step that touches the request: nothing may change it after signing.
-        .layer(SigV4Layer::new(route.backend.clone()))
-        .service(leaf);
+        // A key the targets do not have is looked up in the migration source
+        // (above failover: a 404 is final for every replica).
+        .option_layer(fallback)
+        .service(targets(&shared));
     Ok(Mounted { route, service })
 }
 
-/// The bucket's route: its S3 target (endpoint, identity, pooled client) and metrics.
+/// The bucket's S3 targets: its own s3 section, or its replicas in priority
+/// order behind failover.
+fn targets(
+    shared: &BucketTargets<'_>,
+) -> Either<Failover<impl BucketService + use<>>, impl BucketService + use<>> {
+    let (parts, route) = (shared.parts, shared.route);
+    let replicas = (route.replicas.iter().zip(&shared.bucket.replicas)).map(|(replica, config)| {
+        let timeout = config
+            .timeout
+            .unwrap_or(parts.config.server.request_timeout);
+        target_stack(shared, &replica.name, &replica.backend, timeout)
+    });
+    match Failover::new(route.name.clone(), replicas.collect()) {
+        // Each replica signs with its own identity and region; failover
+        // moves on only when a replica fails, never on a 4xx.
+        Some(failover) => Either::Left(failover),
+        None => {
+            let timeout = parts.config.server.request_timeout;
+            Either::Right(target_stack(shared, &route.name, &route.backend, timeout).service)
+        }
+    }
+}
+
+/// One S3 target's stack (the bucket's own, a replica, the 404 fallback),
+/// named `name` (its metric label): the request to S3, signed for
+/// `backend`, sent with `timeout`.
+fn target_stack(
+    shared: &BucketTargets<'_>,
+    name: &Arc<str>,
+    backend: &Arc<S3Backend>,
+    timeout: Duration,
+) -> Target<impl BucketService + use<>> {
+    let leaf = match &shared.parts.shared.leaf {
+        Some(leaf) => Either::Right(leaf.clone()),
+        // The target's pooled keep-alive client, with its request timeout,
+        // holding a permit of the bucket's connection cap while it sends.
+        None => Either::Left(
+            Upstream::new(backend.clone(), shared.route.metrics.clone(), timeout)
+                .with_connection_cap(shared.cap.clone()),
+        ),
+    };
+    let service = ServiceBuilder::new()
+        // (retry and circuit breaker slot in here, per target)
+        // Only allowlisted headers and query parameters go to S3.
+        .layer(S3RequestLayer::new(backend.clone()))
+        // The last step that touches the request: nothing may change it after signing.
+        .layer(SigV4Layer::new(backend.clone()))
+        .service(leaf);
+    Target {
+        name: name.clone(),
+        service,
+    }
+}
+
+/// The bucket's `fallback_on_404` layer, when it has one.
+fn fallback_on_404(
+    shared: &BucketTargets<'_>,
+    staging: &mut Staging<'_>,
+    at: &str,
+) -> Result<Option<FallbackLayer>, BuildError> {
+    let (parts, route) = (shared.parts, shared.route);
+    let Some(s3) = &shared.bucket.fallback_on_404 else {
+        return Ok(None);
+    };
+    let backend = backend(
+        parts.config,
+        s3,
+        staging,
+        &format!("{at}.s3.fallback_on_404"),
+    )?;
+    let name: Arc<str> = Arc::from("fallback_on_404");
+    let timeout = parts.config.server.request_timeout;
+    let target = target_stack(shared, &name, &backend, timeout);
+    let service = BoxCloneSyncService::new(target.service);
+    Ok(Some(FallbackLayer::new(route.name.clone(), service)))
+}
+
+/// The bucket's route: its S3 target (endpoint, identity, pooled client),
+/// its replicas' targets, and its metrics.
 fn bucket_route(
     config: &Config,
     bucket: &BucketConfig,
     staging: &mut Staging<'_>,
     at: &str,
 ) -> Result<BucketRoute, BuildError> {
-    // The CA bundle was read (once) when the configuration was validated.
-    let extra_ca = bucket.s3.ca_cert_path.as_ref().map(|ca| ca.pem());
-    let client = staging
-        .client(&config.upstream, extra_ca)
-        .map_err(|e| BuildError::new(format!("{at}.s3.ca_cert_path"), e))?;
-    let backend = S3Backend::new(&bucket.s3, client)
-        .map_err(|message| BuildError::new(format!("{at}.s3"), message))?;
-    Ok(BucketRoute::new(
+    let mut route = BucketRoute::new(
         &bucket.name,
         bucket.path_prefix.clone(),
-        Arc::new(backend),
-    ))
+        backend(config, &bucket.s3, staging, &format!("{at}.s3"))?,
+    );
+    for (i, replica) in bucket.replicas.iter().enumerate() {
+        let at = format!("{at}.s3.replicas[{i}]");
+        route.replicas.push(ReplicaRoute {
+            name: Arc::from(replica.name.as_str()),
+            backend: backend(config, &replica.s3, staging, &at)?,
+        });
+    }
+    Ok(route)
+}
+
+/// One S3 target's backend: its addressing, identity and pooled client.
+fn backend(
+    config: &Config,
+    s3: &S3Config,
+    staging: &mut Staging<'_>,
+    at: &str,
+) -> Result<Arc<S3Backend>, BuildError> {
+    // The CA bundle was read (once) when the configuration was validated.
+    let extra_ca = s3.ca_cert_path.as_ref().map(|ca| ca.pem());
+    let client = staging
+        .client(&config.upstream, extra_ca)
+        .map_err(|e| BuildError::new(format!("{at}.ca_cert_path"), e))?;
+    let backend = S3Backend::new(s3, client).map_err(|message| BuildError::new(at, message))?;
+    Ok(Arc::new(backend))
 }

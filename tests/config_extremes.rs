@@ -85,6 +85,8 @@ const FIELDS: &[(&str, u64)] = &[
     ("buckets[3].auth.jwt.jwks_refresh_interval_seconds", 3600),
     ("buckets[3].auth.jwt.jwks_min_refresh_interval_seconds", 60),
     ("buckets[3].auth.jwt.jwks_timeout_seconds", 5),
+    ("buckets[4].s3.replicas[0].priority", 1),
+    ("buckets[4].s3.replicas[0].timeout", 5),
 ];
 
 /// The fixed extremes every key is tried with.
@@ -107,6 +109,7 @@ const JWT_SECRET: &str = "config-extremes-jwt-secret-0123456789";
 /// - `b`: OPA, unreachable, `fail: open`; expects 200.
 /// - `c`: JWT + OpenFGA, unreachable, `fail: open`; expects 200.
 /// - `d`: JWKS, unreachable; any answer but a 500.
+/// - `e`: one replica and a 404 fallback; expects 200.
 const TEMPLATE: &str = r#"
 server:
   port: «server.port»
@@ -214,6 +217,9 @@ buckets:
         jwks_refresh_interval_seconds: «buckets[3].auth.jwt.jwks_refresh_interval_seconds»
         jwks_min_refresh_interval_seconds: «buckets[3].auth.jwt.jwks_min_refresh_interval_seconds»
         jwks_timeout_seconds: «buckets[3].auth.jwt.jwks_timeout_seconds»
+  - name: e
+    path_prefix: /e
+    s3: «s3_replicas»
 "#;
 
 const S3_BUCKET: &str = "extremes";
@@ -263,7 +269,18 @@ impl World {
             q(&self.s3.endpoint()),
             q(SECRET_KEY)
         );
+        // One replica (with the bucket's own keys), and a 404 fallback.
+        let replica = format!(
+            "{{name: only, priority: «buckets[4].s3.replicas[0].priority», \
+             timeout: «buckets[4].s3.replicas[0].timeout», {}",
+            &s3[1..]
+        );
+        let s3_replicas = format!(
+            "{}, replicas: [{replica}], fallback_on_404: {s3}}}",
+            &s3[..s3.len() - 1]
+        );
         let mut yaml = TEMPLATE
+            .replace("«s3_replicas»", &s3_replicas)
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))
@@ -319,6 +336,7 @@ async fn serve(config: Config) -> Result<(), String> {
         ("b", Some(StatusCode::OK)),
         ("c", Some(StatusCode::OK)),
         ("d", None),
+        ("e", Some(StatusCode::OK)),
     ] {
         let (status, body) = get(&proxy, &format!("/{bucket}/{OBJECT}"), &token).await;
         let served = match expected {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::S3Config;
+use crate::config::{BucketConfig, S3Config};
 
 /// Identifies one cached object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,6 +89,41 @@ impl BackendId {
         ])
     }
 
+    /// The fingerprint of everything `bucket`'s answers can come from: its
+    /// s3 target, and when it has them each replica and its 404 fallback (a
+    /// change of one of those changes the data the bucket stands for). A
+    /// bucket with neither keeps [`Self::of`] its s3 target.
+    pub fn of_bucket(bucket: &BucketConfig) -> Self {
+        if bucket.replicas.is_empty() && bucket.fallback_on_404.is_none() {
+            return Self::of(&bucket.s3);
+        }
+        let replicas = bucket.replicas.iter().map(|r| ("replica", &r.s3));
+        let fallback = bucket.fallback_on_404.iter().map(|f| ("fallback", f));
+        let sources: Vec<(&str, &S3Config)> = std::iter::once(("s3", &bucket.s3))
+            .chain(replicas)
+            .chain(fallback)
+            .collect();
+        let endpoints: Vec<String> = (sources.iter())
+            .map(|(_, s3)| {
+                s3.endpoint
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let fields: Vec<(&str, &str)> = (sources.iter().zip(&endpoints))
+            .flat_map(|((kind, s3), endpoint)| {
+                [
+                    ("target", *kind),
+                    ("endpoint", endpoint.as_str()),
+                    ("bucket", s3.bucket.as_str()),
+                    ("region", s3.region.as_str()),
+                ]
+            })
+            .collect();
+        Self::from_fields(&fields)
+    }
+
     /// The fingerprint of named fields, each length-prefixed so no two
     /// different lists hash alike.
     pub fn from_fields(fields: &[(&str, &str)]) -> Self {
@@ -159,5 +194,36 @@ mod tests {
         assert_ne!(key(one).digest(), key(two).digest());
         assert_eq!(BackendId::from_hex(&one.hex()), Some(one));
         assert_eq!(BackendId::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn replicas_and_the_fallback_are_part_of_a_buckets_backend() {
+        use crate::config::test_support::{load, with_s3};
+        let id = |extra: &str| {
+            let config = load(&with_s3(&format!("      anonymous: true\n{extra}")), &[]).unwrap();
+            BackendId::of_bucket(&config.buckets[0])
+        };
+        let plain = id("");
+        assert_eq!(
+            plain,
+            BackendId::of(
+                &load(&with_s3("      anonymous: true\n"), &[])
+                    .unwrap()
+                    .buckets[0]
+                    .s3
+            )
+        );
+        let replica = |bucket: &str| {
+            format!(
+                "      replicas: [{{name: r, bucket: {bucket}, region: us-east-1, anonymous: true, priority: 1}}]\n"
+            )
+        };
+        let with_replica = id(&replica("bkt-one"));
+        assert_ne!(with_replica, plain);
+        assert_ne!(with_replica, id(&replica("bkt-two")));
+        let fallback =
+            "      fallback_on_404: {bucket: old-bkt, region: us-east-1, anonymous: true}\n";
+        assert_ne!(id(fallback), plain);
+        assert_eq!(with_replica, id(&replica("bkt-one")));
     }
 }

@@ -72,7 +72,7 @@ impl CacheLayer {
                     .min(generation.tier_max_item_size),
             },
             counters: generation.context.store.bucket_counters(&name),
-            backend: BackendId::of(&bucket.s3),
+            backend: BackendId::of_bucket(bucket),
             name,
         };
         Self {

@@ -8,8 +8,11 @@ use super::raw::RawBucket;
 use super::{Errors, Str};
 use crate::auth::config::{JwtConfig, bucket_auth};
 use crate::cache::config::{CacheConfig, bucket_cache};
+use crate::config::{ReplicaConfig, S3Config};
+use crate::failover::config::replicas;
+use crate::fallback::config::fallback_on_404;
 use crate::ip_filter::config::ip_filter;
-use crate::upstream::config::s3_config;
+use crate::upstream::config::{RawS3, s3_config};
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
 /// then its `s3`, `auth` and `cache` sections, each by its own concern.
@@ -48,18 +51,13 @@ pub(super) fn buckets(
                 errs,
             );
         }
-        let s3 = match b.s3 {
-            Some(s3) => s3_config(s3, &format!("{at}.s3"), env, errs),
-            None => {
-                errs.push(format!("{at}.s3"), "missing");
-                None
-            }
-        };
+        let (s3, targets) = bucket_s3(b.s3, &format!("{at}.s3"), env, errs);
         let auth = bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
         let ip_filter = ip_filter(b.ip_filter, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
+            && let Some((replicas, fallback_on_404)) = targets
         {
             out.push(BucketConfig {
                 name,
@@ -68,10 +66,49 @@ pub(super) fn buckets(
                 auth,
                 cache,
                 ip_filter,
+                replicas,
+                fallback_on_404,
             });
         }
     }
     (errs.count() == before).then_some(out)
+}
+
+/// The s3 section at `at` (required), and its other targets.
+fn bucket_s3(
+    raw: Option<RawS3>,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> (Option<S3Config>, Option<Targets>) {
+    let Some(mut s3) = raw else {
+        errs.push(at, "missing");
+        return (None, None);
+    };
+    let targets = s3_targets(&mut s3, at, env, errs);
+    (s3_config(s3, at, env, errs), targets)
+}
+
+/// A bucket's replicas and its 404 fallback.
+type Targets = (Vec<ReplicaConfig>, Option<S3Config>);
+
+/// Takes `replicas` and `fallback_on_404` out of the s3 section at `at` and
+/// validates them (each by its own concern); `None` after an error.
+fn s3_targets(
+    s3: &mut RawS3,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<Targets> {
+    let replicas = match s3.replicas.take() {
+        Some(raw) => replicas(raw, at, env, errs),
+        None => Some(Vec::new()),
+    };
+    let fallback = match s3.fallback_on_404.take() {
+        Some(raw) => Some(fallback_on_404(raw, at, env, errs)?),
+        None => None,
+    };
+    Some((replicas?, fallback))
 }
 
 /// Remembers which bucket used `value` first; a later use is reported at `path`.

@@ -21,6 +21,7 @@ pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
@@ -91,4 +92,9 @@ pub struct BucketConfig {
     pub cache: BucketCacheConfig,
     /// Which client addresses may use this bucket.
     pub ip_filter: IpFilterConfig,
+    /// `s3.replicas`, sorted by priority; when not empty they are the
+    /// bucket's S3 targets (and `s3` only its legacy description).
+    pub replicas: Vec<ReplicaConfig>,
+    /// `s3.fallback_on_404`: where a key the targets do not have is looked up.
+    pub fallback_on_404: Option<S3Config>,
 }

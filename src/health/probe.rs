@@ -6,27 +6,35 @@ use arc_swap::ArcSwap;
 use http::{Method, Request, header};
 
 use super::{ProbeResult, Readiness};
+use crate::backend::S3Backend;
 use crate::body::empty;
 use crate::reload::Snapshot;
 use crate::route::BucketRoute;
 use crate::sigv4::sign_request;
 use crate::telemetry::metrics::BACKEND_UP;
 
-/// Probes one bucket's backend with a signed HeadBucket.
+/// Probes one bucket: its backend, or each of its replicas.
 ///
 /// Any answer below 500 counts as up: the backend is reachable and speaking
 /// S3. A 403 (credentials allowed to read objects but not the bucket) is still
-/// "answered"; the status is reported so operators can tell.
+/// "answered"; the status is reported so operators can tell. A bucket with
+/// replicas is up while one of them is (see [`ProbeResult::of_replicas`]).
 pub async fn probe_backend(route: &BucketRoute, timeout: Duration) -> ProbeResult {
-    let down = |error: String| ProbeResult {
-        up: false,
-        status: None,
-        error: Some(error),
-    };
-    let backend = &route.backend;
+    if route.replicas.is_empty() {
+        return probe_target(&route.backend, timeout).await;
+    }
+    let probes = route.replicas.iter().map(|replica| async move {
+        let result = probe_target(&replica.backend, timeout).await;
+        (replica.name.to_string(), result)
+    });
+    ProbeResult::of_replicas(futures_util::future::join_all(probes).await)
+}
+
+/// Probes one S3 target with a signed HeadBucket.
+async fn probe_target(backend: &S3Backend, timeout: Duration) -> ProbeResult {
     let uri = match backend.bucket_uri() {
         Ok(uri) => uri,
-        Err(e) => return down(e.to_string()),
+        Err(e) => return ProbeResult::down(e.to_string()),
     };
     let mut request = Request::new(empty());
     *request.method_mut() = Method::HEAD;
@@ -35,25 +43,16 @@ pub async fn probe_backend(route: &BucketRoute, timeout: Duration) -> ProbeResul
         .headers_mut()
         .insert(header::HOST, backend.host().clone());
     if let Err(e) = sign_request(&mut request, backend, SystemTime::now()) {
-        return down(e.to_string());
+        return ProbeResult::down(e.to_string());
     }
     match tokio::time::timeout(timeout, backend.client.request(request)).await {
-        Err(_) => down(format!("no answer within {timeout:?}")),
-        Ok(Err(e)) => down(if e.is_connect() {
-            "connection failed".to_owned()
+        Err(_) => ProbeResult::down(format!("no answer within {timeout:?}")),
+        Ok(Err(e)) => ProbeResult::down(if e.is_connect() {
+            "connection failed"
         } else {
-            "protocol error".to_owned()
+            "protocol error"
         }),
-        Ok(Ok(response)) => {
-            let status = response.status();
-            ProbeResult {
-                up: !status.is_server_error(),
-                status: Some(status.as_u16()),
-                error: status
-                    .is_server_error()
-                    .then(|| format!("backend answered {status}")),
-            }
-        }
+        Ok(Ok(response)) => ProbeResult::answered(response.status()),
     }
 }
 

@@ -5,17 +5,85 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// The outcome of the last probe of one bucket's backend.
+/// The outcome of the last probe of one bucket's backend (or of one of its replicas).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProbeResult {
-    /// Whether the backend answered (any status below 500).
+    /// Whether the bucket can serve: its backend, or at least one of its
+    /// replicas, answered (any status below 500).
     pub up: bool,
-    /// The HTTP status it answered with, if it answered.
+    /// The HTTP status it answered with, if it answered (for a bucket with
+    /// replicas: the status of the replica that serves).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Why it is down (connect error, timeout, 5xx).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `ready`, `degraded` (the first replica is down, another one serves)
+    /// or `unhealthy` (nothing reachable).
+    pub state: TargetState,
+    /// Each replica's own result, for buckets with replicas.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub replicas: BTreeMap<String, ProbeResult>,
+}
+
+/// The state `/ready` reports for a bucket or a replica.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    /// Reachable (for a bucket: its first target is).
+    Ready,
+    /// A bucket whose first replica is down while another one serves.
+    Degraded,
+    /// Not reachable (for a bucket: none of its targets is).
+    Unhealthy,
+}
+
+impl ProbeResult {
+    /// A target that did not answer, and why.
+    pub fn down(error: impl Into<String>) -> Self {
+        Self {
+            up: false,
+            status: None,
+            error: Some(error.into()),
+            state: TargetState::Unhealthy,
+            replicas: BTreeMap::new(),
+        }
+    }
+
+    /// A target that answered with `status` (up below 500).
+    pub fn answered(status: http::StatusCode) -> Self {
+        let up = !status.is_server_error();
+        Self {
+            up,
+            status: Some(status.as_u16()),
+            error: (!up).then(|| format!("backend answered {status}")),
+            state: if up {
+                TargetState::Ready
+            } else {
+                TargetState::Unhealthy
+            },
+            replicas: BTreeMap::new(),
+        }
+    }
+
+    /// A bucket's result from its replicas' results, in priority order:
+    /// ready when the first is up, degraded when another one is, else unhealthy.
+    pub fn of_replicas(results: Vec<(String, ProbeResult)>) -> Self {
+        let serving = results.iter().position(|(_, r)| r.up);
+        let mut bucket = match serving {
+            Some(i) => Self {
+                state: if i == 0 {
+                    TargetState::Ready
+                } else {
+                    TargetState::Degraded
+                },
+                ..results[i].1.clone()
+            },
+            None => Self::down("no replica is reachable"),
+        };
+        bucket.replicas = results.into_iter().collect();
+        bucket
+    }
 }
 
 /// Reports the buckets whose token verification keys are not loaded
@@ -69,11 +137,8 @@ impl Readiness {
         buckets
             .into_iter()
             .map(|name| {
-                let result = probes.get(name).cloned().unwrap_or(ProbeResult {
-                    up: false,
-                    status: None,
-                    error: Some("not probed yet".into()),
-                });
+                let result = (probes.get(name).cloned())
+                    .unwrap_or_else(|| ProbeResult::down("not probed yet"));
                 (name.to_owned(), result)
             })
             .collect()

@@ -30,6 +30,18 @@ pub struct BucketRoute {
     pub backend: Arc<S3Backend>,
     /// The bucket's metric handles (shared with the access log).
     pub metrics: Arc<BucketMetrics>,
+    /// The bucket's replicas in priority order (empty: `backend` is its
+    /// only target); the readiness probes reach each of them.
+    pub replicas: Vec<ReplicaRoute>,
+}
+
+/// One replica of a bucket, as the readiness probes see it.
+#[derive(Debug)]
+pub struct ReplicaRoute {
+    /// The replica's configured name (the key in `/ready`).
+    pub name: Arc<str>,
+    /// How to reach and sign for it.
+    pub backend: Arc<S3Backend>,
 }
 
 impl BucketRoute {
@@ -41,6 +53,7 @@ impl BucketRoute {
             name,
             path_prefix: path_prefix.into(),
             backend,
+            replicas: Vec::new(),
         }
     }
 }

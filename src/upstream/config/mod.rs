@@ -51,4 +51,8 @@ pub(crate) struct RawS3 {
     pub(crate) session_token: Option<Str>,
     pub(crate) anonymous: Option<Bool>,
     pub(crate) ca_cert_path: Option<Str>,
+    /// The bucket's S3 targets in priority order (validated by `crate::failover`).
+    pub(crate) replicas: Option<Vec<crate::failover::config::RawReplica>>,
+    /// Where a missing key is looked up (validated by `crate::fallback`).
+    pub(crate) fallback_on_404: Option<crate::fallback::config::RawFallback>,
 }
