@@ -7,8 +7,8 @@
 //! stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
-//! bucket configures: (rate limit by client) → authentication (private
-//! buckets) → authorization (buckets with a policy) → (rate limit by user) →
+//! bucket configures: rate limit by client → authentication (private
+//! buckets) → authorization (buckets with a policy) → rate limit by user →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → (circuit breaker) → S3 request → SigV4 → upstream.
 //! A layer a bucket does not configure is an `Either` arm that costs one
@@ -30,6 +30,7 @@ use crate::cache::{CacheGeneration, CacheLayer};
 use crate::config::{BucketConfig, Config};
 use crate::health::HealthLayer;
 use crate::limits::SecurityLimitsLayer;
+use crate::rate_limit::RateLimits;
 use crate::rescue::RescueLayer;
 use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
@@ -58,6 +59,7 @@ struct Parts<'a> {
     config: &'a Config,
     shared: &'a Shared,
     cache: Option<CacheGeneration>,
+    rate_limits: RateLimits,
 }
 
 /// Builds the stack of one configuration generation, with no side effect
@@ -69,6 +71,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
         config,
         shared,
         cache: CacheGeneration::stage(config, &shared.cache, &mut staging)?,
+        rate_limits: RateLimits::stage(config, &shared.rate_limit, &mut staging),
     };
     let mut mounted = Vec::with_capacity(config.buckets.len());
     for (i, bucket) in config.buckets.iter().enumerate() {
@@ -154,12 +157,16 @@ fn bucket_stack(
         )),
     };
     let service = ServiceBuilder::new()
-        // (rate limit by client slots in here)
+        // Cheap shedding before any token is verified: global, per client
+        // address, per bucket (each only where configured).
+        .option_layer(parts.rate_limits.client_layer(bucket))
         // Private buckets: verify the token; claims become an extension.
         .option_layer(auth)
         // Policy engines decide with the claims as input.
         .option_layer(authz)
-        // (rate limit by user slots in here)
+        // Per user (the verified claim; anonymous: the address), once the
+        // claims are known and before cached bytes are served.
+        .option_layer(parts.rate_limits.user_layer(bucket))
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
         // (circuit breaker slots in here)

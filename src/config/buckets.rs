@@ -8,6 +8,7 @@ use super::raw::RawBucket;
 use super::{Errors, Str};
 use crate::auth::config::{JwtConfig, bucket_auth};
 use crate::cache::config::{CacheConfig, bucket_cache};
+use crate::rate_limit::config::bucket_rate_limits;
 use crate::upstream::config::s3_config;
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
@@ -28,7 +29,7 @@ pub(super) fn buckets(
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut prefixes: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
-    for (i, b) in raw.into_iter().enumerate() {
+    for (i, mut b) in raw.into_iter().enumerate() {
         let at = format!("buckets[{i}]");
         let name = bucket_name(b.name, &at, errs);
         if let Some(name) = &name {
@@ -47,6 +48,8 @@ pub(super) fn buckets(
                 errs,
             );
         }
+        let s3_rate = b.s3.as_mut().and_then(|s3| s3.rate_limit.take());
+        let rate_limits = bucket_rate_limits(s3_rate, b.rate_limit_per_user, &at, errs);
         let s3 = match b.s3 {
             Some(s3) => s3_config(s3, &format!("{at}.s3"), env, errs),
             None => {
@@ -58,6 +61,7 @@ pub(super) fn buckets(
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
+            && let Some(rate_limits) = rate_limits
         {
             out.push(BucketConfig {
                 name,
@@ -65,6 +69,7 @@ pub(super) fn buckets(
                 s3,
                 auth,
                 cache,
+                rate_limits,
             });
         }
     }

@@ -21,6 +21,7 @@ pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
@@ -88,4 +89,6 @@ pub struct BucketConfig {
     pub auth: AuthConfig,
     /// Caching overrides for this bucket.
     pub cache: BucketCacheConfig,
+    /// The bucket's own rate limits (`s3.rate_limit`, `rate_limit_per_user`).
+    pub rate_limits: BucketRateLimits,
 }

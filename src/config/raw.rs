@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::{ConfigError, PathSet, Str};
 use crate::auth::config::{RawBucketAuth, RawJwt};
 use crate::cache::config::{RawBucketCache, RawCache};
+use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
 use crate::telemetry::config::RawLogging;
 use crate::upstream::config::{RawS3, RawUpstream};
@@ -86,6 +87,7 @@ pub(crate) struct RawBucket {
     pub(crate) s3: Option<RawS3>,
     pub(crate) auth: Option<RawBucketAuth>,
     pub(crate) cache: Option<RawBucketCache>,
+    pub(crate) rate_limit_per_user: Option<RawUserRate>,
 }
 
 #[cfg(test)]

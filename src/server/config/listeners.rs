@@ -9,6 +9,7 @@ use super::model::{AdminConfig, MetricsConfig, ServerConfig};
 use super::{RawMetrics, RawServer};
 use crate::config::{Bool, Errors, count, seconds, seconds_within};
 use crate::limits::config::security_limits;
+use crate::rate_limit::config::rate_limit;
 
 /// Where the proxy listens by default: every interface, port 8080.
 const DEFAULT_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
@@ -31,6 +32,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let limits = limits(&raw, errs);
     let connections = connections(&raw, errs);
     let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
+    let rate_limit = rate_limit(raw.rate_limit.take(), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -44,6 +46,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         worker_threads: limits.worker_threads,
         max_concurrent_requests: limits.max_concurrent_requests,
         security_limits,
+        rate_limit,
     })
 }
 

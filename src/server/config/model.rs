@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::config::AdminJwtConfig;
 use crate::config::Secret;
 use crate::limits::SecurityLimitsConfig;
+use crate::rate_limit::RateLimitConfig;
 
 /// Settings of the main listener.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     /// The largest request line, header block and body taken (checked on
     /// every request; reloadable).
     pub security_limits: SecurityLimitsConfig,
+    /// The global and per-address rate limits (reloadable).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl ServerConfig {

@@ -10,6 +10,7 @@
 use serde::Deserialize;
 
 use crate::config::{Bool, Str, U64};
+use crate::rate_limit::config::RawRate;
 
 mod ca_bundle;
 mod credentials;
@@ -49,4 +50,6 @@ pub(crate) struct RawS3 {
     pub(crate) session_token: Option<Str>,
     pub(crate) anonymous: Option<Bool>,
     pub(crate) ca_cert_path: Option<Str>,
+    /// Validated with the bucket (`rate_limit::config`), not with the S3 target.
+    pub(crate) rate_limit: Option<RawRate>,
 }
