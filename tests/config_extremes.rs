@@ -47,6 +47,11 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.security_limits.max_header_size", 16_384),
     ("server.security_limits.max_body_size", 0),
     ("server.security_limits.max_headers", 100),
+    ("server.rate_limit.global.requests_per_second", 1000),
+    ("server.rate_limit.global.burst", 1000),
+    ("server.rate_limit.per_ip.requests_per_second", 1000),
+    ("server.rate_limit.per_ip.burst", 1000),
+    ("server.rate_limit.per_ip.max_tracked_ips", 100_000),
     ("admin.jwt.leeway_seconds", 0),
     ("metrics.port", 0),
     ("upstream.pool_max_idle_per_host", 64),
@@ -66,6 +71,10 @@ const FIELDS: &[(&str, u64)] = &[
     ("cache.redis.timeout_ms", 200),
     ("buckets[0].cache.ttl_seconds", 60),
     ("buckets[0].cache.max_item_size_mb", 1),
+    ("buckets[0].s3.rate_limit.requests_per_second", 1000),
+    ("buckets[0].s3.rate_limit.burst", 1000),
+    ("buckets[0].rate_limit_per_user.requests_per_second", 1000),
+    ("buckets[0].rate_limit_per_user.burst", 1000),
     (
         "buckets[0].auth.authorization.decision_cache_ttl_seconds",
         60,
@@ -123,6 +132,15 @@ server:
     max_header_size: «server.security_limits.max_header_size»
     max_body_size: «server.security_limits.max_body_size»
     max_headers: «server.security_limits.max_headers»
+  rate_limit:
+    enabled: true
+    global:
+      requests_per_second: «server.rate_limit.global.requests_per_second»
+      burst: «server.rate_limit.global.burst»
+    per_ip:
+      requests_per_second: «server.rate_limit.per_ip.requests_per_second»
+      burst: «server.rate_limit.per_ip.burst»
+      max_tracked_ips: «server.rate_limit.per_ip.max_tracked_ips»
 admin:
   enabled: false
   jwt:
@@ -164,7 +182,10 @@ cache:
 buckets:
   - name: a
     path_prefix: /a
-    s3: «s3»
+    s3: «s3_limited»
+    rate_limit_per_user:
+      requests_per_second: «buckets[0].rate_limit_per_user.requests_per_second»
+      burst: «buckets[0].rate_limit_per_user.burst»
     cache:
       ttl_seconds: «buckets[0].cache.ttl_seconds»
       max_item_size_mb: «buckets[0].cache.max_item_size_mb»
@@ -255,7 +276,13 @@ impl World {
             q(&self.s3.endpoint()),
             q(SECRET_KEY)
         );
+        let s3_limited = s3.replace(
+            '}',
+            ", rate_limit: {requests_per_second: «buckets[0].s3.rate_limit.requests_per_second», \
+             burst: «buckets[0].s3.rate_limit.burst»}}",
+        );
         let mut yaml = TEMPLATE
+            .replace("«s3_limited»", &s3_limited)
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))
@@ -314,6 +341,8 @@ async fn serve(config: Config) -> Result<(), String> {
     ] {
         let (status, body) = get(&proxy, &format!("/{bucket}/{OBJECT}"), &token).await;
         let served = match expected {
+            // A rate limit at its smallest burst refuses the later buckets.
+            _ if status == StatusCode::TOO_MANY_REQUESTS => true,
             Some(expected) => status == expected && body == BODY,
             None => status != StatusCode::INTERNAL_SERVER_ERROR,
         };
