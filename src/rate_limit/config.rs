@@ -90,7 +90,7 @@ pub struct RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// Default [`Self::max_tracked_ips`]: 100,000 keys, a few megabytes.
+    /// Default [`Self::max_tracked_ips`]: 100,000 keys, about 8.5 MB.
     pub const DEFAULT_MAX_TRACKED_IPS: usize = 100_000;
     /// Largest [`Self::max_tracked_ips`]: ten million keys (about a gigabyte).
     pub const MAX_TRACKED_IPS: usize = 10_000_000;

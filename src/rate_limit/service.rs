@@ -123,3 +123,69 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::{ServiceBuilder, ServiceExt};
+
+    use super::super::{ClientRateLimitLayer, KeyedLimit, Rate};
+    use super::*;
+    use crate::body::full;
+
+    fn rate(burst: u32) -> Rate {
+        Rate {
+            requests_per_second: NonZeroU32::MIN,
+            burst: NonZeroU32::new(burst).unwrap(),
+        }
+    }
+
+    fn request(ip: Option<&str>) -> Request<()> {
+        let mut request = Request::get("/b/k").body(()).unwrap();
+        if let Some(ip) = ip {
+            request
+                .extensions_mut()
+                .insert(ClientIp(ip.parse().unwrap()));
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_never_reaches_the_inner_service() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let per_ip = Arc::new(KeyedLimit::new(rate(1), 10));
+        let layer = ClientRateLimitLayer::new("b", None, Some(per_ip), None);
+        let service = ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(move |_: Request<()>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, ProxyError>(Response::new(full("ok"))) }
+            });
+        let mut refused = None;
+        for _ in 0..1000 {
+            if let Err(e) = service.clone().oneshot(request(Some("10.0.0.1"))).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        let Some(ProxyError::RateLimited(throttled)) = refused else {
+            panic!("never refused: {refused:?}");
+        };
+        assert_eq!((throttled.scope, throttled.limit), ("ip", 1));
+        let passed = calls.load(Ordering::SeqCst);
+        // Another address, and a request with no address, are not limited by it.
+        assert!(
+            service
+                .clone()
+                .oneshot(request(Some("10.0.0.2")))
+                .await
+                .is_ok()
+        );
+        assert!(service.clone().oneshot(request(None)).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), passed + 2);
+    }
+}
