@@ -1,7 +1,7 @@
 //! State that outlives configuration reloads.
 //!
-//! Connection pools, JWKS key sets, policy decision caches and the response
-//! cache are expensive to rebuild, so each build takes them from here by
+//! Connection pools, JWKS key sets, policy decision caches, the response
+//! cache and rate limiters' budgets are expensive (or unfair) to rebuild, so each build takes them from here by
 //! handle (see [`crate::build::Staging`]) and a reload keeps what the new
 //! generation still uses.
 
@@ -14,6 +14,7 @@ use crate::authz::AuthzShared;
 use crate::build::Pools;
 use crate::cache::CacheShared;
 use crate::health::Readiness;
+use crate::rate_limit::RateLimitShared;
 use crate::upstream::LeafService;
 
 /// Everything the proxy keeps across reloads.
@@ -32,6 +33,8 @@ pub struct Shared {
     pub authz: AuthzShared,
     /// The response cache and its tiers.
     pub cache: CacheShared,
+    /// Rate limiters, kept (with their clients' budgets) while their settings are unchanged.
+    pub rate_limit: RateLimitShared,
 }
 
 impl Default for Shared {
@@ -44,6 +47,7 @@ impl Default for Shared {
             auth: AuthShared::default(),
             authz: AuthzShared::default(),
             cache: CacheShared::default(),
+            rate_limit: RateLimitShared::default(),
         }
     }
 }

@@ -8,8 +8,8 @@
 //! stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
-//! bucket configures: (IP filter) → (rate limit by client) → authentication (private
-//! buckets) → authorization (buckets with a policy) → (rate limit by user) →
+//! bucket configures: IP filter → rate limit by client → authentication
+//! (private buckets) → authorization (buckets with a policy) → rate limit by user →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → 404 fallback (buckets with `fallback_on_404`) →
 //! replica failover (buckets with `replicas`) → per S3 target: (retry) →
@@ -40,6 +40,7 @@ use crate::fallback::FallbackLayer;
 use crate::health::HealthLayer;
 use crate::ip_filter::IpFilterLayer;
 use crate::limits::SecurityLimitsLayer;
+use crate::rate_limit::RateLimits;
 use crate::rescue::RescueLayer;
 use crate::route::{BucketRoute, BucketService, Mounted, ReplicaRoute, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
@@ -68,6 +69,7 @@ struct Parts<'a> {
     config: &'a Config,
     shared: &'a Shared,
     cache: Option<CacheGeneration>,
+    rate_limits: RateLimits,
 }
 
 /// Builds the stack of one configuration generation, with no side effect
@@ -79,6 +81,7 @@ pub(crate) fn build(config: &Config, shared: &Shared) -> Result<Built, BuildErro
         config,
         shared,
         cache: CacheGeneration::stage(config, &shared.cache, &mut staging)?,
+        rate_limits: RateLimits::stage(config, &shared.rate_limit, &mut staging),
     };
     let mut mounted = Vec::with_capacity(config.buckets.len());
     for (i, bucket) in config.buckets.iter().enumerate() {
@@ -178,12 +181,16 @@ fn bucket_stack(
     let service = ServiceBuilder::new()
         // Refused addresses first: they reach no limiter, token check or S3.
         .option_layer(IpFilterLayer::for_bucket(bucket))
-        // (rate limit by client slots in here)
+        // Cheap shedding before any token is verified: global, per client
+        // address, per bucket (each only where configured).
+        .option_layer(parts.rate_limits.client_layer(bucket))
         // Private buckets: verify the token; claims become an extension.
         .option_layer(auth)
         // Policy engines decide with the claims as input.
         .option_layer(authz)
-        // (rate limit by user slots in here)
+        // Per user (the verified claim; anonymous: the address), once the
+        // claims are known and before cached bytes are served.
+        .option_layer(parts.rate_limits.user_layer(bucket))
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
         // A key the targets do not have is looked up in the migration source

@@ -47,6 +47,11 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.security_limits.max_header_size", 16_384),
     ("server.security_limits.max_body_size", 0),
     ("server.security_limits.max_headers", 100),
+    ("server.rate_limit.global.requests_per_second", 1000),
+    ("server.rate_limit.global.burst", 1000),
+    ("server.rate_limit.per_ip.requests_per_second", 1000),
+    ("server.rate_limit.per_ip.burst", 1000),
+    ("server.rate_limit.per_ip.max_tracked_ips", 100_000),
     ("admin.jwt.leeway_seconds", 0),
     ("metrics.port", 0),
     ("upstream.pool_max_idle_per_host", 64),
@@ -68,6 +73,10 @@ const FIELDS: &[(&str, u64)] = &[
     ("cache.redis.timeout_ms", 200),
     ("buckets[0].cache.ttl_seconds", 60),
     ("buckets[0].cache.max_item_size_mb", 1),
+    ("buckets[0].s3.rate_limit.requests_per_second", 1000),
+    ("buckets[0].s3.rate_limit.burst", 1000),
+    ("buckets[0].rate_limit_per_user.requests_per_second", 1000),
+    ("buckets[0].rate_limit_per_user.burst", 1000),
     (
         "buckets[0].auth.authorization.decision_cache_ttl_seconds",
         60,
@@ -129,6 +138,15 @@ server:
     max_body_size: «server.security_limits.max_body_size»
     max_headers: «server.security_limits.max_headers»
   trusted_proxies: ["127.0.0.1", "::1/128", "10.0.0.0/8"]
+  rate_limit:
+    enabled: true
+    global:
+      requests_per_second: «server.rate_limit.global.requests_per_second»
+      burst: «server.rate_limit.global.burst»
+    per_ip:
+      requests_per_second: «server.rate_limit.per_ip.requests_per_second»
+      burst: «server.rate_limit.per_ip.burst»
+      max_tracked_ips: «server.rate_limit.per_ip.max_tracked_ips»
 admin:
   enabled: false
   jwt:
@@ -172,7 +190,10 @@ cache:
 buckets:
   - name: a
     path_prefix: /a
-    s3: «s3»
+    s3: «s3_limited»
+    rate_limit_per_user:
+      requests_per_second: «buckets[0].rate_limit_per_user.requests_per_second»
+      burst: «buckets[0].rate_limit_per_user.burst»
     ip_filter:
       allowlist: ["127.0.0.0/8", "::1"]
       blocklist: ["10.0.0.0/8"]
@@ -279,8 +300,14 @@ impl World {
             "{}, replicas: [{replica}], fallback_on_404: {s3}}}",
             &s3[..s3.len() - 1]
         );
+        let s3_limited = s3.replace(
+            '}',
+            ", rate_limit: {requests_per_second: «buckets[0].s3.rate_limit.requests_per_second», \
+             burst: «buckets[0].s3.rate_limit.burst»}}",
+        );
         let mut yaml = TEMPLATE
             .replace("«s3_replicas»", &s3_replicas)
+            .replace("«s3_limited»", &s3_limited)
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))
@@ -340,6 +367,8 @@ async fn serve(config: Config) -> Result<(), String> {
     ] {
         let (status, body) = get(&proxy, &format!("/{bucket}/{OBJECT}"), &token).await;
         let served = match expected {
+            // A rate limit at its smallest burst refuses the later buckets.
+            _ if status == StatusCode::TOO_MANY_REQUESTS => true,
             Some(expected) => status == expected && body == BODY,
             None => status != StatusCode::INTERNAL_SERVER_ERROR,
         };

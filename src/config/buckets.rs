@@ -12,6 +12,7 @@ use crate::config::{ReplicaConfig, S3Config};
 use crate::failover::config::replicas;
 use crate::fallback::config::fallback_on_404;
 use crate::ip_filter::config::ip_filter;
+use crate::rate_limit::config::bucket_rate_limits;
 use crate::upstream::config::{RawS3, s3_config};
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
@@ -32,7 +33,7 @@ pub(super) fn buckets(
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut prefixes: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
-    for (i, b) in raw.into_iter().enumerate() {
+    for (i, mut b) in raw.into_iter().enumerate() {
         let at = format!("buckets[{i}]");
         let name = bucket_name(b.name, &at, errs);
         if let Some(name) = &name {
@@ -51,6 +52,9 @@ pub(super) fn buckets(
                 errs,
             );
         }
+        // `s3.rate_limit` is the bucket's limit (the original's place), not the target's.
+        let s3_rate = b.s3.as_mut().and_then(|s3| s3.rate_limit.take());
+        let rate_limits = bucket_rate_limits(s3_rate, b.rate_limit_per_user, &at, errs);
         let (s3, targets) = bucket_s3(b.s3, &format!("{at}.s3"), env, errs);
         let auth = bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
@@ -58,6 +62,7 @@ pub(super) fn buckets(
         if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
             (name, path_prefix, s3, auth, bucket_cache)
             && let Some((replicas, fallback_on_404)) = targets
+            && let Some(rate_limits) = rate_limits
         {
             out.push(BucketConfig {
                 name,
@@ -68,6 +73,7 @@ pub(super) fn buckets(
                 ip_filter,
                 replicas,
                 fallback_on_404,
+                rate_limits,
             });
         }
     }

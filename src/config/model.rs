@@ -23,6 +23,7 @@ pub use crate::cache::config::{
 };
 pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
+pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
@@ -97,4 +98,6 @@ pub struct BucketConfig {
     pub replicas: Vec<ReplicaConfig>,
     /// `s3.fallback_on_404`: where a key the targets do not have is looked up.
     pub fallback_on_404: Option<S3Config>,
+    /// The bucket's own rate limits (`s3.rate_limit`, `rate_limit_per_user`).
+    pub rate_limits: BucketRateLimits,
 }

@@ -15,6 +15,7 @@ use super::{ConfigError, PathSet, Str};
 use crate::auth::config::{RawBucketAuth, RawJwt};
 use crate::cache::config::{RawBucketCache, RawCache};
 use crate::ip_filter::config::RawIpFilter;
+use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
 use crate::telemetry::config::RawLogging;
 use crate::upstream::config::{RawS3, RawUpstream};
@@ -88,6 +89,7 @@ pub(crate) struct RawBucket {
     pub(crate) auth: Option<RawBucketAuth>,
     pub(crate) cache: Option<RawBucketCache>,
     pub(crate) ip_filter: Option<RawIpFilter>,
+    pub(crate) rate_limit_per_user: Option<RawUserRate>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::{RawMetrics, RawServer};
 use crate::client_addr::config::trusted_proxies;
 use crate::config::{Bool, Errors, count, seconds, seconds_within};
 use crate::limits::config::security_limits;
+use crate::rate_limit::config::rate_limit;
 
 /// Where the proxy listens by default: every interface, port 8080.
 const DEFAULT_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
@@ -33,6 +34,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let connections = connections(&raw, errs);
     let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies.take(), errs);
+    let rate_limit = rate_limit(raw.rate_limit.take(), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -47,6 +49,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         max_concurrent_requests: limits.max_concurrent_requests,
         security_limits,
         trusted_proxies,
+        rate_limit,
     })
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::auth::config::RawJwt;
 use crate::config::{Bool, Str, U64};
 use crate::limits::config::RawSecurityLimits;
+use crate::rate_limit::config::RawRateLimit;
 
 mod address;
 mod admin;
@@ -42,6 +43,7 @@ pub(crate) struct RawServer {
     pub(crate) max_concurrent_requests: Option<U64>,
     pub(crate) security_limits: RawSecurityLimits,
     pub(crate) trusted_proxies: Option<Vec<Str>>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
 }
 
 /// `admin:` as written.

@@ -7,6 +7,7 @@ use crate::auth::config::AdminJwtConfig;
 use crate::config::Secret;
 use crate::ip_filter::IpSet;
 use crate::limits::SecurityLimitsConfig;
+use crate::rate_limit::RateLimitConfig;
 
 /// Settings of the main listener.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     /// believed when deciding the client address (reloadable); empty: the
     /// TCP peer is the client ([`crate::client_addr`]).
     pub trusted_proxies: IpSet,
+    /// The global and per-address rate limits (reloadable).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl ServerConfig {

@@ -10,6 +10,7 @@
 use serde::Deserialize;
 
 use crate::config::{Bool, Str, U64};
+use crate::rate_limit::config::RawRate;
 
 mod ca_bundle;
 mod credentials;
@@ -55,4 +56,6 @@ pub(crate) struct RawS3 {
     pub(crate) replicas: Option<Vec<crate::failover::config::RawReplica>>,
     /// Where a missing key is looked up (validated by `crate::fallback`).
     pub(crate) fallback_on_404: Option<crate::fallback::config::RawFallback>,
+    /// Validated with the bucket (`rate_limit::config`), not with the S3 target.
+    pub(crate) rate_limit: Option<RawRate>,
 }
