@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::auth::AuthShared;
 use crate::authz::AuthzShared;
+use crate::breaker::BreakerRegistry;
 use crate::build::Pools;
 use crate::cache::CacheShared;
 use crate::health::Readiness;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub authz: AuthzShared,
     /// The response cache and its tiers.
     pub cache: CacheShared,
+    /// Circuit breakers, kept while their target and settings are unchanged.
+    pub breakers: BreakerRegistry,
 }
 
 impl Default for Shared {
@@ -44,6 +47,7 @@ impl Default for Shared {
             auth: AuthShared::default(),
             authz: AuthzShared::default(),
             cache: CacheShared::default(),
+            breakers: BreakerRegistry::default(),
         }
     }
 }

@@ -10,27 +10,35 @@
 //! bucket configures: (rate limit by client) → authentication (private
 //! buckets) → authorization (buckets with a policy) → (rate limit by user) →
 //! cache (while caching is enabled; after auth, so only authorized requests
-//! reach cached bytes) → (circuit breaker) → S3 request → SigV4 → upstream.
+//! reach cached bytes) → its S3 target.
+//!
+//! **Per S3 target** (`target_stack`; the bucket's own `s3` block today,
+//! one per replica with failover): retry → circuit breaker → S3 request →
+//! SigV4 → upstream, retry and breaker only where the bucket configures them.
 //! A layer a bucket does not configure is an `Either` arm that costs one
 //! branch; the parenthesised concerns slot in at the marked points.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use tower::ServiceBuilder;
+use tower::retry::budget::TpsBudget;
 use tower::util::{BoxCloneSyncService, Either};
 
 use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
 use crate::backend::S3Backend;
 use crate::body::ProxyBody;
+use crate::breaker::CircuitBreakerLayer;
 use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
-use crate::config::{BucketConfig, Config};
+use crate::config::{BucketConfig, Config, S3Config};
 use crate::health::HealthLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rescue::RescueLayer;
+use crate::retry::{RetryLayer, RetryPolicy, bucket_budget};
 use crate::route::{BucketRoute, BucketService, Mounted, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
@@ -144,15 +152,15 @@ fn bucket_stack(
         at,
     )?;
     let cache = (parts.cache.as_ref()).map(|cache| CacheLayer::for_bucket(cache, bucket));
-    let leaf = match &parts.shared.leaf {
-        Some(leaf) => Either::Right(leaf.clone()),
-        // The bucket's pooled keep-alive client, with the request timeout.
-        None => Either::Left(Upstream::new(
-            route.backend.clone(),
-            route.metrics.clone(),
-            parts.config.server.request_timeout,
-        )),
+    // One budget per bucket, shared by its targets: retries are bounded per bucket.
+    let budget = bucket.retry.as_ref().map(bucket_budget);
+    let primary = Target {
+        name: PRIMARY,
+        s3: &bucket.s3,
+        backend: route.backend.clone(),
+        timeout: parts.config.server.request_timeout,
     };
+    let target = target_stack(parts, bucket, &route, budget.as_ref(), primary, staging);
     let service = ServiceBuilder::new()
         // (rate limit by client slots in here)
         // Private buckets: verify the token; claims become an extension.
@@ -162,13 +170,67 @@ fn bucket_stack(
         // (rate limit by user slots in here)
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
-        // (circuit breaker slots in here)
-        // Only allowlisted headers and query parameters go to S3.
-        .layer(S3RequestLayer::new(route.backend.clone()))
-        // The last step that touches the request: nothing may change it after signing.
-        .layer(SigV4Layer::new(route.backend.clone()))
-        .service(leaf);
+        // The bucket's S3 target (the replicas' failover slots in here).
+        .service(target);
     Ok(Mounted { route, service })
+}
+
+/// The `replica` label of the bucket's own `s3` block.
+pub(crate) const PRIMARY: &str = "primary";
+
+/// One S3 target of a bucket, as [`target_stack`] builds it.
+pub(crate) struct Target<'a> {
+    /// [`PRIMARY`] for the bucket's own `s3` block, else the replica's name
+    /// (the `replica` metric label).
+    pub(crate) name: &'a str,
+    /// Its settings: what its breaker's identity across reloads is made of.
+    pub(crate) s3: &'a S3Config,
+    /// Its endpoint, signing identity and pooled client.
+    pub(crate) backend: Arc<S3Backend>,
+    /// The longest wait for its response head, and between body frames.
+    pub(crate) timeout: Duration,
+}
+
+/// One S3 target's stack: retry → circuit breaker → S3 request → SigV4 →
+/// upstream, with the retry and breaker layers only where the bucket
+/// configures them. `budget` is the bucket's retry budget (shared by its
+/// targets); the breaker comes from (or, at commit, joins) the registry.
+fn target_stack(
+    parts: &Parts<'_>,
+    bucket: &BucketConfig,
+    route: &BucketRoute,
+    budget: Option<&Arc<TpsBudget>>,
+    target: Target<'_>,
+    staging: &mut Staging<'_>,
+) -> impl BucketService + use<> {
+    let retry = (bucket.retry.as_ref().zip(budget)).map(|(retry, budget)| {
+        RetryLayer::new(RetryPolicy::new(*retry, budget.clone(), &bucket.name))
+    });
+    let breaker = bucket.circuit_breaker.map(|settings| {
+        let registry = &parts.shared.breakers;
+        let breaker = registry.stage(staging, &bucket.name, target.name, target.s3, settings);
+        CircuitBreakerLayer::new(breaker)
+    });
+    let leaf = match &parts.shared.leaf {
+        Some(leaf) => Either::Right(leaf.clone()),
+        // The target's pooled keep-alive client, with its timeout.
+        None => Either::Left(Upstream::new(
+            target.backend.clone(),
+            route.metrics.clone(),
+            target.timeout,
+        )),
+    };
+    ServiceBuilder::new()
+        // Failed reads are tried again, within the bucket's budget; outside
+        // the breaker, so every try is counted and an open one stops them.
+        .option_layer(retry)
+        // A failing target is refused at once instead of asked again.
+        .option_layer(breaker)
+        // Only allowlisted headers and query parameters go to S3.
+        .layer(S3RequestLayer::new(target.backend.clone()))
+        // The last step that touches the request: nothing may change it after signing.
+        .layer(SigV4Layer::new(target.backend))
+        .service(leaf)
 }
 
 /// The bucket's route: its S3 target (endpoint, identity, pooled client) and metrics.

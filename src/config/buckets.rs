@@ -7,7 +7,9 @@ use super::model::BucketConfig;
 use super::raw::RawBucket;
 use super::{Errors, Str};
 use crate::auth::config::{JwtConfig, bucket_auth};
+use crate::breaker::config::circuit_breaker;
 use crate::cache::config::{CacheConfig, bucket_cache};
+use crate::retry::config::retry as retry_config;
 use crate::upstream::config::s3_config;
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
@@ -28,7 +30,7 @@ pub(super) fn buckets(
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut prefixes: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
-    for (i, b) in raw.into_iter().enumerate() {
+    for (i, mut b) in raw.into_iter().enumerate() {
         let at = format!("buckets[{i}]");
         let name = bucket_name(b.name, &at, errs);
         if let Some(name) = &name {
@@ -47,6 +49,15 @@ pub(super) fn buckets(
                 errs,
             );
         }
+        // Validated beside their layers; settings of the bucket's every S3 target.
+        let s3_at = format!("{at}.s3");
+        let resilience =
+            b.s3.as_mut()
+                .map(|s3| (s3.circuit_breaker.take(), s3.retry.take()));
+        let (breaker, retry) = resilience.unwrap_or_default();
+        let circuit_breaker =
+            breaker.map(|raw| circuit_breaker(raw, &format!("{s3_at}.circuit_breaker"), errs));
+        let retry = retry.map(|raw| retry_config(raw, &format!("{s3_at}.retry"), errs));
         let s3 = match b.s3 {
             Some(s3) => s3_config(s3, &format!("{at}.s3"), env, errs),
             None => {
@@ -65,6 +76,8 @@ pub(super) fn buckets(
                 s3,
                 auth,
                 cache,
+                circuit_breaker,
+                retry,
             });
         }
     }

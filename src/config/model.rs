@@ -17,10 +17,12 @@ pub use crate::auth::config::{
 pub use crate::authz::config::{
     AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
 };
+pub use crate::breaker::config::BreakerConfig;
 pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
@@ -88,4 +90,8 @@ pub struct BucketConfig {
     pub auth: AuthConfig,
     /// Caching overrides for this bucket.
     pub cache: BucketCacheConfig,
+    /// `s3.circuit_breaker`, for each S3 target; `None`: no breaker.
+    pub circuit_breaker: Option<BreakerConfig>,
+    /// `s3.retry`, for each S3 target; `None`: no retries.
+    pub retry: Option<RetryConfig>,
 }

@@ -49,4 +49,8 @@ pub(crate) struct RawS3 {
     pub(crate) session_token: Option<Str>,
     pub(crate) anonymous: Option<Bool>,
     pub(crate) ca_cert_path: Option<Str>,
+    /// Validated by the breaker (`crate::breaker::config`).
+    pub(crate) circuit_breaker: Option<crate::breaker::config::RawCircuitBreaker>,
+    /// Validated by the retry layer (`crate::retry::config`).
+    pub(crate) retry: Option<crate::retry::config::RawRetry>,
 }
