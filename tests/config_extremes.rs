@@ -64,6 +64,14 @@ const FIELDS: &[(&str, u64)] = &[
     ("cache.redis.ttl_seconds", 3600),
     ("cache.redis.pool_size", 16),
     ("cache.redis.timeout_ms", 200),
+    ("buckets[0].s3.circuit_breaker.failure_threshold", 5),
+    ("buckets[0].s3.circuit_breaker.success_threshold", 2),
+    ("buckets[0].s3.circuit_breaker.timeout_seconds", 60),
+    ("buckets[0].s3.circuit_breaker.half_open_max_requests", 3),
+    ("buckets[0].s3.retry.max_attempts", 3),
+    ("buckets[0].s3.retry.initial_backoff_ms", 1),
+    ("buckets[0].s3.retry.max_backoff_ms", 1000),
+    ("buckets[0].s3.retry.budget_percent", 10),
     ("buckets[0].cache.ttl_seconds", 60),
     ("buckets[0].cache.max_item_size_mb", 1),
     (
@@ -164,7 +172,7 @@ cache:
 buckets:
   - name: a
     path_prefix: /a
-    s3: «s3»
+    s3: «s3_resilient»
     cache:
       ttl_seconds: «buckets[0].cache.ttl_seconds»
       max_item_size_mb: «buckets[0].cache.max_item_size_mb»
@@ -207,6 +215,17 @@ buckets:
         jwks_min_refresh_interval_seconds: «buckets[3].auth.jwt.jwks_min_refresh_interval_seconds»
         jwks_timeout_seconds: «buckets[3].auth.jwt.jwks_timeout_seconds»
 "#;
+
+/// Bucket `a`'s `s3` keys beyond the target itself.
+const RESILIENCE: &str = "circuit_breaker: {\
+    failure_threshold: «buckets[0].s3.circuit_breaker.failure_threshold», \
+    success_threshold: «buckets[0].s3.circuit_breaker.success_threshold», \
+    timeout_seconds: «buckets[0].s3.circuit_breaker.timeout_seconds», \
+    half_open_max_requests: «buckets[0].s3.circuit_breaker.half_open_max_requests»}, \
+    retry: {max_attempts: «buckets[0].s3.retry.max_attempts», \
+    initial_backoff_ms: «buckets[0].s3.retry.initial_backoff_ms», \
+    max_backoff_ms: «buckets[0].s3.retry.max_backoff_ms», \
+    budget_percent: «buckets[0].s3.retry.budget_percent»}";
 
 const S3_BUCKET: &str = "extremes";
 const OBJECT: &str = "object.txt";
@@ -255,7 +274,10 @@ impl World {
             q(&self.s3.endpoint()),
             q(SECRET_KEY)
         );
+        // Bucket `a` also has a circuit breaker and retries.
+        let resilient = format!("{}, {RESILIENCE}}}", s3.trim_end_matches('}'));
         let mut yaml = TEMPLATE
+            .replace("«s3_resilient»", &resilient)
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))
