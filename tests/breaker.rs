@@ -230,3 +230,24 @@ async fn reload(proxy: &Proxy, cfg: &Config) {
     proxy.signal("HUP");
     proxy.wait_for_message(from, "configuration reloaded").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_open_it_and_a_probe_closes_it_once_the_target_is_back() {
+    let upstream = Faulty::object(OBJECT).await;
+    let proxy = Proxy::start(&config(&upstream, ACCESS_KEY, &breaker_yaml(2, 1, 1))).await;
+    assert_eq!(get(proxy.main, "/guarded/warm").await.status, 200);
+
+    upstream.refuse_connections().await;
+    for _ in 0..2 {
+        let r = get(proxy.main, "/guarded/down").await;
+        assert_eq!(r.status, 502, "{}", r.describe());
+    }
+    assert_refused(&get(proxy.main, "/guarded/down").await);
+    assert_eq!(state(&proxy).await, 2.0);
+
+    upstream.accept_connections();
+    let probe = first_not_refused(&proxy, "/guarded/back").await;
+    assert_eq!(probe.status, 200, "{}", probe.describe());
+    assert_eq!(state(&proxy).await, 0.0);
+    assert_eq!(upstream.requests(), 2, "the warm-up and the probe");
+}

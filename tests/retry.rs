@@ -216,3 +216,27 @@ async fn the_budget_bounds_retries_when_the_backend_is_down_for_everyone() {
             > 0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_read_reaches_a_real_s3_with_a_valid_signature() {
+    let s3 = S3Server::start(&["real-bkt"]).await;
+    s3.write_object("real-bkt", "doc.txt", b"signed and served");
+    let upstream = Faulty::forward_to(s3.addr()).await;
+    let mut bucket = BucketCfg::at(
+        "real",
+        &upstream.endpoint(),
+        "real-bkt",
+        &s3.access_key,
+        &s3.secret_key,
+    );
+    bucket.extra_yaml = FAST.to_owned();
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    let proxy = Proxy::start(&cfg).await;
+
+    upstream.fail_next(1, Fault::slow_down());
+    let r = get(proxy.main, "/real/doc.txt").await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"signed and served");
+    assert_eq!(upstream.requests(), 2);
+}
