@@ -11,7 +11,7 @@
 //! - at most `max_attempts` tries, the first included;
 //! - waits with exponential backoff and full jitter ([`backoff`]): the
 //!   ceiling starts at `initial_backoff_ms`, doubles, stops at `max_backoff_ms`;
-//! - bounded by the bucket's [budget](budget): retries may add at most
+//! - bounded by the bucket's [`budget`]: retries may add at most
 //!   `budget_percent` of the recent requests, plus a reserve of 10 per
 //!   second, so a backend down for everyone gets little more than the
 //!   requests themselves.
