@@ -34,12 +34,12 @@
 //!   side effects until its generation goes live.
 //! - [`reload`]: [`Proxy`], the `ArcSwap` of (config, stack) generations.
 //! - [`shared`]: what outlives reloads (connection pools, readiness, key
-//!   sets, decision caches, the response cache).
+//!   sets, decision caches, the response cache, circuit breakers).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
-//!   bucket [`ip_filter`], [`auth`],
-//!   [`authz`], [`cache`], [`s3_request`], [`sigv4`], and the leaf
+//!   bucket [`ip_filter`], [`rate_limit`], [`auth`], [`authz`], [`cache`], [`fallback`],
+//!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
 //!   forwarded to S3, shared by [`auth`], [`cache`] and [`s3_request`].

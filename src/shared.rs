@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::auth::AuthShared;
 use crate::authz::AuthzShared;
+use crate::breaker::BreakerRegistry;
 use crate::build::Pools;
 use crate::cache::CacheShared;
 use crate::health::Readiness;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub cache: CacheShared,
     /// Rate limiters, kept (with their clients' budgets) while their settings are unchanged.
     pub rate_limit: RateLimitShared,
+    /// Circuit breakers, kept while their target and settings are unchanged.
+    pub breakers: BreakerRegistry,
 }
 
 impl Default for Shared {
@@ -48,6 +51,7 @@ impl Default for Shared {
             authz: AuthzShared::default(),
             cache: CacheShared::default(),
             rate_limit: RateLimitShared::default(),
+            breakers: BreakerRegistry::default(),
         }
     }
 }

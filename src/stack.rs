@@ -12,12 +12,13 @@
 //! (private buckets) → authorization (buckets with a policy) → rate limit by user →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → 404 fallback (buckets with `fallback_on_404`) →
-//! replica failover (buckets with `replicas`) → per S3 target: (retry) →
-//! (circuit breaker) → S3 request → SigV4 → upstream. Each S3 target (the
-//! bucket's own, each replica, the fallback bucket) has its own stack,
-//! built by `target_stack` with its own backend and timeout. A layer a
-//! bucket does not configure is an `Either` arm that costs one branch; the
-//! parenthesised concerns slot in at the marked points.
+//! replica failover (buckets with `replicas`) → its S3 targets.
+//!
+//! **Per S3 target** (`target_stack`: the bucket's own `s3` block, each
+//! replica, the fallback bucket, each with its own backend and timeout):
+//! retry → circuit breaker → S3 request → SigV4 → upstream, retry and
+//! breaker only where the bucket configures them. A layer a bucket does not
+//! configure is an `Either` arm that costs one branch.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,12 +26,14 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use tower::ServiceBuilder;
+use tower::retry::budget::TpsBudget;
 use tower::util::{BoxCloneSyncService, Either};
 
 use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
 use crate::backend::S3Backend;
 use crate::body::ProxyBody;
+use crate::breaker::CircuitBreakerLayer;
 use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
@@ -42,6 +45,7 @@ use crate::ip_filter::IpFilterLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rate_limit::RateLimits;
 use crate::rescue::RescueLayer;
+use crate::retry::{RetryLayer, RetryPolicy, bucket_budget};
 use crate::route::{BucketRoute, BucketService, Mounted, ReplicaRoute, Route, RouteTable};
 use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
@@ -147,6 +151,8 @@ struct BucketTargets<'a> {
     route: &'a BucketRoute,
     /// `upstream.max_connections_per_bucket`, shared by all the bucket's targets.
     cap: Option<ConnectionCap>,
+    /// The bucket's retry budget (`s3.retry`), shared by all its targets.
+    budget: Option<Arc<TpsBudget>>,
 }
 
 /// One bucket's stack: only the layers it configures, down to its S3 targets.
@@ -176,6 +182,8 @@ fn bucket_stack(
         route: &route,
         // One bucket cannot take every upstream socket: its targets share one cap.
         cap: ConnectionCap::for_bucket(&parts.config.upstream),
+        // One retry budget per bucket, shared by its targets.
+        budget: bucket.retry.as_ref().map(bucket_budget),
     };
     let fallback = fallback_on_404(&shared, staging, at)?;
     let service = ServiceBuilder::new()
@@ -196,7 +204,7 @@ fn bucket_stack(
         // A key the targets do not have is looked up in the migration source
         // (above failover: a 404 is final for every replica).
         .option_layer(fallback)
-        .service(targets(&shared));
+        .service(targets(&shared, staging));
     Ok(Mounted { route, service })
 }
 
@@ -204,52 +212,98 @@ fn bucket_stack(
 /// order behind failover.
 fn targets(
     shared: &BucketTargets<'_>,
+    staging: &mut Staging<'_>,
 ) -> Either<Failover<impl BucketService + use<>>, impl BucketService + use<>> {
     let (parts, route) = (shared.parts, shared.route);
-    let replicas = (route.replicas.iter().zip(&shared.bucket.replicas)).map(|(replica, config)| {
+    let mut replicas = Vec::with_capacity(route.replicas.len());
+    for (replica, config) in route.replicas.iter().zip(&shared.bucket.replicas) {
         let timeout = config
             .timeout
             .unwrap_or(parts.config.server.request_timeout);
-        target_stack(shared, &replica.name, &replica.backend, timeout)
-    });
-    match Failover::new(route.name.clone(), replicas.collect()) {
+        let target = TargetSpec {
+            name: replica.name.clone(),
+            s3: &config.s3,
+            backend: replica.backend.clone(),
+            timeout,
+        };
+        replicas.push(target_stack(shared, target, staging));
+    }
+    match Failover::new(route.name.clone(), replicas) {
         // Each replica signs with its own identity and region; failover
         // moves on only when a replica fails, never on a 4xx.
         Some(failover) => Either::Left(failover),
         None => {
-            let timeout = parts.config.server.request_timeout;
-            Either::Right(target_stack(shared, &route.name, &route.backend, timeout).service)
+            let primary = TargetSpec {
+                name: Arc::from(PRIMARY),
+                s3: &shared.bucket.s3,
+                backend: route.backend.clone(),
+                timeout: parts.config.server.request_timeout,
+            };
+            Either::Right(target_stack(shared, primary, staging).service)
         }
     }
 }
 
-/// One S3 target's stack (the bucket's own, a replica, the 404 fallback),
-/// named `name` (its metric label): the request to S3, signed for
-/// `backend`, sent with `timeout`.
+/// The `replica` label of the bucket's own `s3` block.
+pub(crate) const PRIMARY: &str = "primary";
+
+/// One S3 target of a bucket, as [`target_stack`] builds it.
+struct TargetSpec<'a> {
+    /// [`PRIMARY`], the replica's name or `fallback_on_404` (the `replica`
+    /// metric label, and the failover's `from`/`to`).
+    name: Arc<str>,
+    /// Its settings: what its breaker's identity across reloads is made of.
+    s3: &'a S3Config,
+    /// Its endpoint, signing identity and pooled client.
+    backend: Arc<S3Backend>,
+    /// The longest wait for its response head, and between body frames.
+    timeout: Duration,
+}
+
+/// One S3 target's stack: retry → circuit breaker → S3 request → SigV4 →
+/// upstream, with the retry and breaker layers only where the bucket
+/// configures them. The breaker comes from (or, at commit, joins) the
+/// registry, so it outlives a reload that leaves the target unchanged.
 fn target_stack(
     shared: &BucketTargets<'_>,
-    name: &Arc<str>,
-    backend: &Arc<S3Backend>,
-    timeout: Duration,
+    target: TargetSpec<'_>,
+    staging: &mut Staging<'_>,
 ) -> Target<impl BucketService + use<>> {
-    let leaf = match &shared.parts.shared.leaf {
+    let (parts, bucket) = (shared.parts, shared.bucket);
+    let retry = (bucket.retry.as_ref().zip(shared.budget.as_ref())).map(|(retry, budget)| {
+        RetryLayer::new(RetryPolicy::new(*retry, budget.clone(), &bucket.name))
+    });
+    let breaker = bucket.circuit_breaker.map(|settings| {
+        let registry = &parts.shared.breakers;
+        let breaker = registry.stage(staging, &bucket.name, &target.name, target.s3, settings);
+        CircuitBreakerLayer::new(breaker)
+    });
+    let leaf = match &parts.shared.leaf {
         Some(leaf) => Either::Right(leaf.clone()),
-        // The target's pooled keep-alive client, with its request timeout,
-        // holding a permit of the bucket's connection cap while it sends.
+        // The target's pooled keep-alive client, with its timeout, holding a
+        // permit of the bucket's connection cap while it sends.
         None => Either::Left(
-            Upstream::new(backend.clone(), shared.route.metrics.clone(), timeout)
-                .with_connection_cap(shared.cap.clone()),
+            Upstream::new(
+                target.backend.clone(),
+                shared.route.metrics.clone(),
+                target.timeout,
+            )
+            .with_connection_cap(shared.cap.clone()),
         ),
     };
     let service = ServiceBuilder::new()
-        // (retry and circuit breaker slot in here, per target)
+        // Failed reads are tried again, within the bucket's budget; outside
+        // the breaker, so every try is counted and an open one stops them.
+        .option_layer(retry)
+        // A failing target is refused at once instead of asked again.
+        .option_layer(breaker)
         // Only allowlisted headers and query parameters go to S3.
-        .layer(S3RequestLayer::new(backend.clone()))
+        .layer(S3RequestLayer::new(target.backend.clone()))
         // The last step that touches the request: nothing may change it after signing.
-        .layer(SigV4Layer::new(backend.clone()))
+        .layer(SigV4Layer::new(target.backend))
         .service(leaf);
     Target {
-        name: name.clone(),
+        name: target.name,
         service,
     }
 }
@@ -270,9 +324,13 @@ fn fallback_on_404(
         staging,
         &format!("{at}.s3.fallback_on_404"),
     )?;
-    let name: Arc<str> = Arc::from("fallback_on_404");
-    let timeout = parts.config.server.request_timeout;
-    let target = target_stack(shared, &name, &backend, timeout);
+    let fallback = TargetSpec {
+        name: Arc::from("fallback_on_404"),
+        s3,
+        backend,
+        timeout: parts.config.server.request_timeout,
+    };
+    let target = target_stack(shared, fallback, staging);
     let service = BoxCloneSyncService::new(target.service);
     Ok(Some(FallbackLayer::new(route.name.clone(), service)))
 }

@@ -71,6 +71,14 @@ const FIELDS: &[(&str, u64)] = &[
     ("cache.redis.ttl_seconds", 3600),
     ("cache.redis.pool_size", 16),
     ("cache.redis.timeout_ms", 200),
+    ("buckets[0].s3.circuit_breaker.failure_threshold", 5),
+    ("buckets[0].s3.circuit_breaker.success_threshold", 2),
+    ("buckets[0].s3.circuit_breaker.timeout_seconds", 60),
+    ("buckets[0].s3.circuit_breaker.half_open_max_requests", 3),
+    ("buckets[0].s3.retry.max_attempts", 3),
+    ("buckets[0].s3.retry.initial_backoff_ms", 1),
+    ("buckets[0].s3.retry.max_backoff_ms", 1000),
+    ("buckets[0].s3.retry.budget_percent", 10),
     ("buckets[0].cache.ttl_seconds", 60),
     ("buckets[0].cache.max_item_size_mb", 1),
     ("buckets[0].s3.rate_limit.requests_per_second", 1000),
@@ -190,7 +198,7 @@ cache:
 buckets:
   - name: a
     path_prefix: /a
-    s3: «s3_limited»
+    s3: «s3_a»
     rate_limit_per_user:
       requests_per_second: «buckets[0].rate_limit_per_user.requests_per_second»
       burst: «buckets[0].rate_limit_per_user.burst»
@@ -242,6 +250,17 @@ buckets:
     path_prefix: /e
     s3: «s3_replicas»
 "#;
+
+/// Bucket `a`'s `s3` keys beyond the target itself.
+const RESILIENCE: &str = "circuit_breaker: {\
+    failure_threshold: «buckets[0].s3.circuit_breaker.failure_threshold», \
+    success_threshold: «buckets[0].s3.circuit_breaker.success_threshold», \
+    timeout_seconds: «buckets[0].s3.circuit_breaker.timeout_seconds», \
+    half_open_max_requests: «buckets[0].s3.circuit_breaker.half_open_max_requests»}, \
+    retry: {max_attempts: «buckets[0].s3.retry.max_attempts», \
+    initial_backoff_ms: «buckets[0].s3.retry.initial_backoff_ms», \
+    max_backoff_ms: «buckets[0].s3.retry.max_backoff_ms», \
+    budget_percent: «buckets[0].s3.retry.budget_percent»}";
 
 const S3_BUCKET: &str = "extremes";
 const OBJECT: &str = "object.txt";
@@ -300,14 +319,16 @@ impl World {
             "{}, replicas: [{replica}], fallback_on_404: {s3}}}",
             &s3[..s3.len() - 1]
         );
-        let s3_limited = s3.replace(
-            '}',
-            ", rate_limit: {requests_per_second: «buckets[0].s3.rate_limit.requests_per_second», \
-             burst: «buckets[0].s3.rate_limit.burst»}}",
+        // Bucket `a` also has a bucket rate limit, a circuit breaker and retries.
+        let s3_a = format!(
+            "{}, {RESILIENCE}, rate_limit: {{requests_per_second: \
+             «buckets[0].s3.rate_limit.requests_per_second», \
+             burst: «buckets[0].s3.rate_limit.burst»}}}}",
+            s3.trim_end_matches('}')
         );
         let mut yaml = TEMPLATE
             .replace("«s3_replicas»", &s3_replicas)
-            .replace("«s3_limited»", &s3_limited)
+            .replace("«s3_a»", &s3_a)
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))

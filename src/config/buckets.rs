@@ -7,12 +7,14 @@ use super::model::BucketConfig;
 use super::raw::RawBucket;
 use super::{Errors, Str};
 use crate::auth::config::{JwtConfig, bucket_auth};
+use crate::breaker::config::circuit_breaker;
 use crate::cache::config::{CacheConfig, bucket_cache};
 use crate::config::{ReplicaConfig, S3Config};
 use crate::failover::config::replicas;
 use crate::fallback::config::fallback_on_404;
 use crate::ip_filter::config::ip_filter;
 use crate::rate_limit::config::bucket_rate_limits;
+use crate::retry::config::retry as retry_config;
 use crate::upstream::config::{RawS3, s3_config};
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
@@ -55,6 +57,15 @@ pub(super) fn buckets(
         // `s3.rate_limit` is the bucket's limit (the original's place), not the target's.
         let s3_rate = b.s3.as_mut().and_then(|s3| s3.rate_limit.take());
         let rate_limits = bucket_rate_limits(s3_rate, b.rate_limit_per_user, &at, errs);
+        // Validated beside their layers; settings of the bucket's every S3 target.
+        let s3_at = format!("{at}.s3");
+        let resilience =
+            b.s3.as_mut()
+                .map(|s3| (s3.circuit_breaker.take(), s3.retry.take()));
+        let (breaker, retry) = resilience.unwrap_or_default();
+        let circuit_breaker =
+            breaker.map(|raw| circuit_breaker(raw, &format!("{s3_at}.circuit_breaker"), errs));
+        let retry = retry.map(|raw| retry_config(raw, &format!("{s3_at}.retry"), errs));
         let (s3, targets) = bucket_s3(b.s3, &format!("{at}.s3"), env, errs);
         let auth = bucket_auth(b.auth, global_jwt, &at, errs);
         let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
@@ -74,6 +85,8 @@ pub(super) fn buckets(
                 replicas,
                 fallback_on_404,
                 rate_limits,
+                circuit_breaker,
+                retry,
             });
         }
     }

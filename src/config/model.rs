@@ -17,6 +17,7 @@ pub use crate::auth::config::{
 pub use crate::authz::config::{
     AuthorizationConfig, FailMode, OpaConfig, OpenFgaConfig, PolicyEngineConfig, RegoConfig,
 };
+pub use crate::breaker::config::BreakerConfig;
 pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
@@ -24,6 +25,7 @@ pub use crate::cache::config::{
 pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
 pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
+pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
@@ -100,4 +102,8 @@ pub struct BucketConfig {
     pub fallback_on_404: Option<S3Config>,
     /// The bucket's own rate limits (`s3.rate_limit`, `rate_limit_per_user`).
     pub rate_limits: BucketRateLimits,
+    /// `s3.circuit_breaker`, for each S3 target; `None`: no breaker.
+    pub circuit_breaker: Option<BreakerConfig>,
+    /// `s3.retry`, for each S3 target; `None`: no retries.
+    pub retry: Option<RetryConfig>,
 }

@@ -9,6 +9,7 @@
 //! * HTTP client helpers ([`send`], [`get`], [`raw_request`], [`Download`]).
 #![allow(dead_code)]
 
+pub(crate) mod faulty;
 pub(crate) mod policy_peers;
 pub(crate) mod redis;
 use std::collections::{BTreeMap, HashMap};

@@ -17,7 +17,7 @@ const R2: &str = "{name: backup-us-east, bucket: products-backup, region: us-eas
                   access_key: a2, secret_key: s2, priority: 2, timeout: 8}";
 
 /// The replica section of the original Yatagarasu's `config.example.yaml`
-/// (its bucket entry, with the keys of other concerns left out).
+/// (its bucket entry, unchanged).
 const ORIGINAL_EXAMPLE: &str = r#"
 buckets:
   - name: "products-ha"
@@ -29,7 +29,9 @@ buckets:
       access_key: "${AWS_ACCESS_KEY_PRIMARY}"
       secret_key: "${AWS_SECRET_KEY_PRIMARY}"
 
+      # Replica set configuration (Phase 23)
       # Replicas are selected by priority (lower = higher priority)
+      # Circuit breaker automatically detects unhealthy replicas
       replicas:
         # Primary replica (highest priority)
         - name: "primary-us-west"
@@ -58,6 +60,13 @@ buckets:
           endpoint: "https://minio.example.com:9000"  # Custom S3-compatible endpoint
           priority: 3
           timeout: 10
+
+      # Circuit breaker configuration (optional, applies to replica health)
+      circuit_breaker:
+        failure_threshold: 5       # Open circuit after N failures
+        success_threshold: 2       # Close circuit after N successes in half-open
+        timeout_seconds: 30        # Half-open state timeout
+
     auth:
       enabled: false
 "#;
@@ -85,6 +94,15 @@ fn the_original_example_loads() {
         "https://minio.example.com:9000/"
     );
     assert!(c.buckets[0].fallback_on_404.is_none());
+    let breaker = c.buckets[0].circuit_breaker.unwrap();
+    assert_eq!(
+        (
+            breaker.failure_threshold,
+            breaker.success_threshold,
+            breaker.timeout
+        ),
+        (5, 2, Duration::from_secs(30))
+    );
 }
 
 #[test]

@@ -58,4 +58,8 @@ pub(crate) struct RawS3 {
     pub(crate) fallback_on_404: Option<crate::fallback::config::RawFallback>,
     /// Validated with the bucket (`rate_limit::config`), not with the S3 target.
     pub(crate) rate_limit: Option<RawRate>,
+    /// Validated by the breaker (`crate::breaker::config`).
+    pub(crate) circuit_breaker: Option<crate::breaker::config::RawCircuitBreaker>,
+    /// Validated by the retry layer (`crate::retry::config`).
+    pub(crate) retry: Option<crate::retry::config::RawRetry>,
 }
