@@ -315,3 +315,50 @@ async fn a_reload_keeps_unchanged_limits_and_applies_new_ones() {
         assert_eq!(r.status, 200, "{}", r.describe());
     }
 }
+
+/// 10,000 client addresses named by a trusted proxy in front (simulated by
+/// `X-Forwarded-For` from 127.0.0.1) each get their own budget: the per-address
+/// limit keys on the resolved client, not on the proxy in front, and the
+/// store (bounded to `max_tracked_ips` = 1000, see `rate_limit::store`'s
+/// unit tests for the bound itself) keeps serving while it evicts. An
+/// address that spent its budget is then refused like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_forwarded_addresses_each_get_their_own_budget() {
+    let upstream = common::faulty::Faulty::object(BODY).await;
+    let bucket = BucketCfg::at("a", &upstream.endpoint(), BKT, ACCESS_KEY, SECRET_KEY);
+    let limits = format!(
+        "  trusted_proxies: [\"127.0.0.1\"]\n{}",
+        server_limits("    per_ip: {requests_per_second: 1, burst: 1, max_tracked_ips: 1000}\n")
+    );
+    let proxy = Proxy::start(&config(vec![bucket], &limits)).await;
+    let target = format!("/a/{KEY}");
+    for chunk in 0..200u32 {
+        let sends = (0..50u32).map(|i| {
+            let n = chunk * 50 + i;
+            let client = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+            let target = target.clone();
+            async move {
+                let r = send(proxy.main, "GET", &target, &[("x-forwarded-for", &client)]).await;
+                (client, r)
+            }
+        });
+        for (client, r) in futures_util::future::join_all(sends).await {
+            assert_eq!(r.status, 200, "{client}: {}", r.describe());
+            assert_eq!(r.body.as_ref(), BODY);
+        }
+    }
+    assert_eq!(upstream.requests(), 10_000);
+    assert_eq!(refused_total(&proxy, "ip", "a").await, 0.0);
+    // One forwarded client sending on: refused once its burst is spent.
+    let again = until_refused(|| {
+        send(
+            proxy.main,
+            "GET",
+            &target,
+            &[("x-forwarded-for", "10.0.0.7")],
+        )
+    })
+    .await;
+    assert_passed(&again, 0);
+    assert_throttled(&again.refused, 1);
+}
