@@ -449,6 +449,19 @@ buckets:
             "auth:",
             "level:",
             "format:",
+            "max_concurrent_requests:",
+            "security_limits:",
+            "trusted_proxies:",
+            "rate_limit:",
+            "max_tracked_ips:",
+            "max_connections_per_bucket:",
+            "connection_wait_ms:",
+            "retry:",
+            "circuit_breaker:",
+            "replicas:",
+            "fallback_on_404:",
+            "ip_filter:",
+            "rate_limit_per_user:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }
