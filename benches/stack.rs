@@ -9,6 +9,9 @@
 //! Variants, in this order (a global recorder / subscriber cannot be removed
 //! once installed, so the order matters and filtering keeps it):
 //! 1. `stack`: no metrics recorder, no tracing subscriber (metrics and tracing are no-ops);
+//!    `stack_protected`: the same with every protection layer configured and
+//!    never triggered (trusted proxies, rate limits, a 100-range IP filter, a
+//!    closed circuit breaker, retries): what they add per request;
 //! 2. `stack_metrics`: the production Prometheus recorder
 //!    (`telemetry::metrics::install_prometheus`) with an upkeep thread, as the binary runs it;
 //! 3. `stack_metrics_log_warn`: plus the production JSON `tracing` subscriber at
@@ -93,11 +96,43 @@ fn leaf() -> LeafService {
 }
 
 fn proxy() -> Proxy {
-    let config = Config::from_yaml_str_with_env(CONFIG, &|_| None).expect("valid config");
+    proxy_from(CONFIG)
+}
+
+fn proxy_from(yaml: &str) -> Proxy {
+    let config = Config::from_yaml_str_with_env(yaml, &|_| None).expect("valid config");
     Proxy::builder(config)
         .upstream(leaf())
         .build()
         .expect("stack")
+}
+
+/// `CONFIG` with every protection layer configured and never triggered:
+/// trusted proxies (the peer is not one), global, per-address and per-bucket
+/// rate limits far above the bench's rate, an IP allowlist of 100 CIDR
+/// ranges plus a blocklist, a closed circuit breaker and a retry policy.
+fn protected_config() -> String {
+    let allow: Vec<String> = (0..99)
+        .map(|i| format!("\"10.{i}.0.0/16\""))
+        .chain(["\"127.0.0.0/8\"".to_owned()])
+        .collect();
+    let server = "  trusted_proxies: [\"10.0.0.0/8\", \"192.0.2.0/24\"]\n  \
+                  rate_limit:\n    enabled: true\n    \
+                  global: { requests_per_second: 1000000, burst: 1000000 }\n    \
+                  per_ip: { requests_per_second: 1000000, burst: 1000000 }\nadmin:";
+    let bucket = format!(
+        "    ip_filter:\n      allowlist: [{}]\n      blocklist: [\"192.168.66.0/24\"]\n    s3:",
+        allow.join(", ")
+    );
+    let s3 = "      rate_limit: { requests_per_second: 1000000, burst: 1000000 }\n      \
+              retry: { max_attempts: 3, initial_backoff_ms: 50, max_backoff_ms: 1000, budget_percent: 10 }\n      \
+              circuit_breaker: { failure_threshold: 5, success_threshold: 2, timeout_seconds: 30, half_open_max_requests: 1 }\n";
+    format!(
+        "{}{s3}",
+        CONFIG
+            .replacen("admin:", server, 1)
+            .replacen("    s3:", &bucket, 1)
+    )
 }
 
 fn runtime() -> Runtime {
@@ -160,8 +195,11 @@ const UNMAPPED: &str = "/nowhere/images/photo.jpg";
 const TRAVERSAL: &str = "/bench/%2e%2e/etc/passwd";
 
 fn variant(c: &mut Criterion, name: &str) {
+    variant_of(c, name, proxy());
+}
+
+fn variant_of(c: &mut Criterion, name: &str, proxy: Proxy) {
     let rt = runtime();
-    let proxy = proxy();
     // Sanity: the three answers are what the names say.
     rt.block_on(async {
         assert_eq!(one(&proxy, OK).await, (StatusCode::OK, 1024));
@@ -205,6 +243,7 @@ fn variant(c: &mut Criterion, name: &str) {
 
 fn bare(c: &mut Criterion) {
     variant(c, "stack");
+    variant_of(c, "stack_protected", proxy_from(&protected_config()));
 }
 
 fn with_metrics(c: &mut Criterion) {
