@@ -9,6 +9,7 @@ use super::{RetryConfig, backoff};
 use crate::body::{ProxyBody, empty};
 use crate::breaker::Failure;
 use crate::error::ProxyError;
+use crate::s3_request::FORWARDED_REQUEST_HEADERS;
 use crate::telemetry::metrics::{RETRY_BUDGET_EXHAUSTED_TOTAL, UPSTREAM_RETRIES_TOTAL};
 
 /// When a read is tried again: a `tower::retry` [`Policy`] over one target.
@@ -94,12 +95,19 @@ impl Policy<Request<ProxyBody>, Response<ProxyBody>, ProxyError> for RetryPolicy
         {
             return None;
         }
-        // GET and HEAD carry no body: the head is the whole request.
+        // GET and HEAD carry no body: the head is the whole request. Of the
+        // headers, only those the S3 request layer below forwards are kept
+        // (it drops every other one), so a plain GET copies none.
         let mut copy = Request::new(empty());
         *copy.method_mut() = request.method().clone();
         *copy.uri_mut() = request.uri().clone();
         *copy.version_mut() = request.version();
-        *copy.headers_mut() = request.headers().clone();
+        let headers = copy.headers_mut();
+        for name in &FORWARDED_REQUEST_HEADERS {
+            for value in request.headers().get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
         *copy.extensions_mut() = request.extensions().clone();
         Some(copy)
     }
@@ -143,10 +151,19 @@ mod tests {
     #[test]
     fn only_gets_and_heads_are_cloned_with_their_head_and_no_body() {
         let mut p = policy(3);
-        let original = request();
+        let mut original = request();
+        let headers = original.headers_mut();
+        headers.insert("range", "bytes=0-9".parse().unwrap());
+        headers.insert("if-none-match", "\"a\"".parse().unwrap());
+        headers.append("if-none-match", "\"b\"".parse().unwrap());
         let copy = p.clone_request(&original).unwrap();
         assert_eq!(copy.uri(), original.uri());
-        assert_eq!(copy.headers(), original.headers());
+        // Only what the S3 request layer forwards is copied, every value of it.
+        assert_eq!(copy.headers().len(), 3);
+        assert_eq!(copy.headers()["range"], "bytes=0-9");
+        let tags: Vec<_> = copy.headers().get_all("if-none-match").iter().collect();
+        assert_eq!(tags, ["\"a\"", "\"b\""]);
+        assert!(copy.headers().get("user-agent").is_none());
         assert!(copy.extensions().get::<crate::route::ObjectKey>().is_some());
         let mut post = request();
         *post.method_mut() = Method::POST;
