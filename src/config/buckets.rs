@@ -35,14 +35,19 @@ pub(super) fn buckets(
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut prefixes: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
+    let shared = Shared {
+        env,
+        global_jwt,
+        cache,
+    };
     for (i, mut b) in raw.into_iter().enumerate() {
         let at = format!("buckets[{i}]");
-        let name = bucket_name(b.name, &at, errs);
+        let name = bucket_name(b.name.take(), &at, errs);
         if let Some(name) = &name {
             let path = format!("{at}.name");
             first_use(&mut names, name, i, path, "duplicate bucket name", errs);
         }
-        let path_prefix = path_prefix(b.path_prefix, &at, errs);
+        let path_prefix = path_prefix(b.path_prefix.take(), &at, errs);
         if let Some(prefix) = &path_prefix {
             let path = format!("{at}.path_prefix");
             first_use(
@@ -54,43 +59,62 @@ pub(super) fn buckets(
                 errs,
             );
         }
-        // `s3.rate_limit` is the bucket's limit (the original's place), not the target's.
-        let s3_rate = b.s3.as_mut().and_then(|s3| s3.rate_limit.take());
-        let rate_limits = bucket_rate_limits(s3_rate, b.rate_limit_per_user, &at, errs);
-        // Validated beside their layers; settings of the bucket's every S3 target.
-        let s3_at = format!("{at}.s3");
-        let resilience =
-            b.s3.as_mut()
-                .map(|s3| (s3.circuit_breaker.take(), s3.retry.take()));
-        let (breaker, retry) = resilience.unwrap_or_default();
-        let circuit_breaker =
-            breaker.map(|raw| circuit_breaker(raw, &format!("{s3_at}.circuit_breaker"), errs));
-        let retry = retry.map(|raw| retry_config(raw, &format!("{s3_at}.retry"), errs));
-        let (s3, targets) = bucket_s3(b.s3, &format!("{at}.s3"), env, errs);
-        let auth = bucket_auth(b.auth, global_jwt, &at, errs);
-        let bucket_cache = bucket_cache(b.cache, cache, &at, errs);
-        let ip_filter = ip_filter(b.ip_filter, &at, errs);
-        if let (Some(name), Some(path_prefix), Some(s3), Some(auth), Some(cache)) =
-            (name, path_prefix, s3, auth, bucket_cache)
-            && let Some((replicas, fallback_on_404)) = targets
-            && let Some(rate_limits) = rate_limits
-        {
-            out.push(BucketConfig {
-                name,
-                path_prefix,
-                s3,
-                auth,
-                cache,
-                ip_filter,
-                replicas,
-                fallback_on_404,
-                rate_limits,
-                circuit_breaker,
-                retry,
-            });
+        let named = name.zip(path_prefix);
+        if let Some(bucket) = bucket_sections(b, named, &shared, &at, errs) {
+            out.push(bucket);
         }
     }
     (errs.count() == before).then_some(out)
+}
+
+/// What every bucket's sections are validated against.
+struct Shared<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    global_jwt: Option<&'a JwtConfig>,
+    cache: &'a CacheConfig,
+}
+
+/// Validates every section of bucket `at` but its name and path prefix
+/// (`named`, already validated), each by its own concern; `None` when one of
+/// them is wrong (all are checked, so every error is reported).
+fn bucket_sections(
+    mut b: RawBucket,
+    named: Option<(String, String)>,
+    shared: &Shared<'_>,
+    at: &str,
+    errs: &mut Errors,
+) -> Option<BucketConfig> {
+    // `s3.rate_limit` is the bucket's limit (the original's place), not the target's.
+    let s3_rate = b.s3.as_mut().and_then(|s3| s3.rate_limit.take());
+    let rate_limits = bucket_rate_limits(s3_rate, b.rate_limit_per_user, at, errs);
+    // Validated beside their layers; settings of the bucket's every S3 target.
+    let s3_at = format!("{at}.s3");
+    let resilience =
+        b.s3.as_mut()
+            .map(|s3| (s3.circuit_breaker.take(), s3.retry.take()));
+    let (breaker, retry) = resilience.unwrap_or_default();
+    let circuit_breaker =
+        breaker.map(|raw| circuit_breaker(raw, &format!("{s3_at}.circuit_breaker"), errs));
+    let retry = retry.map(|raw| retry_config(raw, &format!("{s3_at}.retry"), errs));
+    let (s3, targets) = bucket_s3(b.s3, &s3_at, shared.env, errs);
+    let auth = bucket_auth(b.auth, shared.global_jwt, at, errs);
+    let cache = bucket_cache(b.cache, shared.cache, at, errs);
+    let ip_filter = ip_filter(b.ip_filter, at, errs);
+    let ((name, path_prefix), s3, auth, cache) = (named?, s3?, auth?, cache?);
+    let ((replicas, fallback_on_404), rate_limits) = (targets?, rate_limits?);
+    Some(BucketConfig {
+        name,
+        path_prefix,
+        s3,
+        auth,
+        cache,
+        ip_filter,
+        replicas,
+        fallback_on_404,
+        rate_limits,
+        circuit_breaker,
+        retry,
+    })
 }
 
 /// The s3 section at `at` (required), and its other targets.
