@@ -3,14 +3,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::request::Parts;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use metrics::SharedString;
 use tower::{Service, ServiceExt};
 
 use super::is_retriable;
-use crate::body::{ProxyBody, empty};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::s3_request::replayable_copy;
 use crate::telemetry::metrics::REPLICA_FAILOVERS_TOTAL;
 
 /// One replica: its name (metric label) and its own stack.
@@ -88,14 +88,12 @@ where
         let Some((last, earlier)) = self.targets.split_last() else {
             return Err(ProxyError::Internal("a bucket without replicas".into()));
         };
-        // Only bodiless reads can be sent twice.
-        if !matches!(*request.method(), Method::GET | Method::HEAD) {
-            let first = self.targets.first().unwrap_or(last);
-            return forward(first, request).await;
-        }
-        let (parts, _body) = request.into_parts();
         for (i, target) in earlier.iter().enumerate() {
-            match attempt(target, parts.clone()).await {
+            // Only bodiless reads can be sent twice.
+            let Some(copy) = replayable_copy(&request) else {
+                return forward(target, request).await;
+            };
+            match forward(target, copy).await {
                 Err(error) if is_retriable(&error) => {
                     let next = self.targets.get(i + 1).unwrap_or(last);
                     self.count(target, next, &error);
@@ -103,7 +101,7 @@ where
                 outcome => return outcome,
             }
         }
-        attempt(last, parts).await
+        forward(last, request).await
     }
 
     fn count(&self, from: &Target<S>, to: &Target<S>, error: &ProxyError) {
@@ -124,21 +122,8 @@ where
     }
 }
 
-/// Sends a copy of the request head (no body: GET and HEAD carry none) to
-/// one replica. A named, boxed future: keeps the async function above free
-/// of the replica stack's future type.
-fn attempt<S>(target: &Target<S>, parts: Parts) -> BoxFuture
-where
-    S: Service<Request<ProxyBody>, Response = Response<ProxyBody>, Error = ProxyError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    forward(target, Request::from_parts(parts, empty()))
-}
-
-/// Sends `request` to one replica (a named, boxed future, as [`attempt`]).
+/// Sends `request` to one replica. A named, boxed future: keeps the async
+/// function above free of the replica stack's future type.
 fn forward<S>(target: &Target<S>, request: Request<ProxyBody>) -> BoxFuture
 where
     S: Service<Request<ProxyBody>, Response = Response<ProxyBody>, Error = ProxyError>

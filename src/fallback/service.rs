@@ -3,13 +3,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use metrics::SharedString;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
-use crate::body::{ProxyBody, empty};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::s3_request::replayable_copy;
 use crate::telemetry::metrics::FALLBACK_404_TOTAL;
 
 /// The service made by [`super::FallbackLayer`].
@@ -56,13 +57,11 @@ where
         // with `oneshot` only when needed.
         let ready = self.primary.clone();
         let mut primary = std::mem::replace(&mut self.primary, ready);
-        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let Some(copy) = replayable_copy(&request) else {
             return Box::pin(primary.call(request));
-        }
-        let (parts, body) = request.into_parts();
-        let copy = parts.clone();
+        };
         // Boxed here, named: the async block below holds no inner future type.
-        let first: BoxFuture = Box::pin(primary.call(Request::from_parts(parts, body)));
+        let first: BoxFuture = Box::pin(primary.call(request));
         let fallback = self.fallback.clone();
         let bucket = self.bucket.clone();
         Box::pin(async move {
@@ -78,10 +77,10 @@ where
     }
 }
 
-/// Sends the copied request head to the fallback bucket (a named, boxed
-/// future: keeps the async block above free of the service's future type).
-fn lookup(fallback: TargetService, parts: http::request::Parts) -> BoxFuture {
-    Box::pin(fallback.oneshot(Request::from_parts(parts, empty())))
+/// Sends the copied request to the fallback bucket (a named, boxed future:
+/// keeps the async block above free of the service's future type).
+fn lookup(fallback: TargetService, copy: Request<ProxyBody>) -> BoxFuture {
+    Box::pin(fallback.oneshot(copy))
 }
 
 /// Counts one lookup in the fallback bucket by its result.

@@ -1,15 +1,15 @@
 use std::sync::Arc;
 
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use metrics::SharedString;
 use tower::retry::Policy;
 use tower::retry::budget::{Budget, TpsBudget};
 
 use super::{RetryConfig, backoff};
-use crate::body::{ProxyBody, empty};
+use crate::body::ProxyBody;
 use crate::breaker::Failure;
 use crate::error::ProxyError;
-use crate::s3_request::FORWARDED_REQUEST_HEADERS;
+use crate::s3_request::replayable_copy;
 use crate::telemetry::metrics::{RETRY_BUDGET_EXHAUSTED_TOTAL, UPSTREAM_RETRIES_TOTAL};
 
 /// When a read is tried again: a `tower::retry` [`Policy`] over one target.
@@ -90,26 +90,10 @@ impl Policy<Request<ProxyBody>, Response<ProxyBody>, ProxyError> for RetryPolicy
     }
 
     fn clone_request(&mut self, request: &Request<ProxyBody>) -> Option<Request<ProxyBody>> {
-        if self.shared.config.max_attempts <= 1
-            || !matches!(*request.method(), Method::GET | Method::HEAD)
-        {
+        if self.shared.config.max_attempts <= 1 {
             return None;
         }
-        // GET and HEAD carry no body: the head is the whole request. Of the
-        // headers, only those the S3 request layer below forwards are kept
-        // (it drops every other one), so a plain GET copies none.
-        let mut copy = Request::new(empty());
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.version_mut() = request.version();
-        let headers = copy.headers_mut();
-        for name in &FORWARDED_REQUEST_HEADERS {
-            for value in request.headers().get_all(name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        *copy.extensions_mut() = request.extensions().clone();
-        Some(copy)
+        replayable_copy(request)
     }
 }
 
@@ -117,12 +101,13 @@ impl Policy<Request<ProxyBody>, Response<ProxyBody>, ProxyError> for RetryPolicy
 mod tests {
     use std::time::{Duration, Instant};
 
+    use http::Method;
     use http_body_util::BodyExt;
     use tower::retry::RetryLayer;
     use tower::{Service, ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::body::full;
+    use crate::body::{empty, full};
     use crate::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
 
     fn request() -> Request<ProxyBody> {
@@ -149,25 +134,14 @@ mod tests {
     }
 
     #[test]
-    fn only_gets_and_heads_are_cloned_with_their_head_and_no_body() {
-        let mut p = policy(3);
-        let mut original = request();
-        let headers = original.headers_mut();
-        headers.insert("range", "bytes=0-9".parse().unwrap());
-        headers.insert("if-none-match", "\"a\"".parse().unwrap());
-        headers.append("if-none-match", "\"b\"".parse().unwrap());
-        let copy = p.clone_request(&original).unwrap();
+    fn reads_are_kept_for_another_try_when_one_is_allowed() {
+        let original = request();
+        let copy = policy(3).clone_request(&original).unwrap();
         assert_eq!(copy.uri(), original.uri());
-        // Only what the S3 request layer forwards is copied, every value of it.
-        assert_eq!(copy.headers().len(), 3);
-        assert_eq!(copy.headers()["range"], "bytes=0-9");
-        let tags: Vec<_> = copy.headers().get_all("if-none-match").iter().collect();
-        assert_eq!(tags, ["\"a\"", "\"b\""]);
-        assert!(copy.headers().get("user-agent").is_none());
         assert!(copy.extensions().get::<crate::route::ObjectKey>().is_some());
         let mut post = request();
         *post.method_mut() = Method::POST;
-        assert!(p.clone_request(&post).is_none());
+        assert!(policy(3).clone_request(&post).is_none());
         assert!(
             policy(1).clone_request(&original).is_none(),
             "1 try: nothing to keep"

@@ -8,10 +8,12 @@
 //! the cache judged, re-encoded for SigV4.
 
 mod layer;
+mod replay;
 mod service;
 
 /// Client headers forwarded to S3; every other header is dropped.
 pub use crate::headers::CONDITIONAL as FORWARDED_REQUEST_HEADERS;
 pub use crate::query::{FORWARDED_QUERY_PARAMS, ForwardedQuery};
 pub use layer::S3RequestLayer;
+pub use replay::replayable_copy;
 pub use service::S3Request;

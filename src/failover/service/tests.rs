@@ -1,12 +1,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 use tower::service_fn;
 use tower::util::BoxCloneSyncService;
 
 use super::*;
-use crate::body::full;
+use crate::body::{empty, full};
 use crate::route::ObjectKey;
 
 type Boxed = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>;

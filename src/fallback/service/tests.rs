@@ -4,7 +4,7 @@ use tower::service_fn;
 use tower::util::BoxCloneSyncService;
 
 use super::*;
-use crate::body::full;
+use crate::body::{empty, full};
 
 type Boxed = BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, ProxyError>;
 
