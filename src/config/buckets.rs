@@ -148,7 +148,7 @@ fn s3_targets(
         None => Some(Vec::new()),
     };
     let fallback = match s3.fallback_on_404.take() {
-        Some(raw) => Some(fallback_on_404(raw, at, env, errs)?),
+        Some(raw) => Some(fallback_on_404(*raw, at, env, errs)?),
         None => None,
     };
     Some((replicas?, fallback))

@@ -126,7 +126,7 @@ mod tests {
         assert!(e.message.contains("non-negative integer"), "{e}");
         let e = raw("buckets:\n  - s3: [1]\n").unwrap_err();
         assert_eq!(e.path, "buckets[0].s3");
-        assert!(e.message.contains("expected the s3 section"), "{e}");
+        assert!(e.message.contains("expected an s3 block"), "{e}");
         let e = raw("buckets: {}\n").unwrap_err();
         assert_eq!(e.path, "buckets");
         let e = raw("buckets:\n  - s3:\n      region: 1.5\n").unwrap_err();
@@ -175,6 +175,6 @@ buckets:
         let e = deserialize(value, &set).unwrap_err();
         assert_eq!(e.path, "buckets[0].s3");
         assert!(!e.message.contains("hunter2"), "{e}");
-        assert!(e.message.contains("expected the s3 section"), "{e}");
+        assert!(e.message.contains("expected an s3 block"), "{e}");
     }
 }

@@ -9,31 +9,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::config::{Bool, Errors, S3Config, Str, U64, count, seconds};
+use crate::config::{Errors, S3Config, Str, count, seconds};
 use crate::upstream::config::{RawS3, s3_config};
 
 /// Largest `priority` (the original stored it in a byte).
 pub const MAX_PRIORITY: usize = 255;
-
-/// One `replicas[]` entry as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, expecting = "a replica (a mapping)")]
-pub(crate) struct RawReplica {
-    name: Option<Str>,
-    priority: Option<U64>,
-    timeout: Option<U64>,
-    bucket: Option<Str>,
-    region: Option<Str>,
-    endpoint: Option<Str>,
-    force_path_style: Option<Bool>,
-    access_key: Option<Str>,
-    secret_key: Option<Str>,
-    session_token: Option<Str>,
-    anonymous: Option<Bool>,
-    ca_cert_path: Option<Str>,
-}
 
 /// One validated replica: an S3 target tried in priority order.
 #[derive(Debug, Clone)]
@@ -51,7 +31,7 @@ pub struct ReplicaConfig {
 /// Validates `replicas` at `at` (`buckets[i].s3`); the result is sorted by
 /// priority. `None` after recording an error.
 pub(crate) fn replicas(
-    raw: Vec<RawReplica>,
+    raw: Vec<RawS3>,
     at: &str,
     env: &dyn Fn(&str) -> Option<String>,
     errs: &mut Errors,
@@ -87,14 +67,14 @@ pub(crate) fn replicas(
 
 /// One replica at `at`, every problem recorded.
 fn replica_config(
-    raw: RawReplica,
+    mut raw: RawS3,
     at: &str,
     env: &dyn Fn(&str) -> Option<String>,
     errs: &mut Errors,
 ) -> Option<ReplicaConfig> {
     let before = errs.count();
-    let name = replica_name(raw.name, at, errs);
-    let priority = match raw.priority {
+    let name = replica_name(raw.name.take(), at, errs);
+    let priority = match raw.priority.take() {
         None => {
             errs.push(format!("{at}.priority"), "missing");
             None
@@ -106,20 +86,9 @@ fn replica_config(
     };
     let timeout = raw
         .timeout
+        .take()
         .map(|t| seconds(Some(t), 1, true, &format!("{at}.timeout"), errs));
-    let s3 = RawS3 {
-        bucket: raw.bucket,
-        region: raw.region,
-        endpoint: raw.endpoint,
-        force_path_style: raw.force_path_style,
-        access_key: raw.access_key,
-        secret_key: raw.secret_key,
-        session_token: raw.session_token,
-        anonymous: raw.anonymous,
-        ca_cert_path: raw.ca_cert_path,
-        ..RawS3::default()
-    };
-    let s3 = s3_config(s3, at, env, errs);
+    let s3 = s3_config(raw, at, env, errs);
     if errs.count() != before {
         return None;
     }

@@ -188,6 +188,16 @@ fn replica_errors_name_their_path() {
         "unknown field",
     );
     assert_error(
+        &with_replicas(&[R1, &R2.replace("priority: 2", "priority: 2, retry: {}")]),
+        "buckets[0].s3.replicas[1].retry",
+        "not allowed here: only a bucket's own s3 section takes it",
+    );
+    assert_error(
+        &with_s3("      anonymous: true\n      name: primary\n"),
+        "buckets[0].s3.name",
+        "not allowed here: only a replica",
+    );
+    assert_error(
         &with_s3("      anonymous: true\n      replicas: []\n"),
         "buckets[0].s3.replicas",
         "at least one replica",
@@ -233,6 +243,11 @@ fn fallback_on_404_is_an_s3_block() {
     assert_error(
         &with_s3(&format!("{fallback}        replicas: []\n")),
         "buckets[0].s3.fallback_on_404.replicas",
-        "unknown field",
+        "not allowed here: only a bucket's own s3 section takes it",
+    );
+    assert_error(
+        &with_s3(&format!("{fallback}        priority: 1\n")),
+        "buckets[0].s3.fallback_on_404.priority",
+        "not allowed here: only a replica",
     );
 }

@@ -10,7 +10,9 @@ use super::credentials::{RawCredentials, credentials};
 use super::model::S3Config;
 use crate::config::{Bool, Errors, Str};
 
-/// Validates the s3 section at `at`; `env` supplies the `AWS_*` credential fallback.
+/// Validates the S3 target of the s3 block at `at`; `env` supplies the
+/// `AWS_*` credential fallback. The caller has taken the extra keys its place
+/// allows: any left is refused.
 pub(crate) fn s3_config(
     raw: RawS3,
     at: &str,
@@ -18,6 +20,11 @@ pub(crate) fn s3_config(
     errs: &mut Errors,
 ) -> Option<S3Config> {
     let before = errs.count();
+    for (key, present, why) in raw.place_keys() {
+        if present {
+            errs.push(format!("{at}.{key}"), format!("not allowed here: {why}"));
+        }
+    }
     let bucket = s3_bucket(raw.bucket, at, errs);
     let endpoint = raw.endpoint.and_then(|Str(e)| match parse_endpoint(&e) {
         Ok(uri) => Some(uri),
