@@ -16,6 +16,10 @@
 #      examples/bare_forward.rs, a forwarder made only of the parts the design
 #      fixes (hyper-util's server and legacy pooled client, tokio, mimalloc)
 #      with no layers at all: the floor any proxy built from them sits on;
+#      then (h) Yatagarasu again with every protection layer configured and
+#      never triggered (trusted proxies, global, per-address and per-bucket
+#      rate limits far above the load, an IP allowlist of 100 CIDR ranges and
+#      a blocklist, a closed circuit breaker, a retry policy): what they cost;
 #   5. 1 GiB downloads one at a time: direct, through nginx, through Yatagarasu
 #      (median MB/s of 3 each, and Yatagarasu's CPU time per GiB);
 #   6. 8 concurrent 1 GiB downloads through a freshly restarted Yatagarasu (so
@@ -197,6 +201,15 @@ measure_wrk() { # label url pid...
     echo "$parsed"
 }
 
+check_1k() { # url: exits unless it answers 200 with the 1 KiB object's bytes
+    local code
+    code=$(curl -s -o "$TMP/check.bin" -w '%{http_code}' "$1")
+    if [[ "$code" != 200 ]] || ! cmp -s "$TMP/check.bin" "$ROOT/bench-bucket/1k.bin"; then
+        echo "error: $1 answered $code or different bytes" >&2
+        exit 1
+    fi
+}
+
 download() { # url -> "MB/s bytes http_code" (median speed of DOWNLOADS runs; last size/code)
     local i
     for i in $(seq 1 "$DOWNLOADS"); do
@@ -243,6 +256,8 @@ free_port CACHE_PORT
 free_port CACHE_METRICS_PORT
 free_port BARE_PORT
 free_port FLOOR_PORT
+free_port PROTECTED_PORT
+free_port PROTECTED_METRICS_PORT
 
 # ---------------------------------------------------------------- origin nginx
 # Only /bench-bucket/burst/ is logged: the cold burst counts the requests that
@@ -312,6 +327,28 @@ ${6:-}buckets:
 EOF
 }
 
+# protected_config FILE PORT METRICS_PORT: the bucket `/protected` with every
+# protection layer configured at limits the load never reaches.
+protected_config() {
+    local allow i
+    proxy_config "$1" "$2" "$3" warn protected
+    allow=$(for i in $(seq 0 98); do printf '"10.%d.0.0/16", ' "$i"; done)
+    sed -i '/^server:$/a\
+  trusted_proxies: ["10.0.0.0/8", "192.0.2.0/24"]\
+  rate_limit:\
+    enabled: true\
+    global: { requests_per_second: 1000000, burst: 1000000 }\
+    per_ip: { requests_per_second: 1000000, burst: 1000000 }' "$1"
+    cat >>"$1" <<EOF
+      rate_limit: { requests_per_second: 1000000, burst: 1000000 }
+      retry: { max_attempts: 3, initial_backoff_ms: 50, max_backoff_ms: 1000, budget_percent: 10 }
+      circuit_breaker: { failure_threshold: 5, success_threshold: 2, timeout_seconds: 30, half_open_max_requests: 1 }
+    ip_filter:
+      allowlist: [${allow}"127.0.0.0/8"]
+      blocklist: ["192.168.66.0/24"]
+EOF
+}
+
 write_config() { # level
     local upstream=""
     if [[ -n "$READ_BUFFER" ]]; then
@@ -347,11 +384,7 @@ wait_http "$DIRECT_URL/1k.bin"
 wait_http "$NGINX_URL/1k.bin"
 wait_http "$YATA_URL/1k.bin"
 for url in "$DIRECT_URL/1k.bin" "$NGINX_URL/1k.bin" "$YATA_URL/1k.bin"; do
-    code=$(curl -s -o "$TMP/check.bin" -w '%{http_code}' "$url")
-    if [[ "$code" != 200 ]] || ! cmp -s "$TMP/check.bin" "$ROOT/bench-bucket/1k.bin"; then
-        echo "error: $url answered $code or different bytes" >&2
-        exit 1
-    fi
+    check_1k "$url"
 done
 YATA_WORKERS=$(runtime_of "$YATA_PID")
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -369,14 +402,27 @@ start bare-forward "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "http://127.0.0.1:$ORIGI
 FLOOR_PID=$STARTED_PID
 FLOOR_URL="http://127.0.0.1:$FLOOR_PORT/bench-bucket"
 wait_http "$FLOOR_URL/1k.bin" || { cat "$TMP/bare-forward.log" >&2; exit 1; }
-code=$(curl -s -o "$TMP/check.bin" -w '%{http_code}' "$FLOOR_URL/1k.bin")
-if [[ "$code" != 200 ]] || ! cmp -s "$TMP/check.bin" "$ROOT/bench-bucket/1k.bin"; then
-    echo "error: $FLOOR_URL/1k.bin answered $code or different bytes" >&2
-    exit 1
-fi
+check_1k "$FLOOR_URL/1k.bin"
 res=$(measure_wrk bare-forward "$FLOOR_URL/1k.bin" "$FLOOR_PID" "$ORIGIN_PID")
 read -r G_RPS G_P99 _ G_ERR G_CPU G_ORIGIN_CPU <<<"$res"
 stop "$FLOOR_PID"
+# (h) every protection layer configured, none triggered.
+protected_config "$TMP/protected.yaml" "$PROTECTED_PORT" "$PROTECTED_METRICS_PORT"
+start yatagarasu-protected "$BIN" --config "$TMP/protected.yaml"
+PROTECTED_PID=$STARTED_PID
+PROTECTED_URL="http://127.0.0.1:$PROTECTED_PORT/protected"
+wait_http "$PROTECTED_URL/1k.bin" || { cat "$TMP/yatagarasu-protected.log" >&2; exit 1; }
+check_1k "$PROTECTED_URL/1k.bin"
+res=$(measure_wrk protected "$PROTECTED_URL/1k.bin" "$PROTECTED_PID" "$ORIGIN_PID")
+read -r P_RPS P_P99 _ P_ERR P_CPU P_ORIGIN_CPU <<<"$res"
+# Every layer was there and none refused: nothing rate limited, nothing filtered.
+curl -s "http://127.0.0.1:$PROTECTED_METRICS_PORT/metrics" >"$TMP/protected-metrics.txt"
+if grep -Eq '^yatagarasu_(rate_limited|ip_filter_denied)_total' "$TMP/protected-metrics.txt"; then
+    echo "error: the protected run refused requests:" >&2
+    grep -E '^yatagarasu_(rate_limited|ip_filter_denied)_total' "$TMP/protected-metrics.txt" >&2
+    exit 1
+fi
+stop "$PROTECTED_PID"
 
 # ---------------------------------------------------------------- 1 GiB, one at a time
 log "1 GiB downloads"
@@ -737,10 +783,12 @@ CPU/req = (utime+stime of the process over the wrk run) / requests.
 | (c) yatagarasu (warn) | $C_RPS | $C_P99 | $C_CPU | $C_ORIGIN_CPU | $C_ERR |
 | (c') yatagarasu (info, access log to file) | $I_RPS | $I_P99 | $I_CPU | – | $I_ERR |
 | (g) bare forward: hyper-util server + legacy client, no layers (the floor) | $G_RPS | $G_P99 | $G_CPU | $G_ORIGIN_CPU | $G_ERR |
+| (h) yatagarasu (warn), every protection layer configured, none triggered | $P_RPS | $P_P99 | $P_CPU | $P_ORIGIN_CPU | $P_ERR |
 
 Against the floor (g), yatagarasu (c) gets $(ratio "$C_RPS" "$G_RPS")× its req/s and spends
 $(awk -v c="$C_CPU" -v g="$G_CPU" 'BEGIN { printf "%.2f", c - g }') µs more CPU per request: what routing, limits, signing, metrics and the
-rest of the stack cost. The floor itself gets $(ratio "$G_RPS" "$B_RPS")× nginx's req/s and $(ratio "$G_CPU" "$B_CPU")× its CPU per request.
+rest of the stack cost. The protection layers (h) add
+$(awk -v p="$P_CPU" -v c="$C_CPU" 'BEGIN { printf "%.2f", p - c }') µs of CPU per request to (c). The floor itself gets $(ratio "$G_RPS" "$B_RPS")× nginx's req/s and $(ratio "$G_CPU" "$B_CPU")× its CPU per request.
 
 | 1 GiB download (one stream, median of $DOWNLOADS) | MB/s | vs direct |
 |---|---:|---:|
