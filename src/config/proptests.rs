@@ -99,6 +99,11 @@ fn s3() -> BoxedStrategy<Value> {
         "secret_key",
         "session_token",
         "anonymous",
+        // Keys only some s3 blocks take (a replica's, the bucket's own).
+        "name",
+        "priority",
+        "replicas",
+        "fallback_on_404",
     ];
     section(keys, leaf())
 }

@@ -14,6 +14,22 @@ mod service;
 /// Client headers forwarded to S3; every other header is dropped.
 pub use crate::headers::CONDITIONAL as FORWARDED_REQUEST_HEADERS;
 pub use crate::query::{FORWARDED_QUERY_PARAMS, ForwardedQuery};
+use http::HeaderMap;
+
 pub use layer::S3RequestLayer;
 pub use replay::replayable_copy;
 pub use service::S3Request;
+
+/// Appends to `to` every value of the client headers S3 receives
+/// ([`FORWARDED_REQUEST_HEADERS`]), in order.
+///
+/// Walks the client's headers once comparing names (a plain GET carries a
+/// handful and none of them is forwarded) instead of hashing each
+/// forwarded name to look it up.
+pub(crate) fn copy_forwarded_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if FORWARDED_REQUEST_HEADERS.contains(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}

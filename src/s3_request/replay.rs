@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use http::{Method, Request};
 
-use super::{FORWARDED_REQUEST_HEADERS, ForwardedQuery};
+use super::{ForwardedQuery, copy_forwarded_headers};
 use crate::body::{ProxyBody, empty};
-use crate::request_id::RequestId;
 use crate::route::{BucketRoute, ObjectKey};
 
 /// A copy of `request` to send again, or `None` when it is not a GET or HEAD.
@@ -19,9 +18,9 @@ use crate::route::{BucketRoute, ObjectKey};
 /// the method, URI and version; the headers the S3 request layer forwards
 /// (it drops every other one, so a plain GET copies none); and the
 /// extensions the target stack and a custom leaf may read: the route
-/// ([`BucketRoute`], [`ObjectKey`]), the [`ForwardedQuery`] and the
-/// [`RequestId`]. Claims, log context and client address stay with the
-/// original: they were used above and are not read below.
+/// ([`BucketRoute`], [`ObjectKey`]) and the [`ForwardedQuery`]. Request id,
+/// claims, log context and client address stay with the original: they
+/// were used above and are not read below.
 pub fn replayable_copy<B>(request: &Request<B>) -> Option<Request<ProxyBody>> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return None;
@@ -30,16 +29,10 @@ pub fn replayable_copy<B>(request: &Request<B>) -> Option<Request<ProxyBody>> {
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
-    let headers = copy.headers_mut();
-    for name in &FORWARDED_REQUEST_HEADERS {
-        for value in request.headers().get_all(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    copy_forwarded_headers(request.headers(), copy.headers_mut());
     copy_extension::<ObjectKey, _>(request, &mut copy);
     copy_extension::<Arc<BucketRoute>, _>(request, &mut copy);
     copy_extension::<ForwardedQuery, _>(request, &mut copy);
-    copy_extension::<RequestId, _>(request, &mut copy);
     Some(copy)
 }
 
@@ -57,6 +50,7 @@ where
 mod tests {
     use super::*;
     use crate::backend::S3Backend;
+    use crate::request_id::RequestId;
 
     fn request(method: Method) -> Request<ProxyBody> {
         let mut request = Request::new(empty());
@@ -99,7 +93,10 @@ mod tests {
             let ext = copy.extensions();
             assert_eq!(ext.get::<ObjectKey>(), original.extensions().get());
             assert_eq!(ext.get::<ForwardedQuery>(), original.extensions().get());
-            assert!(ext.get::<RequestId>().is_some());
+            assert!(
+                ext.get::<RequestId>().is_none(),
+                "read above the targets only"
+            );
             assert!(ext.get::<Arc<BucketRoute>>().is_some());
             assert!(ext.get::<u32>().is_none(), "nothing else is copied");
         }

@@ -5,7 +5,7 @@ use futures_util::future::{Either, Ready, ready};
 use http::{HeaderMap, Request, Response, header};
 use tower::Service;
 
-use super::{FORWARDED_REQUEST_HEADERS, ForwardedQuery};
+use super::{ForwardedQuery, copy_forwarded_headers};
 use crate::backend::S3Backend;
 use crate::body::{ProxyBody, empty};
 use crate::error::ProxyError;
@@ -30,11 +30,7 @@ fn rewrite<B>(backend: &S3Backend, request: Request<B>) -> Result<Request<ProxyB
 
     let mut headers = HeaderMap::with_capacity(8);
     headers.insert(header::HOST, backend.host().clone());
-    for name in &FORWARDED_REQUEST_HEADERS {
-        for value in parts.headers.get_all(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    copy_forwarded_headers(&parts.headers, &mut headers);
 
     let mut upstream = Request::new(empty());
     *upstream.method_mut() = parts.method;
