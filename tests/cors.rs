@@ -379,3 +379,38 @@ async fn a_cached_answer_carries_each_origins_own_fields() {
         "one fill, then hits"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_turns_cors_on_and_a_wrong_block_changes_nothing() {
+    let s3 = s3(&["k.txt"]).await;
+    let yaml = |extra: &str| {
+        let mut cfg = Config::new(vec![bucket(&s3, "r", "")]);
+        cfg.readiness_probe_interval_seconds = 3600;
+        cfg.extra_yaml = extra.to_owned();
+        cfg.yaml()
+    };
+    let proxy = Proxy::start_yaml(&yaml(""), &[]).await;
+    assert_method_not_allowed(&preflight(&proxy, "/r/k.txt", APP, "GET", "").await);
+
+    let from = proxy.log_len();
+    proxy.write_config(&yaml(DEFAULT_CORS));
+    proxy.signal("HUP");
+    let (at, _) = proxy.wait_for_message(from, "configuration reloaded").await;
+    assert_eq!(
+        preflight(&proxy, "/r/k.txt", APP, "GET", "").await.status,
+        204
+    );
+
+    let wrong = "cors:\n  allowed_origins: [\"*\"]\n  allow_credentials: true\n";
+    proxy.write_config(&yaml(wrong));
+    proxy.signal("HUP");
+    let (_, failed) = proxy
+        .wait_for_message(at + 1, "configuration reload failed")
+        .await;
+    assert!(
+        failed.to_string().contains("cors.allow_credentials"),
+        "{failed}"
+    );
+    let still = get_from(&proxy, "/r/k.txt", APP).await;
+    assert_readable(&still, APP, "after a refused reload");
+}
