@@ -104,6 +104,32 @@ pub enum ProxyError {
     /// An `If-Match` / `If-Unmodified-Since` precondition failed against a cached object (412).
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A CORS preflight asked for something the bucket's `cors` rules do
+    /// not allow (403, without any `Access-Control-Allow-*` field).
+    #[error("CORS preflight refused: {}", .0.message())]
+    CorsRejected(CorsRejection),
+}
+
+/// What a refused CORS preflight asked for that is not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorsRejection {
+    /// Its `Origin` is not in `allowed_origins`.
+    Origin,
+    /// Its `Access-Control-Request-Method` is not in `allowed_methods`.
+    Method,
+    /// A name in its `Access-Control-Request-Headers` is not in `allowed_headers`.
+    Headers,
+}
+
+impl CorsRejection {
+    /// The fixed, client-facing explanation.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Origin => "the origin is not allowed by the bucket's CORS rules",
+            Self::Method => "the method is not allowed by the bucket's CORS rules",
+            Self::Headers => "a requested header is not allowed by the bucket's CORS rules",
+        }
+    }
 }
 
 /// A rate limit's refusal: which limit, and what the client is told.
@@ -224,6 +250,7 @@ impl ProxyError {
             | Self::Forbidden(_)
             | Self::RangeNotSatisfiable { .. }
             | Self::PreconditionFailed
+            | Self::CorsRejected(_)
             | Self::RateLimited(_) => ErrorSource::Client,
             Self::AuthorizationUnavailable(_) => ErrorSource::Upstream,
             Self::S3 { .. }
@@ -257,7 +284,7 @@ impl ProxyError {
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Signing(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::CorsRejected(_) => StatusCode::FORBIDDEN,
             Self::AuthorizationUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -297,6 +324,7 @@ impl ProxyError {
             Self::AuthorizationUnavailable(_) => "AuthorizationUnavailable",
             Self::RangeNotSatisfiable { .. } => "InvalidRange",
             Self::PreconditionFailed => "PreconditionFailed",
+            Self::CorsRejected(_) => "CorsRejected",
         }
     }
 
@@ -335,6 +363,7 @@ impl ProxyError {
             }
             Self::RangeNotSatisfiable { .. } => "the requested range is not satisfiable",
             Self::PreconditionFailed => "a precondition of the request failed",
+            Self::CorsRejected(rejection) => rejection.message(),
         }
     }
 

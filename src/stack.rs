@@ -8,7 +8,7 @@
 //! stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
-//! bucket configures: IP filter → rate limit by client → authentication
+//! bucket configures: CORS → IP filter → rate limit by client → authentication
 //! (private buckets) → authorization (buckets with a policy) → rate limit by user →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → 404 fallback (buckets with `fallback_on_404`) →
@@ -38,6 +38,7 @@ use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
 use crate::config::{BucketConfig, Config, S3Config};
+use crate::cors::{CorsLayer, any_bucket_answers};
 use crate::failover::{Failover, Target};
 use crate::fallback::FallbackLayer;
 use crate::health::HealthLayer;
@@ -135,9 +136,13 @@ fn outer<S: BucketService>(
             names,
             shared.started,
         ))
-        // Cheap, stateless rejections before any lookup: 405 for methods,
-        // 414/431/413 beyond the size limits, 400 for unsafe paths.
-        .layer(SecurityLimitsLayer::new(config.server.security_limits))
+        // Cheap, stateless rejections before any lookup: 405 for methods
+        // (CORS preflights pass when a bucket answers them), 414/431/413
+        // beyond the size limits, 400 for unsafe paths.
+        .layer(
+            SecurityLimitsLayer::new(config.server.security_limits)
+                .with_preflights(any_bucket_answers(config)),
+        )
         // Longest-prefix bucket lookup; inserts the route and object key and
         // calls the bucket's own stack.
         .service(Route::new(Arc::new(table)));
@@ -187,7 +192,10 @@ fn bucket_stack(
     };
     let fallback = fallback_on_404(&shared, staging, at)?;
     let service = ServiceBuilder::new()
-        // Refused addresses first: they reach no limiter, token check or S3.
+        // CORS first: a preflight is answered before any filter, limit or
+        // token check, and every answer below (errors too) gets its fields.
+        .option_layer(CorsLayer::for_bucket(parts.config, bucket))
+        // Refused addresses next: they reach no limiter, token check or S3.
         .option_layer(IpFilterLayer::for_bucket(bucket))
         // Cheap shedding before any token is verified: global, per client
         // address, per bucket (each only where configured).

@@ -104,6 +104,8 @@ const FIELDS: &[(&str, u64)] = &[
     ("buckets[3].auth.jwt.jwks_timeout_seconds", 5),
     ("buckets[4].s3.replicas[0].priority", 1),
     ("buckets[4].s3.replicas[0].timeout", 5),
+    ("cors.max_age_seconds", 600),
+    ("buckets[4].cors.max_age_seconds", 600),
 ];
 
 /// The fixed extremes every key is tried with.
@@ -178,6 +180,13 @@ jwt:
   secret: «secret»
   leeway_seconds: «jwt.leeway_seconds»
   token_cache_size: «jwt.token_cache_size»
+cors:
+  allowed_origins: ["https://app.example.com", "https://*.example.org"]
+  allowed_methods: [GET, HEAD]
+  allowed_headers: [authorization, range]
+  expose_headers: [etag, content-range]
+  allow_credentials: true
+  max_age_seconds: «cors.max_age_seconds»
 cache:
   enabled: true
   cache_layers: [memory, disk, redis]
@@ -219,6 +228,7 @@ buckets:
   - name: b
     path_prefix: /b
     s3: «s3»
+    cors: {allowed_origins: []}
     auth:
       authorization:
         type: opa
@@ -249,6 +259,7 @@ buckets:
   - name: e
     path_prefix: /e
     s3: «s3_replicas»
+    cors: {allowed_origins: ["*"], max_age_seconds: «buckets[4].cors.max_age_seconds»}
 "#;
 
 /// Bucket `a`'s `s3` keys beyond the target itself.

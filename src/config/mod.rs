@@ -462,6 +462,13 @@ buckets:
             "fallback_on_404:",
             "ip_filter:",
             "rate_limit_per_user:",
+            "cors:",
+            "allowed_origins:",
+            "allowed_methods:",
+            "allowed_headers:",
+            "expose_headers:",
+            "allow_credentials:",
+            "max_age_seconds:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

@@ -22,6 +22,7 @@ pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::cors::CorsConfig;
 pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
 pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
@@ -78,6 +79,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The response cache (outlives reloads; see [`crate::cache`]).
     pub cache: CacheConfig,
+    /// `cors:`, the CORS rules of every bucket without its own (see [`crate::cors`]).
+    pub cors: Option<CorsConfig>,
 }
 
 /// One path prefix mapped to one S3 bucket.
@@ -106,4 +109,7 @@ pub struct BucketConfig {
     pub circuit_breaker: Option<BreakerConfig>,
     /// `s3.retry`, for each S3 target; `None`: no retries.
     pub retry: Option<RetryConfig>,
+    /// `cors`, the bucket's own CORS rules, replacing the top-level ones;
+    /// `None`: the top-level ones apply ([`crate::cors::effective`]).
+    pub cors: Option<CorsConfig>,
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::{ConfigError, PathSet, Str};
 use crate::auth::config::{RawBucketAuth, RawJwt};
 use crate::cache::config::{RawBucketCache, RawCache};
+use crate::cors::config::RawCors;
 use crate::ip_filter::config::RawIpFilter;
 use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
@@ -77,6 +78,7 @@ pub(crate) struct RawConfig {
     pub(crate) metrics: RawMetrics,
     pub(crate) jwt: Option<RawJwt>,
     pub(crate) cache: Option<RawCache>,
+    pub(crate) cors: Option<RawCors>,
 }
 
 /// One entry of `buckets:`.
@@ -90,6 +92,7 @@ pub(crate) struct RawBucket {
     pub(crate) cache: Option<RawBucketCache>,
     pub(crate) ip_filter: Option<RawIpFilter>,
     pub(crate) rate_limit_per_user: Option<RawUserRate>,
+    pub(crate) cors: Option<RawCors>,
 }
 
 #[cfg(test)]

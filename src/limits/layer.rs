@@ -7,12 +7,24 @@ use super::{SecurityLimits, SecurityLimitsConfig};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecurityLimitsLayer {
     limits: SecurityLimitsConfig,
+    preflights: bool,
 }
 
 impl SecurityLimitsLayer {
     /// The layer enforcing `limits`.
     pub fn new(limits: SecurityLimitsConfig) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            preflights: false,
+        }
+    }
+
+    /// Lets CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) through to routing when `allowed`:
+    /// when some bucket answers CORS ([`crate::cors`]).
+    pub fn with_preflights(mut self, allowed: bool) -> Self {
+        self.preflights = allowed;
+        self
     }
 }
 
@@ -23,6 +35,7 @@ impl<S> Layer<S> for SecurityLimitsLayer {
         SecurityLimits {
             inner,
             limits: self.limits,
+            preflights: self.preflights,
         }
     }
 }

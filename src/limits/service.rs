@@ -14,6 +14,8 @@ use crate::telemetry::metrics::SECURITY_LIMIT_REJECTIONS_TOTAL;
 pub struct SecurityLimits<S> {
     pub(super) inner: S,
     pub(super) limits: SecurityLimitsConfig,
+    /// Whether CORS preflights pass (see [`super::SecurityLimitsLayer::with_preflights`]).
+    pub(super) preflights: bool,
 }
 
 /// The first limit `request` exceeds, if any.
@@ -70,7 +72,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
+        let method = request.method();
+        let preflight = || self.preflights && crate::cors::is_preflight(&request);
+        if method != Method::GET && method != Method::HEAD && !preflight() {
             let method = request.method().clone();
             return Either::Left(ready(Err(ProxyError::MethodNotAllowed(method))));
         }
@@ -122,6 +126,32 @@ mod tests {
             let err = call(method, "/b/k").await.unwrap_err();
             assert_eq!(err.status(), 405, "{method}");
         }
+    }
+
+    #[tokio::test]
+    async fn cors_preflights_pass_only_when_allowed() {
+        let preflight = || {
+            http::Request::options("/b/k")
+                .header("origin", "https://a.example")
+                .header("access-control-request-method", "GET")
+                .body(())
+                .unwrap()
+        };
+        let layer = |allowed| {
+            ServiceBuilder::new()
+                .layer(SecurityLimitsLayer::default().with_preflights(allowed))
+                .service_fn(echo)
+        };
+        let refused = layer(false).oneshot(preflight()).await.unwrap_err();
+        assert_eq!(refused.status(), 405);
+        assert!(layer(true).oneshot(preflight()).await.is_ok());
+        // An OPTIONS that is not a preflight stays refused.
+        let plain = http::Request::options("/b/k")
+            .header("origin", "https://a.example")
+            .body(())
+            .unwrap();
+        let refused = layer(true).oneshot(plain).await.unwrap_err();
+        assert_eq!(refused.status(), 405);
     }
 
     async fn call_with(

@@ -10,3 +10,4 @@ mod service;
 
 pub use layer::RescueLayer;
 pub use service::Rescue;
+pub(crate) use service::render;

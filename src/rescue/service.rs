@@ -89,8 +89,9 @@ where
     }
 }
 
-/// Logs `error` and renders its JSON answer.
-fn render(error: ProxyError, id: Option<&RequestId>) -> Response<ProxyBody> {
+/// Logs `error` and renders its JSON answer; also used by layers that must
+/// see an inner error as a response (CORS adds its fields to error answers).
+pub(crate) fn render(error: ProxyError, id: Option<&RequestId>) -> Response<ProxyBody> {
     log(&error);
     error.into_response(id)
 }
