@@ -38,7 +38,8 @@
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
-//!   bucket [`ip_filter`], [`rate_limit`], [`auth`], [`authz`], [`cache`], [`fallback`],
+//!   bucket [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
+//!   [`authz`], [`cache`], [`fallback`],
 //!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
@@ -60,6 +61,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod error_format;
 pub mod failover;
 pub mod fallback;
 pub mod headers;

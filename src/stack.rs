@@ -38,6 +38,7 @@ use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
 use crate::config::{BucketConfig, Config, S3Config};
+use crate::error_format::ErrorFormatLayer;
 use crate::failover::{Failover, Target};
 use crate::fallback::FallbackLayer;
 use crate::health::HealthLayer;
@@ -187,6 +188,9 @@ fn bucket_stack(
     };
     let fallback = fallback_on_404(&shared, staging, at)?;
     let service = ServiceBuilder::new()
+        // A bucket with a fixed `errors` format renders every error of its
+        // stack in it; `auto` buckets leave it to the rescue layer's detection.
+        .option_layer(ErrorFormatLayer::for_bucket(bucket))
         // Refused addresses first: they reach no limiter, token check or S3.
         .option_layer(IpFilterLayer::for_bucket(bucket))
         // Cheap shedding before any token is verified: global, per client

@@ -10,6 +10,7 @@ use crate::auth::config::{JwtConfig, bucket_auth};
 use crate::breaker::config::circuit_breaker;
 use crate::cache::config::{CacheConfig, bucket_cache};
 use crate::config::{ReplicaConfig, S3Config};
+use crate::error_format::config::bucket_errors;
 use crate::failover::config::replicas;
 use crate::fallback::config::fallback_on_404;
 use crate::ip_filter::config::ip_filter;
@@ -100,6 +101,7 @@ fn bucket_sections(
     let auth = bucket_auth(b.auth, shared.global_jwt, at, errs);
     let cache = bucket_cache(b.cache, shared.cache, at, errs);
     let ip_filter = ip_filter(b.ip_filter, at, errs);
+    let errors = bucket_errors(b.errors, at, errs);
     let ((name, path_prefix), s3, auth, cache) = (named?, s3?, auth?, cache?);
     let ((replicas, fallback_on_404), rate_limits) = (targets?, rate_limits?);
     Some(BucketConfig {
@@ -114,6 +116,7 @@ fn bucket_sections(
         rate_limits,
         circuit_breaker,
         retry,
+        errors,
     })
 }
 

@@ -22,6 +22,7 @@ pub use crate::cache::config::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
     RedisCacheConfig,
 };
+pub use crate::error_format::BucketErrors;
 pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
 pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
@@ -106,4 +107,6 @@ pub struct BucketConfig {
     pub circuit_breaker: Option<BreakerConfig>,
     /// `s3.retry`, for each S3 target; `None`: no retries.
     pub retry: Option<RetryConfig>,
+    /// `errors`: the error body format of the bucket's answers.
+    pub errors: BucketErrors,
 }

@@ -90,6 +90,8 @@ pub(crate) struct RawBucket {
     pub(crate) cache: Option<RawBucketCache>,
     pub(crate) ip_filter: Option<RawIpFilter>,
     pub(crate) rate_limit_per_user: Option<RawUserRate>,
+    /// `auto`, `json` or `s3_xml` (validated by `crate::error_format::config`).
+    pub(crate) errors: Option<Str>,
 }
 
 #[cfg(test)]
