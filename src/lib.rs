@@ -38,7 +38,7 @@
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
-//!   bucket [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
+//!   bucket [`accept_ranges`], [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
 //!   [`authz`], [`cache`], [`fallback`],
 //!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
@@ -48,6 +48,7 @@
 //! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
 //!   one body type.
 
+pub mod accept_ranges;
 pub mod access_log;
 pub mod auth;
 pub mod authz;

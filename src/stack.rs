@@ -29,6 +29,7 @@ use tower::ServiceBuilder;
 use tower::retry::budget::TpsBudget;
 use tower::util::{BoxCloneSyncService, Either};
 
+use crate::accept_ranges::AcceptRangesLayer;
 use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
 use crate::backend::S3Backend;
@@ -188,6 +189,9 @@ fn bucket_stack(
     };
     let fallback = fallback_on_404(&shared, staging, at)?;
     let service = ServiceBuilder::new()
+        // Every object answer (from S3, the cache, a website document) says
+        // `Accept-Ranges: bytes`, added once here rather than per answer path.
+        .layer(AcceptRangesLayer)
         // A bucket with a fixed `errors` format renders every error of its
         // stack in it; `auto` buckets leave it to the rescue layer's detection.
         .option_layer(ErrorFormatLayer::for_bucket(bucket))
