@@ -39,7 +39,7 @@
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
 //!   bucket [`accept_ranges`], [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
-//!   [`authz`], [`cache`], [`fallback`],
+//!   [`authz`], [`website`], [`cache`], [`fallback`],
 //!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
@@ -84,6 +84,7 @@ pub mod sigv4;
 pub mod stack;
 pub mod telemetry;
 pub mod upstream;
+pub mod website;
 
 pub use build::BuildError;
 pub use config::{Config, ConfigError, ConfigErrors};

@@ -53,6 +53,7 @@ use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
 use crate::sigv4::SigV4Layer;
 use crate::upstream::{ConnectionCap, Upstream};
+use crate::website::WebsiteLayer;
 
 pub use crate::build::BuildError;
 pub use crate::upstream::LeafService;
@@ -207,6 +208,11 @@ fn bucket_stack(
         // Per user (the verified claim; anonymous: the address), once the
         // claims are known and before cached bytes are served.
         .option_layer(parts.rate_limits.user_layer(bucket))
+        // Website buckets: folders name the index document and a missing key
+        // falls back to the error document; after auth (which judges the path
+        // asked for), above the cache (which caches each document under its
+        // real key).
+        .option_layer(WebsiteLayer::for_bucket(bucket))
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
         // A key the targets do not have is looked up in the migration source
@@ -356,6 +362,8 @@ fn bucket_route(
         bucket.path_prefix.clone(),
         backend(config, &bucket.s3, staging, &format!("{at}.s3"))?,
     );
+    // A website serves its index document at the bare prefix.
+    route.serves_bare_prefix = bucket.website.is_some();
     for (i, replica) in bucket.replicas.iter().enumerate() {
         let at = format!("{at}.s3.replicas[{i}]");
         route.replicas.push(ReplicaRoute {

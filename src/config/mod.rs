@@ -463,6 +463,10 @@ buckets:
             "ip_filter:",
             "rate_limit_per_user:",
             "errors:",
+            "website:",
+            "index_document:",
+            "error_document:",
+            "spa_fallback:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

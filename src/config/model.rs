@@ -30,6 +30,7 @@ pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
+pub use crate::website::WebsiteConfig;
 
 /// A string that must never be printed: credentials, tokens.
 ///
@@ -109,4 +110,6 @@ pub struct BucketConfig {
     pub retry: Option<RetryConfig>,
     /// `errors`: the error body format of the bucket's answers.
     pub errors: BucketErrors,
+    /// `website`: index and error documents; `None`: no website.
+    pub website: Option<WebsiteConfig>,
 }

@@ -19,6 +19,7 @@ use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
 use crate::telemetry::config::RawLogging;
 use crate::upstream::config::{RawS3, RawUpstream};
+use crate::website::config::RawWebsite;
 
 /// Deserialises the expanded document, reporting the first type error or
 /// unknown key with its path.
@@ -92,6 +93,7 @@ pub(crate) struct RawBucket {
     pub(crate) rate_limit_per_user: Option<RawUserRate>,
     /// `auto`, `json` or `s3_xml` (validated by `crate::error_format::config`).
     pub(crate) errors: Option<Str>,
+    pub(crate) website: Option<RawWebsite>,
 }
 
 #[cfg(test)]
