@@ -38,7 +38,8 @@ pub enum ErrorFormat {
     /// S3's XML `<Error>` document, for S3 SDKs (their exception handlers
     /// read the code from it).
     S3Xml {
-        /// The request's URI: its path is the `<Resource>` element.
+        /// The request's URI: its path (never its query, which may hold a
+        /// token) is the `<Resource>` element.
         resource: Option<http::Uri>,
     },
 }

@@ -189,6 +189,9 @@ async fn boto3_exception_handlers_fire() {
             .env_remove("AWS_PROFILE")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            // The proxy under test is on loopback: never through an HTTP proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
             .output()
     })
     .await
