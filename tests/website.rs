@@ -8,13 +8,16 @@
 
 mod common;
 
+use common::jwks::{claims, sign_with};
 use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 const BKT: &str = "web-bucket";
 const INDEX: &[u8] = b"<html>the home page</html>\n";
 const DOCS_INDEX: &[u8] = b"<html>the docs</html>\n";
 const NOT_FOUND: &[u8] = b"<html>nothing here</html>\n";
 const APP_JS: &[u8] = b"console.log('app');\n";
+const JWT_SECRET: &str = "a-secret-of-at-least-thirty-two-bytes!!";
 
 fn cache_yaml() -> &'static str {
     "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
@@ -35,7 +38,7 @@ async fn setup() -> (S3Server, Proxy) {
     s3.write_object(BKT, "app.js", APP_JS);
     let jwt = format!(
         "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
-        q("a-secret-of-at-least-thirty-two-bytes!!")
+        q(JWT_SECRET)
     );
     let mut cfg = Config::new(vec![
         bucket(
@@ -165,6 +168,18 @@ async fn auth_applies_and_buckets_without_a_website_are_unchanged() {
         before,
         "no token, no S3 request"
     );
+    let key = EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let token = sign_with(Algorithm::HS256, &key, None, &claims(serde_json::json!({})));
+    let bearer = format!("Bearer {token}");
+    let r = send(
+        proxy.main,
+        "GET",
+        "/private/",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), INDEX);
     for target in ["/plain", "/plain/"] {
         let r = get(proxy.main, target).await;
         assert_eq!(r.status, 404, "{target}: {}", r.describe());
