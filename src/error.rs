@@ -2,9 +2,12 @@
 //!
 //! Every failure is classified by where it came from (pingora's lesson):
 //! the client (4xx), the upstream S3 service (the S3 status mapped, or
-//! 502/503/504), or the proxy itself (500). The client always gets the same
-//! JSON shape with the request id; S3 internals (bucket names, endpoints, AWS
-//! request ids, S3's own messages) never leave the proxy, they go to the log.
+//! 502/503/504), or the proxy itself (500). The client gets the same JSON
+//! shape with the request id, or, when it is an S3 SDK ([`ErrorFormat`]),
+//! S3's XML `<Error>` document with S3's code for the condition. Either way
+//! S3 internals (bucket names, endpoints, AWS request ids, S3's own
+//! messages) never leave the proxy, they go to the log; the messages are
+//! fixed texts.
 
 use std::time::Duration;
 
@@ -22,6 +25,67 @@ pub enum ErrorSource {
     Upstream,
     /// A bug or an unexpected state in the proxy (500).
     Internal,
+}
+
+/// How an error answer is written, decided once from the request head
+/// ([`ErrorFormat::detect`]) or by the bucket (`buckets[i].errors`) and
+/// carried to the place that renders it ([`ProxyError::into_response_as`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// The proxy's JSON body, for browsers, scripts and everyone else.
+    #[default]
+    Json,
+    /// S3's XML `<Error>` document, for S3 SDKs (their exception handlers
+    /// read the code from it).
+    S3Xml {
+        /// The request's URI: its path (never its query, which may hold a
+        /// token) is the `<Resource>` element.
+        resource: Option<http::Uri>,
+    },
+}
+
+impl ErrorFormat {
+    /// The format an error answer to `request` takes: S3's XML when the
+    /// client is an S3 SDK (see [`is_s3_client`]), JSON otherwise. The JSON
+    /// path costs three header lookups and no allocation.
+    pub fn detect<B>(request: &http::Request<B>) -> Self {
+        if is_s3_client(request.headers()) {
+            Self::s3_xml(request)
+        } else {
+            Self::Json
+        }
+    }
+
+    /// S3's XML for `request`, whoever the client is.
+    pub fn s3_xml<B>(request: &http::Request<B>) -> Self {
+        Self::S3Xml {
+            resource: Some(request.uri().clone()),
+        }
+    }
+}
+
+/// Whether the request comes from an S3 SDK: it is signed with SigV4
+/// (`Authorization: AWS4-…`), carries `x-amz-content-sha256` (every
+/// SigV4 signer adds it), or asks for `application/xml` first in `Accept`
+/// (a browser's `Accept` lists it after `text/html`, and keeps JSON).
+pub fn is_s3_client(headers: &http::HeaderMap) -> bool {
+    let sigv4 = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|value| value.as_bytes().starts_with(b"AWS4-"));
+    sigv4
+        || headers.contains_key("x-amz-content-sha256")
+        || headers
+            .get(header::ACCEPT)
+            .is_some_and(|value| prefers_xml(value.as_bytes()))
+}
+
+/// Whether an `Accept` value's first media range is `application/xml`.
+fn prefers_xml(accept: &[u8]) -> bool {
+    let first = accept
+        .split(|b| *b == b',' || *b == b';')
+        .next()
+        .unwrap_or_default();
+    first.trim_ascii().eq_ignore_ascii_case(b"application/xml")
 }
 
 /// Everything that can go wrong on the request path.
@@ -367,25 +431,108 @@ impl ProxyError {
         }
     }
 
-    /// Renders the JSON error answer; the only place errors become HTTP.
+    /// The code an S3 SDK expects in the XML `<Error>` document: S3's own
+    /// code from upstream (when it is a well-formed code and says nothing
+    /// about the proxy's credentials), otherwise S3's code for the same
+    /// condition, so SDK exception handlers (`NoSuchKey`, …) fire.
+    pub fn s3_code(&self) -> &str {
+        match self {
+            Self::S3 { code, .. } => {
+                upstream_s3_code(code).unwrap_or_else(|| match self.status() {
+                    StatusCode::NOT_FOUND => "NoSuchKey",
+                    StatusCode::FORBIDDEN => "AccessDenied",
+                    StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
+                    StatusCode::RANGE_NOT_SATISFIABLE => "InvalidRange",
+                    StatusCode::BAD_REQUEST => "InvalidRequest",
+                    StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+                    _ => "InternalError",
+                })
+            }
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::InvalidPath(_) => "InvalidURI",
+            Self::LimitExceeded(Limit::UriLength) => "KeyTooLongError",
+            Self::LimitExceeded(Limit::HeaderCount | Limit::HeaderSize) => {
+                "RequestHeaderSectionTooLarge"
+            }
+            Self::LimitExceeded(Limit::BodySize) => "MaxMessageLengthExceeded",
+            Self::NoRoute => "NoSuchBucket",
+            Self::EmptyKey => "NoSuchKey",
+            // Throttling: SDKs back off and retry on SlowDown.
+            Self::Overloaded | Self::RateLimited(_) | Self::UpstreamBusy => "SlowDown",
+            Self::CircuitOpen { .. } | Self::AuthorizationUnavailable(_) | Self::Connect(_) => {
+                "ServiceUnavailable"
+            }
+            Self::Timeout(_) | Self::UpstreamProtocol(_) | Self::Signing(_) | Self::Internal(_) => {
+                "InternalError"
+            }
+            Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::Forbidden(_)
+            | Self::CorsRejected(_) => "AccessDenied",
+            Self::RangeNotSatisfiable { .. } => "InvalidRange",
+            Self::PreconditionFailed => "PreconditionFailed",
+        }
+    }
+
+    /// Renders the JSON error answer (see [`ProxyError::into_response_as`]).
     pub fn into_response(self, request_id: Option<&RequestId>) -> Response<ProxyBody> {
-        let status = self.status();
-        let body = serde_json::json!({
+        self.into_response_as(request_id, &ErrorFormat::Json)
+    }
+
+    /// Renders the error answer in `format`; the only place errors become HTTP.
+    pub fn into_response_as(
+        self,
+        request_id: Option<&RequestId>,
+        format: &ErrorFormat,
+    ) -> Response<ProxyBody> {
+        let id = request_id.map(RequestId::as_str);
+        let (body, content_type) = match format {
+            ErrorFormat::Json => (self.json_body(id), "application/json"),
+            ErrorFormat::S3Xml { resource } => {
+                let resource = resource.as_ref().map(http::Uri::path);
+                (self.xml_body(resource, id), "application/xml")
+            }
+        };
+        let mut response = Response::new(full(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        self.write_headers(headers);
+        response
+    }
+
+    /// The JSON body: `{"error": {"code", "message", "request_id"}}`.
+    fn json_body(&self, request_id: Option<&str>) -> String {
+        serde_json::json!({
             "error": {
                 "code": self.code(),
                 "message": self.public_message(),
-                "request_id": request_id.map(RequestId::as_str),
+                "request_id": request_id,
             }
-        });
-        let mut response = Response::new(full(body.to_string()));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        match &self {
+        })
+        .to_string()
+    }
+
+    /// The S3 XML body an SDK parses: its code from [`ProxyError::s3_code`],
+    /// the fixed public message, the request path and the request id.
+    fn xml_body(&self, resource: Option<&str>, request_id: Option<&str>) -> String {
+        let mut xml = String::with_capacity(256);
+        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+        xml_element(&mut xml, "Code", self.s3_code());
+        xml_element(&mut xml, "Message", self.public_message());
+        if let Some(resource) = resource {
+            xml_element(&mut xml, "Resource", resource);
+        }
+        xml_element(&mut xml, "RequestId", request_id.unwrap_or_default());
+        xml.push_str("</Error>");
+        xml
+    }
+
+    /// The headers some errors carry besides the body (`Allow`,
+    /// `Retry-After`, `WWW-Authenticate`, `Content-Range`, …).
+    fn write_headers(&self, headers: &mut http::HeaderMap) {
+        match self {
             Self::MethodNotAllowed(_) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             }
@@ -418,7 +565,6 @@ impl ProxyError {
             }
             _ => {}
         }
-        response
     }
 }
 
@@ -445,6 +591,47 @@ impl Throttled {
 fn whole_seconds(delay: Duration) -> HeaderValue {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     HeaderValue::from(seconds.max(1))
+}
+
+/// S3's own code from an upstream error, when it may be shown: a
+/// well-formed code (ASCII letters and digits, as S3's are), with the
+/// codes about the proxy's own credentials (the client did not sign the
+/// upstream request) said as `AccessDenied`.
+fn upstream_s3_code(code: &str) -> Option<&str> {
+    let well_formed =
+        !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    match code {
+        _ if !well_formed => None,
+        "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "ExpiredToken" | "InvalidToken" => {
+            Some("AccessDenied")
+        }
+        _ => Some(code),
+    }
+}
+
+/// Appends `<name>text</name>` with `text` escaped.
+fn xml_element(xml: &mut String, name: &str, text: &str) {
+    xml.push('<');
+    xml.push_str(name);
+    xml.push('>');
+    xml_escape(xml, text);
+    xml.push_str("</");
+    xml.push_str(name);
+    xml.push('>');
+}
+
+/// Appends `text` with XML's five special characters escaped.
+fn xml_escape(xml: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => xml.push_str("&lt;"),
+            '>' => xml.push_str("&gt;"),
+            '&' => xml.push_str("&amp;"),
+            '"' => xml.push_str("&quot;"),
+            '\'' => xml.push_str("&apos;"),
+            c => xml.push(c),
+        }
+    }
 }
 
 /// Maps S3's status and code to what the client sees.
@@ -545,5 +732,156 @@ mod tests {
         let busy = ProxyError::UpstreamBusy.into_response(None);
         assert_eq!(busy.status(), 503);
         assert_eq!(busy.headers()["retry-after"], "1");
+    }
+
+    fn request(headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut builder = http::Request::builder().uri("/media/a%20b.txt?x=1");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn s3_sdks_are_detected_and_everyone_else_is_not() {
+        let sdk = |headers: &[(&str, &str)]| is_s3_client(request(headers).headers());
+        assert!(sdk(&[(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+        )]));
+        assert!(sdk(&[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]));
+        assert!(sdk(&[("accept", "application/xml")]));
+        assert!(sdk(&[("accept", " Application/XML ;q=1, */*")]));
+        assert!(!sdk(&[]));
+        assert!(!sdk(&[("authorization", "Bearer eyJhbGciOi")]));
+        assert!(!sdk(&[("accept", "application/json")]));
+        // A browser's navigation lists XML after HTML: it keeps JSON.
+        assert!(!sdk(&[(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )]));
+        assert_eq!(ErrorFormat::detect(&request(&[])), ErrorFormat::Json);
+        let xml = ErrorFormat::detect(&request(&[("accept", "application/xml")]));
+        assert!(matches!(xml, ErrorFormat::S3Xml { resource: Some(_) }));
+    }
+
+    async fn xml_of(error: ProxyError, id: &str, uri: &str) -> (Response<ProxyBody>, String) {
+        let id = RequestId::parse(id).unwrap();
+        let format = ErrorFormat::S3Xml {
+            resource: Some(uri.parse().unwrap()),
+        };
+        let response = error.into_response_as(Some(&id), &format);
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        (Response::from_parts(parts, full("")), text)
+    }
+
+    #[tokio::test]
+    async fn xml_answer_has_s3s_shape_and_code() {
+        let (response, body) = xml_of(s3(404, "NoSuchKey"), "req-1", "/media/k.txt?a=b").await;
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["content-type"], "application/xml");
+        assert_eq!(
+            body,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>\
+             <Message>the object does not exist</Message><Resource>/media/k.txt</Resource>\
+             <RequestId>req-1</RequestId></Error>"
+        );
+        assert!(!body.contains("secret-bucket-name"));
+    }
+
+    #[tokio::test]
+    async fn xml_escapes_what_the_client_sent() {
+        let (_, body) = xml_of(ProxyError::NoRoute, "r", "/a%3C/%3Cb%3E&x").await;
+        assert!(
+            body.contains("<Resource>/a%3C/%3Cb%3E&amp;x</Resource>"),
+            "{body}"
+        );
+        let mut escaped = String::new();
+        xml_escape(&mut escaped, "a<b>&\"c'");
+        assert_eq!(escaped, "a&lt;b&gt;&amp;&quot;c&apos;");
+    }
+
+    #[tokio::test]
+    async fn xml_keeps_statuses_and_headers() {
+        let (response, body) = xml_of(ProxyError::MissingToken, "r", "/p/k").await;
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+        let (response, body) =
+            xml_of(ProxyError::RangeNotSatisfiable { length: 9 }, "r", "/p/k").await;
+        assert_eq!(response.status(), 416);
+        assert_eq!(response.headers()["content-range"], "bytes */9");
+        assert!(body.contains("<Code>InvalidRange</Code>"), "{body}");
+    }
+
+    #[test]
+    fn every_error_has_the_s3_code_an_sdk_expects() {
+        let throttled = Throttled {
+            scope: "ip",
+            limit: 1,
+            retry_after: Duration::from_secs(1),
+        };
+        let cases = [
+            (
+                ProxyError::MethodNotAllowed(http::Method::PUT),
+                "MethodNotAllowed",
+            ),
+            (ProxyError::InvalidPath("bad"), "InvalidURI"),
+            (
+                ProxyError::LimitExceeded(Limit::UriLength),
+                "KeyTooLongError",
+            ),
+            (
+                ProxyError::LimitExceeded(Limit::HeaderSize),
+                "RequestHeaderSectionTooLarge",
+            ),
+            (
+                ProxyError::LimitExceeded(Limit::BodySize),
+                "MaxMessageLengthExceeded",
+            ),
+            (ProxyError::Overloaded, "SlowDown"),
+            (ProxyError::RateLimited(throttled), "SlowDown"),
+            (ProxyError::UpstreamBusy, "SlowDown"),
+            (
+                ProxyError::CircuitOpen {
+                    retry_after: Duration::ZERO,
+                },
+                "ServiceUnavailable",
+            ),
+            (ProxyError::NoRoute, "NoSuchBucket"),
+            (ProxyError::EmptyKey, "NoSuchKey"),
+            (ProxyError::Timeout(Duration::ZERO), "InternalError"),
+            (ProxyError::Internal("x".into()), "InternalError"),
+            (
+                ProxyError::InvalidToken(TokenProblem::Expired),
+                "AccessDenied",
+            ),
+            (ProxyError::Forbidden("no"), "AccessDenied"),
+            (
+                ProxyError::AuthorizationUnavailable("x".into()),
+                "ServiceUnavailable",
+            ),
+            (
+                ProxyError::RangeNotSatisfiable { length: 1 },
+                "InvalidRange",
+            ),
+            (ProxyError::PreconditionFailed, "PreconditionFailed"),
+            // Upstream: S3's own code stays, except what is about the proxy's keys.
+            (s3(404, "NoSuchKey"), "NoSuchKey"),
+            (s3(404, "NoSuchBucket"), "NoSuchBucket"),
+            (s3(400, "InvalidArgument"), "InvalidArgument"),
+            (s3(503, "SlowDown"), "SlowDown"),
+            (s3(500, "InternalError"), "InternalError"),
+            (s3(403, "SignatureDoesNotMatch"), "AccessDenied"),
+            (s3(403, "InvalidAccessKeyId"), "AccessDenied"),
+            (s3(404, ""), "NoSuchKey"),
+            (s3(400, "<bad code>"), "InvalidRequest"),
+            (s3(503, ""), "ServiceUnavailable"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.s3_code(), code, "{error:?}");
+        }
     }
 }

@@ -38,7 +38,8 @@
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
 //! - One module per layer, outermost first: [`request_id`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
-//!   bucket [`cors`], [`ip_filter`], [`rate_limit`], [`auth`], [`authz`], [`cache`], [`fallback`],
+//!   bucket [`cors`], [`accept_ranges`], [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
+//!   [`authz`], [`website`], [`cache`], [`fallback`],
 //!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
 //! - [`query`]: the one query-string parser and the parsed form of what is
@@ -47,6 +48,7 @@
 //! - [`error`]: typed errors and their single mapping to HTTP; [`body`]: the
 //!   one body type.
 
+pub mod accept_ranges;
 pub mod access_log;
 pub mod auth;
 pub mod authz;
@@ -61,6 +63,7 @@ pub mod cors;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod error_format;
 pub mod failover;
 pub mod fallback;
 pub mod headers;
@@ -82,6 +85,7 @@ pub mod sigv4;
 pub mod stack;
 pub mod telemetry;
 pub mod upstream;
+pub mod website;
 
 pub use build::BuildError;
 pub use config::{Config, ConfigError, ConfigErrors};

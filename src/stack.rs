@@ -8,8 +8,10 @@
 //! stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
-//! bucket configures: CORS → IP filter → rate limit by client → authentication
-//! (private buckets) → authorization (buckets with a policy) → rate limit by user →
+//! bucket configures: CORS (buckets with CORS rules) → `Accept-Ranges` →
+//! error format (buckets with a fixed `errors`) → IP filter → rate limit by
+//! client → authentication (private buckets) → authorization (buckets with a
+//! policy) → rate limit by user → website (buckets with `website`) →
 //! cache (while caching is enabled; after auth, so only authorized requests
 //! reach cached bytes) → 404 fallback (buckets with `fallback_on_404`) →
 //! replica failover (buckets with `replicas`) → its S3 targets.
@@ -29,6 +31,7 @@ use tower::ServiceBuilder;
 use tower::retry::budget::TpsBudget;
 use tower::util::{BoxCloneSyncService, Either};
 
+use crate::accept_ranges::AcceptRangesLayer;
 use crate::auth::{AuthLayer, JwksCache, KeySets};
 use crate::authz::AuthzLayer;
 use crate::backend::S3Backend;
@@ -39,6 +42,7 @@ use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
 use crate::config::{BucketConfig, Config, S3Config};
 use crate::cors::{CorsLayer, any_bucket_answers};
+use crate::error_format::ErrorFormatLayer;
 use crate::failover::{Failover, Target};
 use crate::fallback::FallbackLayer;
 use crate::health::HealthLayer;
@@ -52,6 +56,7 @@ use crate::s3_request::S3RequestLayer;
 use crate::shared::Shared;
 use crate::sigv4::SigV4Layer;
 use crate::upstream::{ConnectionCap, Upstream};
+use crate::website::WebsiteLayer;
 
 pub use crate::build::BuildError;
 pub use crate::upstream::LeafService;
@@ -195,6 +200,12 @@ fn bucket_stack(
         // CORS first: a preflight is answered before any filter, limit or
         // token check, and every answer below (errors too) gets its fields.
         .option_layer(CorsLayer::for_bucket(parts.config, bucket))
+        // Every object answer (from S3, the cache, a website document) says
+        // `Accept-Ranges: bytes`, added once here rather than per answer path.
+        .layer(AcceptRangesLayer)
+        // A bucket with a fixed `errors` format renders every error of its
+        // stack in it; `auto` buckets leave it to the rescue layer's detection.
+        .option_layer(ErrorFormatLayer::for_bucket(bucket))
         // Refused addresses next: they reach no limiter, token check or S3.
         .option_layer(IpFilterLayer::for_bucket(bucket))
         // Cheap shedding before any token is verified: global, per client
@@ -207,6 +218,11 @@ fn bucket_stack(
         // Per user (the verified claim; anonymous: the address), once the
         // claims are known and before cached bytes are served.
         .option_layer(parts.rate_limits.user_layer(bucket))
+        // Website buckets: folders name the index document and a missing key
+        // falls back to the error document; after auth (which judges the path
+        // asked for), above the cache (which caches each document under its
+        // real key).
+        .option_layer(WebsiteLayer::for_bucket(bucket))
         // Only authorized requests reach cached bytes.
         .option_layer(cache)
         // A key the targets do not have is looked up in the migration source
@@ -356,6 +372,8 @@ fn bucket_route(
         bucket.path_prefix.clone(),
         backend(config, &bucket.s3, staging, &format!("{at}.s3"))?,
     );
+    // A website serves its index document at the bare prefix.
+    route.serves_bare_prefix = bucket.website.is_some();
     for (i, replica) in bucket.replicas.iter().enumerate() {
         let at = format!("{at}.s3.replicas[{i}]");
         route.replicas.push(ReplicaRoute {

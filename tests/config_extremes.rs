@@ -124,8 +124,9 @@ const JWT_SECRET: &str = "config-extremes-jwt-secret-0123456789";
 
 /// Every feature with a numeric key, so one GET per bucket goes through all of them.
 ///
-/// - `a`: JWT (top level) + Rego + cache overrides; expects 200.
-/// - `b`: OPA, unreachable, `fail: open`; expects 200.
+/// - `a`: JWT (top level) + Rego + cache overrides + S3 XML errors + a
+///   website (SPA fallback); expects 200.
+/// - `b`: OPA, unreachable, `fail: open`, JSON errors; expects 200.
 /// - `c`: JWT + OpenFGA, unreachable, `fail: open`; expects 200.
 /// - `d`: JWKS, unreachable; any answer but a 500.
 /// - `e`: one replica and a 404 fallback; expects 200.
@@ -214,6 +215,11 @@ buckets:
     ip_filter:
       allowlist: ["127.0.0.0/8", "::1"]
       blocklist: ["10.0.0.0/8"]
+    errors: s3_xml
+    website:
+      index_document: index.html
+      error_document: 404.html
+      spa_fallback: true
     cache:
       ttl_seconds: «buckets[0].cache.ttl_seconds»
       max_item_size_mb: «buckets[0].cache.max_item_size_mb»
@@ -229,6 +235,7 @@ buckets:
     path_prefix: /b
     s3: «s3»
     cors: {allowed_origins: []}
+    errors: json
     auth:
       authorization:
         type: opa

@@ -11,12 +11,14 @@ use crate::breaker::config::circuit_breaker;
 use crate::cache::config::{CacheConfig, bucket_cache};
 use crate::config::{ReplicaConfig, S3Config};
 use crate::cors::config::cors;
+use crate::error_format::config::bucket_errors;
 use crate::failover::config::replicas;
 use crate::fallback::config::fallback_on_404;
 use crate::ip_filter::config::ip_filter;
 use crate::rate_limit::config::bucket_rate_limits;
 use crate::retry::config::retry as retry_config;
 use crate::upstream::config::{RawS3, s3_config};
+use crate::website::config::website;
 
 /// Validates `buckets:`: each bucket's name and path prefix (both unique),
 /// then its `s3`, `auth` and `cache` sections, each by its own concern.
@@ -102,6 +104,8 @@ fn bucket_sections(
     let cache = bucket_cache(b.cache, shared.cache, at, errs);
     let ip_filter = ip_filter(b.ip_filter, at, errs);
     let cors = cors(b.cors, &format!("{at}.cors"), errs);
+    let errors = bucket_errors(b.errors, at, errs);
+    let website = website(b.website, at, errs);
     let ((name, path_prefix), s3, auth, cache) = (named?, s3?, auth?, cache?);
     let ((replicas, fallback_on_404), rate_limits) = (targets?, rate_limits?);
     Some(BucketConfig {
@@ -117,6 +121,8 @@ fn bucket_sections(
         circuit_breaker,
         retry,
         cors,
+        errors,
+        website,
     })
 }
 

@@ -469,6 +469,11 @@ buckets:
             "expose_headers:",
             "allow_credentials:",
             "max_age_seconds:",
+            "errors:",
+            "website:",
+            "index_document:",
+            "error_document:",
+            "spa_fallback:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

@@ -23,6 +23,7 @@ pub use crate::cache::config::{
     RedisCacheConfig,
 };
 pub use crate::cors::CorsConfig;
+pub use crate::error_format::BucketErrors;
 pub use crate::failover::config::ReplicaConfig;
 pub use crate::ip_filter::IpFilterConfig;
 pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, UserRateConfig};
@@ -30,6 +31,7 @@ pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
 pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
+pub use crate::website::WebsiteConfig;
 
 /// A string that must never be printed: credentials, tokens.
 ///
@@ -112,4 +114,8 @@ pub struct BucketConfig {
     /// `cors`, the bucket's own CORS rules, replacing the top-level ones;
     /// `None`: the top-level ones apply ([`crate::cors::effective`]).
     pub cors: Option<CorsConfig>,
+    /// `errors`: the error body format of the bucket's answers.
+    pub errors: BucketErrors,
+    /// `website`: index and error documents; `None`: no website.
+    pub website: Option<WebsiteConfig>,
 }

@@ -20,6 +20,7 @@ use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
 use crate::telemetry::config::RawLogging;
 use crate::upstream::config::{RawS3, RawUpstream};
+use crate::website::config::RawWebsite;
 
 /// Deserialises the expanded document, reporting the first type error or
 /// unknown key with its path.
@@ -93,6 +94,9 @@ pub(crate) struct RawBucket {
     pub(crate) ip_filter: Option<RawIpFilter>,
     pub(crate) rate_limit_per_user: Option<RawUserRate>,
     pub(crate) cors: Option<RawCors>,
+    /// `auto`, `json` or `s3_xml` (validated by `crate::error_format::config`).
+    pub(crate) errors: Option<Str>,
+    pub(crate) website: Option<RawWebsite>,
 }
 
 #[cfg(test)]

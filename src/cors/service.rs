@@ -9,7 +9,7 @@ use tower::Service;
 
 use super::policy::{CorsPolicy, vary_preflight};
 use crate::body::ProxyBody;
-use crate::error::ProxyError;
+use crate::error::{ErrorFormat, ProxyError};
 use crate::request_id::RequestId;
 use crate::rescue::render;
 
@@ -46,7 +46,9 @@ where
             let answer = match policy.preflight(request.headers()) {
                 Ok(response) => response,
                 Err(rejection) => {
-                    let mut response = render(ProxyError::CorsRejected(rejection), id.as_ref());
+                    let rejected = ProxyError::CorsRejected(rejection);
+                    let format = ErrorFormat::detect(&request);
+                    let mut response = render(rejected, id.as_ref(), &format);
                     vary_preflight(response.headers_mut());
                     response
                 }
@@ -58,6 +60,7 @@ where
             policy: policy.clone(),
             origin,
             id,
+            format: ErrorFormat::detect(&request),
         };
         ResponseFuture::decorated(self.inner.call(request), decoration)
     }
@@ -69,8 +72,11 @@ struct Decoration {
     policy: Arc<CorsPolicy>,
     /// The `Access-Control-Allow-Origin` value; `None`: not a (allowed) CORS request.
     origin: Option<HeaderValue>,
-    /// To render an inner error with the request's id.
+    /// To render an inner error with the request's id, in the format the
+    /// client reads (a bucket with a fixed `errors` format renders its
+    /// errors below, so none reach here).
     id: Option<RequestId>,
+    format: ErrorFormat,
 }
 
 pin_project! {
@@ -130,11 +136,18 @@ where
             KindProj::Passthrough { future } => future.poll(cx),
             KindProj::Decorated { future, decoration } => {
                 let result = ready!(future.poll(cx));
-                let Some(Decoration { policy, origin, id }) = decoration.take() else {
+                let Some(Decoration {
+                    policy,
+                    origin,
+                    id,
+                    format,
+                }) = decoration.take()
+                else {
                     return Poll::Ready(result);
                 };
                 // An error answer carries the fields too, so the page can read it.
-                let mut response = result.unwrap_or_else(|error| render(error, id.as_ref()));
+                let mut response =
+                    result.unwrap_or_else(|error| render(error, id.as_ref(), &format));
                 policy.decorate(response.headers_mut(), origin);
                 Poll::Ready(Ok(response))
             }
@@ -216,6 +229,27 @@ mod tests {
             "https://a.example"
         );
         assert_eq!(answer.headers()["vary"], "Origin");
+    }
+
+    #[tokio::test]
+    async fn an_sdk_client_reads_inner_errors_as_s3_xml_with_the_fields() {
+        let (service, _) = stack(true);
+        let mut sdk = request(Method::GET, "/private", Some("https://a.example"));
+        sdk.headers_mut()
+            .insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
+        let answer = service.oneshot(sdk).await.unwrap();
+        assert_eq!(answer.status(), 401);
+        assert_eq!(answer.headers()["content-type"], "application/xml");
+        assert_eq!(
+            answer.headers()["access-control-allow-origin"],
+            "https://a.example"
+        );
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
     }
 
     #[tokio::test]

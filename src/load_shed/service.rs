@@ -8,7 +8,7 @@ use tower::Service;
 
 use crate::access_log::SharedLogContext;
 use crate::body::ProxyBody;
-use crate::error::ProxyError;
+use crate::error::{ErrorFormat, ProxyError};
 use crate::health::is_probe_path;
 use crate::request_id::RequestId;
 use crate::telemetry::metrics::LOAD_SHED_TOTAL;
@@ -53,7 +53,9 @@ where
             (Err(_), _) => {
                 metrics::counter!(LOAD_SHED_TOTAL).increment(1);
                 let id = request.extensions().get::<RequestId>();
-                Either::Left(ready(Ok(ProxyError::Overloaded.into_response(id))))
+                let format = ErrorFormat::detect(&request);
+                let response = ProxyError::Overloaded.into_response_as(id, &format);
+                Either::Left(ready(Ok(response)))
             }
         }
     }

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use tower::Service;
 
 use crate::body::ProxyBody;
-use crate::error::{ErrorSource, ProxyError};
+use crate::error::{ErrorFormat, ErrorSource, ProxyError};
 use crate::request_id::RequestId;
 
 /// The service made by [`super::RescueLayer`].
@@ -69,8 +69,12 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let id = request.extensions().get::<RequestId>().cloned();
+        // Decided from the request head before it moves on: JSON, or S3's
+        // XML for SDK clients (a bucket with its own `errors` renders its
+        // errors itself, below the route).
+        let format = ErrorFormat::detect(&request);
         if let Some(error) = self.not_ready.take() {
-            let response = render(error, id.as_ref());
+            let response = render(error, id.as_ref(), &format);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let called = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)));
@@ -84,16 +88,21 @@ where
                 Ok(Err(error)) => error,
                 Err(_panic) => ProxyError::Internal("a layer panicked".into()),
             };
-            Ok(render(error, id.as_ref()))
+            Ok(render(error, id.as_ref(), &format))
         })
     }
 }
 
-/// Logs `error` and renders its JSON answer; also used by layers that must
-/// see an inner error as a response (CORS adds its fields to error answers).
-pub(crate) fn render(error: ProxyError, id: Option<&RequestId>) -> Response<ProxyBody> {
+/// Logs `error` and renders its answer in `format`; also used by layers that
+/// must see an inner error as a response (CORS adds its fields to error
+/// answers, a bucket's fixed `errors` format renders its own).
+pub(crate) fn render(
+    error: ProxyError,
+    id: Option<&RequestId>,
+    format: &ErrorFormat,
+) -> Response<ProxyBody> {
     log(&error);
-    error.into_response(id)
+    error.into_response_as(id, format)
 }
 
 fn log(error: &ProxyError) {

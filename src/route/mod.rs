@@ -33,6 +33,10 @@ pub struct BucketRoute {
     /// The bucket's replicas in priority order (empty: `backend` is its
     /// only target); the readiness probes reach each of them.
     pub replicas: Vec<ReplicaRoute>,
+    /// Whether the bare prefix (an empty key) goes on to the bucket's
+    /// stack: a website bucket serves its index document there
+    /// (`crate::website`); elsewhere it is a 404 (`EmptyKey`).
+    pub serves_bare_prefix: bool,
 }
 
 /// One replica of a bucket, as the readiness probes see it.
@@ -54,6 +58,7 @@ impl BucketRoute {
             path_prefix: path_prefix.into(),
             backend,
             replicas: Vec::new(),
+            serves_bare_prefix: false,
         }
     }
 }

@@ -85,7 +85,7 @@ impl<S: Clone> Route<S> {
         if let Some(context) = request.extensions().get::<SharedLogContext>() {
             context.set_bucket(mounted.route.metrics.clone());
         }
-        if key.is_empty() {
+        if key.is_empty() && !mounted.route.serves_bare_prefix {
             return Err(ProxyError::EmptyKey);
         }
         let key = ObjectKey(key.to_owned());

@@ -86,14 +86,9 @@ impl Upstream {
                 None => boxed(body),
             });
             *out.status_mut() = status;
+            // `Accept-Ranges` is added above, for every answer path
+            // (`crate::accept_ranges`).
             forward_response_headers(&parts.headers, out.headers_mut());
-            if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
-                // S3 serves ranges of every object; say so even when it did
-                // not, as an answer from the cache does.
-                out.headers_mut()
-                    .entry(http::header::ACCEPT_RANGES)
-                    .or_insert(http::HeaderValue::from_static("bytes"));
-            }
             return Ok(out);
         }
         Err(s3_error(status, response.into_body(), is_head, self.timeout).await)
