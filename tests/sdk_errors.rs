@@ -1,5 +1,5 @@
 //! S3-style errors for S3 SDK clients, against the real binary and s3s-fs:
-//! boto3 (Debian's `python3-boto3`) sees `NoSuchKey`, `InvalidRange` and
+//! boto3 (pinned, from PyPI, in the venv `scripts/test` makes) sees `NoSuchKey`, `InvalidRange` and
 //! `PreconditionFailed` as it would from S3, while a plain client keeps the
 //! JSON body; a bucket's `errors` setting fixes the format either way.
 
@@ -145,22 +145,29 @@ async fn a_bucket_can_fix_the_format() {
     assert_eq!(r.json()["error"]["code"], "NoSuchKey");
 }
 
-/// Whether `python3` can import boto3; when it cannot, CI fails the test
-/// (`.ci/run` and `scripts/test` install `python3-boto3`), elsewhere it
-/// is skipped with a note.
+/// The Python that runs the boto3 script: `YATAGARASU_BOTO3_PYTHON`, set by
+/// `scripts/test` to its venv with a pinned boto3, or `python3`.
+fn boto3_python() -> String {
+    std::env::var("YATAGARASU_BOTO3_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Whether that Python can import boto3. When it cannot, the test fails in
+/// CI or when `scripts/test` named the Python (it installs boto3), and is
+/// skipped with a note elsewhere (a plain `cargo test`).
 fn boto3_available() -> bool {
-    let found = Command::new("python3")
+    let found = Command::new(boto3_python())
         .args(["-c", "import boto3"])
         .output()
         .is_ok_and(|out| out.status.success());
     if !found {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let named = std::env::var_os("YATAGARASU_BOTO3_PYTHON").is_some();
         assert!(
-            !ci,
-            "python3 with boto3 is required in CI: install Debian's python3-boto3 \
-             (scripts/test does it as root)"
+            !ci && !named,
+            "{} cannot import boto3: run the tests with scripts/test, which installs it",
+            boto3_python()
         );
-        eprintln!("skipped: python3 cannot import boto3 (apt-get install python3-boto3)");
+        eprintln!("skipped: python3 cannot import boto3 (scripts/test installs it)");
     }
     found
 }
@@ -184,7 +191,7 @@ async fn boto3_exception_handlers_fire() {
         expected.to_string_lossy().into_owned(),
     ];
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
+        Command::new(boto3_python())
             .args(&args)
             .env_remove("AWS_PROFILE")
             .env("AWS_CONFIG_FILE", "/dev/null")
@@ -196,7 +203,7 @@ async fn boto3_exception_handlers_fire() {
     })
     .await
     .unwrap()
-    .expect("run python3");
+    .expect("run the boto3 script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
