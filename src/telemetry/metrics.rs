@@ -356,6 +356,8 @@ pub fn method_label(method: &http::Method) -> &'static str {
     match *method {
         http::Method::GET => "GET",
         http::Method::HEAD => "HEAD",
+        // CORS preflights, answered by the proxy.
+        http::Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
 }
