@@ -1,0 +1,268 @@
+//! A range request (with or without `If-Range`) for an object not cached.
+//!
+//! Players, `ffmpeg` and download managers send only ranges, so a cache
+//! that passed range misses through would never fill for them. Instead the
+//! whole object is fetched once (one upstream request for every concurrent
+//! request of the key, through the coalescer), the range is answered from
+//! it as soon as its bytes have arrived, and the object is stored when
+//! complete. The fetch runs in its own task: it completes (bounded by the
+//! item limit) even when the client that started it leaves.
+//!
+//! Whether the object fits the item limit is known from S3's answer
+//! (`Content-Length`). When it does not and slicing is on, the answer's
+//! head describes the object and the range is answered from slices
+//! (`slice/`); the whole-object body is dropped unread. Otherwise (or when
+//! the answer is not storable), a single range is asked of S3 as the client
+//! asked it, and a multi-range request gets S3's whole-object 200 (RFC 9110
+//! §14.2 lets a server ignore `Range`): S3 is never asked for several
+//! ranges (AWS does not support it, other stores answer 400).
+
+use std::time::SystemTime;
+
+use http::request::Parts;
+use http::{Request, Response, StatusCode, header};
+
+use super::coalesce::{Leader, Role, Shared};
+use super::growing::{Destination, Growing, pump};
+use super::miss::wait;
+use super::policy::{self as storage, NotStorable, StoragePolicy};
+use super::serve::streamed;
+use super::service::{
+    BucketPolicy, CacheContext, Inner, Marker, Target, forward, is_fresh, mark, serve,
+};
+use super::slice::{self, SliceSetup, Slicer};
+use super::stats::Outcome;
+use super::{CacheKey, ObjectMeta};
+use crate::body::{ProxyBody, empty};
+use crate::config::CacheTierKind;
+use crate::error::ProxyError;
+
+type Answer = Result<Response<ProxyBody>, ProxyError>;
+
+/// Answers a range miss: from slices when the object is known to be
+/// sliced; else leads the fetch of the whole object, or streams from the
+/// fetch already under way.
+pub(super) async fn range_miss(
+    context: &CacheContext,
+    target: Target<'_>,
+    inner: Inner,
+    request: Request<ProxyBody>,
+) -> Answer {
+    let Target { policy, key } = target;
+    let (parts, _) = request.into_parts();
+    let request = RangeRequest {
+        context,
+        policy,
+        key: &key,
+        parts: &parts,
+    };
+    if let Some(answer) = request.sliced(&inner, None).await {
+        return answer;
+    }
+    let mut retried = false;
+    loop {
+        let waiter = match context.store.coalescer.join(&key) {
+            Role::Leader(leader) => return request.lead(leader, inner).await,
+            Role::Waiter(waiter) => waiter,
+        };
+        if !retried {
+            policy.counters.record_coalesced();
+        }
+        match wait(context, waiter).await {
+            Shared::Filling(growing) => {
+                policy.counters.record(Outcome::Miss);
+                let answer = streamed::respond(&growing, &parts.headers, SystemTime::now());
+                return Ok(mark(answer?, Marker::Miss));
+            }
+            Shared::Stored(object) => {
+                policy.counters.record(Outcome::Miss);
+                return serve(&parts, &object, Marker::Miss);
+            }
+            Shared::Aborted if !retried => retried = true,
+            Shared::Aborted | Shared::NotStored => {
+                // The leader may have found the object too large and sliced it.
+                if let Some(answer) = request.sliced(&inner, None).await {
+                    return answer;
+                }
+                policy.counters.record(Outcome::Miss);
+                let request = single_range_only(Request::from_parts(parts, empty()));
+                return Ok(mark(forward(inner, request).await?, Marker::Miss));
+            }
+        }
+    }
+}
+
+/// One range request that found no entry.
+struct RangeRequest<'a> {
+    context: &'a CacheContext,
+    policy: &'a BucketPolicy,
+    key: &'a CacheKey,
+    parts: &'a Parts,
+}
+
+impl RangeRequest<'_> {
+    /// The leader: fetch the whole object, answer the range while it
+    /// arrives; when it is too large, describe it and answer from slices.
+    async fn lead(&self, leader: Leader, inner: Inner) -> Answer {
+        let (store, policy, key) = (&self.context.store, self.policy, self.key);
+        // A fill may have completed between the lookup and joining.
+        if let Some(object) = store.memory_get(key).filter(is_fresh) {
+            leader.finish(Some(object.clone()));
+            policy.counters.record(Outcome::Hit);
+            return serve(self.parts, &object, Marker::Hit(CacheTierKind::Memory));
+        }
+        let epoch = store.epoch_for(key);
+        let response = forward(inner.clone(), whole_object(self.parts)).await?;
+        let now = SystemTime::now();
+        let (status, headers) = (response.status(), response.headers());
+        let meta = match storage::storable(status, headers, now, &policy.storage) {
+            Ok(meta) => meta,
+            Err(NotStorable::TooLarge { .. }) if policy.slice_size > 0 => {
+                let unlimited = StoragePolicy {
+                    max_item_size: u64::MAX,
+                    ..policy.storage
+                };
+                let described = storage::storable(status, headers, now, &unlimited).ok();
+                if let Some(meta) = described.as_ref().filter(|m| m.etag.is_some()) {
+                    slice::describe(store, key, policy.slice_size, meta, epoch);
+                }
+                leader.finish(None);
+                if let Some(meta) = described
+                    && let Some(answer) = self.sliced(&inner, Some(meta)).await
+                {
+                    return answer;
+                }
+                policy.counters.record(Outcome::Miss);
+                return Ok(mark(
+                    not_stored(response, self.parts, inner).await?,
+                    Marker::Miss,
+                ));
+            }
+            Err(reason) => {
+                tracing::debug!(%reason, "range miss: the object is not cached");
+                leader.finish(None);
+                policy.counters.record(Outcome::Miss);
+                return Ok(mark(
+                    not_stored(response, self.parts, inner).await?,
+                    Marker::Miss,
+                ));
+            }
+        };
+        policy.counters.record(Outcome::Miss);
+        let growing = Growing::new(meta);
+        leader.filling(growing.clone());
+        let destination = Destination {
+            store: store.clone(),
+            key: key.clone(),
+            epoch,
+            leader,
+        };
+        tokio::spawn(pump(response.into_body(), growing.clone(), destination));
+        let answer = streamed::respond(&growing, &self.parts.headers, now)?;
+        Ok(mark(answer, Marker::Miss))
+    }
+
+    /// Answers from slices when slicing is on and the object is described
+    /// (`learned` from S3 just now, or stored); `None` otherwise.
+    async fn sliced(&self, inner: &Inner, learned: Option<ObjectMeta>) -> Option<Answer> {
+        let size = self.policy.slice_size;
+        if size == 0 {
+            return None;
+        }
+        let meta = match learned {
+            Some(meta) => meta,
+            None => slice::described(&self.context.store, self.key, size).await?,
+        };
+        let setup = SliceSetup {
+            context: self.context,
+            key: self.key,
+            size,
+            counters: &self.policy.counters,
+        };
+        let slicer = Slicer::new(setup, meta, inner.clone(), self.parts.clone())?;
+        let headers = &self.parts.headers;
+        let (outcome, marker) = if slicer.cached_in_memory(headers) {
+            (Outcome::Hit, Marker::Hit(CacheTierKind::Memory))
+        } else {
+            (Outcome::Miss, Marker::Miss)
+        };
+        self.policy.counters.record(outcome);
+        let answer = streamed::respond(&slicer, headers, SystemTime::now());
+        Some(answer.map(|response| mark(response, marker)))
+    }
+}
+
+/// S3's whole-object answer cannot be stored (too large, `no-store`, not
+/// 200): an error or a multi-range request gets it as it is; a single
+/// range is asked of S3 as the client asked it.
+async fn not_stored(response: Response<ProxyBody>, parts: &Parts, inner: Inner) -> Answer {
+    if response.status() != StatusCode::OK || is_multi_range(&parts.headers) {
+        return Ok(response);
+    }
+    // Dropping the body closes that upstream connection after its head.
+    drop(response);
+    forward(inner, Request::from_parts(parts.clone(), empty())).await
+}
+
+/// The request for the whole object: the client's without `Range` and `If-Range`.
+fn whole_object(parts: &Parts) -> Request<ProxyBody> {
+    let mut request = Request::from_parts(parts.clone(), empty());
+    request.headers_mut().remove(header::RANGE);
+    request.headers_mut().remove(header::IF_RANGE);
+    request
+}
+
+/// Whether `Range` asks for several ranges (a comma in the set).
+pub(super) fn is_multi_range(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::RANGE)
+        .iter()
+        .enumerate()
+        .any(|(index, value)| index > 0 || value.as_bytes().contains(&b','))
+}
+
+/// `request` as S3 may receive it: a multi-range request loses its
+/// `Range` (and `If-Range`), so S3 answers the whole object (200), which
+/// RFC 9110 allows in place of several ranges.
+pub(super) fn single_range_only(mut request: Request<ProxyBody>) -> Request<ProxyBody> {
+    if is_multi_range(request.headers()) {
+        request.headers_mut().remove(header::RANGE);
+        request.headers_mut().remove(header::IF_RANGE);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn with_range(values: &[&str]) -> Request<ProxyBody> {
+        let mut request = Request::new(empty());
+        for value in values {
+            request
+                .headers_mut()
+                .append(header::RANGE, HeaderValue::from_str(value).unwrap());
+        }
+        request
+            .headers_mut()
+            .insert(header::IF_RANGE, HeaderValue::from_static("\"e\""));
+        request
+    }
+
+    #[test]
+    fn only_single_ranges_reach_s3() {
+        let single = single_range_only(with_range(&["bytes=0-9"]));
+        assert_eq!(single.headers()[header::RANGE], "bytes=0-9");
+        assert!(single.headers().contains_key(header::IF_RANGE));
+        for several in [&["bytes=0-1,5-6"][..], &["bytes=0-1", "bytes=5-6"]] {
+            let request = single_range_only(with_range(several));
+            assert!(
+                !request.headers().contains_key(header::RANGE),
+                "{several:?}"
+            );
+            assert!(!request.headers().contains_key(header::IF_RANGE));
+        }
+    }
+}
