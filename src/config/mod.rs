@@ -462,6 +462,7 @@ buckets:
             "fallback_on_404:",
             "ip_filter:",
             "rate_limit_per_user:",
+            "slice_size_mb:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

@@ -353,6 +353,38 @@ mod tests {
     }
 
     #[test]
+    fn slice_size_is_off_by_default_and_bounded() {
+        assert_eq!(
+            parse("cache: {enabled: true}\n", "")
+                .unwrap()
+                .cache
+                .slice_size,
+            0
+        );
+        let size = |value: &str| {
+            parse(
+                &format!("cache: {{enabled: true, slice_size_mb: {value}}}\n"),
+                "",
+            )
+            .map(|c| c.cache.slice_size)
+        };
+        assert_eq!(size("0"), Ok(0));
+        assert_eq!(size("4"), Ok(4 * MIB));
+        assert_eq!(size("'64KB'"), Ok(64 * 1024));
+        for (value, message) in [
+            ("'63KB'", "must be 0 (off) or at least 64KB"),
+            ("11", "must not exceed cache.memory.max_item_size_mb"),
+        ] {
+            let errors = size(value).expect_err(value);
+            assert_eq!(
+                errors,
+                [("cache.slice_size_mb".to_owned(), message.to_owned())],
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn sizes_accept_units_everywhere() {
         let config = parse(
             "cache:\n  enabled: true\n  memory: {max_item_size_mb: '512KB', max_cache_size_mb: '1GB'}\n",
