@@ -6,10 +6,11 @@
 //! received so far (the upstream's own `Bytes`, never copied until the end)
 //! and wakes its readers at each chunk; [`pump`] reads the upstream body in
 //! its own task, independent of any client, and stores the object once it
-//! is complete. Readers ([`Growing::body`]) stream any byte range of it: at
-//! once for bytes already there, then as they arrive; a failed transfer
-//! ends their body with an error (the client sees an aborted transfer,
-//! never made-up bytes).
+//! is complete. Readers (its [`Source`] stream) get any byte range of it:
+//! at once for bytes already there, then as they arrive; the object's last
+//! bytes only once it is stored (a client that read to the end finds it
+//! cached, as with a plain GET's fill). A failed transfer ends their body
+//! with an error (the client sees an aborted transfer, never made-up bytes).
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -43,7 +44,12 @@ struct Received {
     /// Offset of each chunk's first byte, ascending.
     starts: Vec<u64>,
     chunks: Vec<Bytes>,
+    /// Bytes received.
     length: u64,
+    /// Bytes readers may read: all received but the last chunk, which is
+    /// shown only once the object is stored, so a client that got the
+    /// object's end finds it in the cache.
+    visible: u64,
     failed: bool,
 }
 
@@ -91,6 +97,11 @@ impl Growing {
                 received.chunks.push(data);
                 received.length = length;
             }
+            if length == self.meta.content_length {
+                // The end: shown by `reveal`, after the store.
+                return true;
+            }
+            received.visible = length;
             length
         };
         self.progress.send_replace(Progress::Receiving(length));
@@ -105,7 +116,7 @@ impl Growing {
 
     /// The whole object once exactly `content_length` bytes arrived (one
     /// copy into a contiguous buffer, as a stored entry needs); else the
-    /// transfer is marked failed.
+    /// transfer is marked failed. Readers see the end after [`Self::reveal`].
     fn complete(&self) -> Option<CachedObject> {
         let body = {
             let received = self.lock();
@@ -123,23 +134,33 @@ impl Growing {
             self.fail();
             return None;
         };
-        self.progress.send_replace(Progress::Complete);
         Some(CachedObject {
             meta: self.meta.clone(),
             body,
         })
     }
 
+    /// Shows every byte to readers (the object is complete, and stored if it could be).
+    fn reveal(&self) {
+        {
+            let mut received = self.lock();
+            received.visible = received.length;
+        }
+        self.progress.send_replace(Progress::Complete);
+    }
+
     /// The bytes from `position` (at most up to `end`) in the chunk that
     /// holds it; `Ok(None)` when they have not arrived yet.
     fn read(&self, position: u64, end: u64) -> Result<Option<Bytes>, TransferFailed> {
         let received = self.lock();
-        if position < received.length {
+        if position < received.visible {
             let index = received.starts.partition_point(|&s| s <= position) - 1;
             let start = received.starts[index];
             let chunk = &received.chunks[index];
             let from = (position - start) as usize;
-            let to = chunk.len().min((end - start) as usize);
+            let to = chunk
+                .len()
+                .min((end.min(received.visible) - start) as usize);
             return Ok(Some(chunk.slice(from..to)));
         }
         if received.failed {
@@ -235,6 +256,7 @@ pub(crate) async fn pump(mut body: ProxyBody, growing: Arc<Growing>, destination
         return;
     };
     let stored = store.insert(&key, &object, epoch);
+    growing.reveal();
     leader.finish(stored.then_some(object));
 }
 
@@ -276,8 +298,11 @@ mod tests {
             async move { collect(&g, 3..10).await }
         });
         assert!(g.push(Bytes::from_static(b"6789")));
-        assert_eq!(waiting.await.unwrap().unwrap(), b"3456789");
+        // The end is shown only once the object is complete (and stored).
+        assert_eq!(g.read(6, 10).unwrap(), None);
         assert_eq!(g.complete().unwrap().body, "0123456789");
+        g.reveal();
+        assert_eq!(waiting.await.unwrap().unwrap(), b"3456789");
     }
 
     #[tokio::test]

@@ -9,13 +9,14 @@
 //! item limit) even when the client that started it leaves.
 //!
 //! Whether the object fits the item limit is known from S3's answer
-//! (`Content-Length`). When it does not and slicing is on, the answer's
-//! head describes the object and the range is answered from slices
-//! (`slice/`); the whole-object body is dropped unread. Otherwise (or when
-//! the answer is not storable), a single range is asked of S3 as the client
-//! asked it, and a multi-range request gets S3's whole-object 200 (RFC 9110
-//! §14.2 lets a server ignore `Range`): S3 is never asked for several
-//! ranges (AWS does not support it, other stores answer 400).
+//! (`Content-Length`). When it does not, the answer's head is stored as the
+//! object's description (for its TTL), so later ranges of it skip that
+//! whole-object request. With slicing on, the range is answered from slices
+//! (`slice/`) and the whole-object body is dropped unread. Otherwise (or
+//! when the answer is not storable), a single range is asked of S3 as the
+//! client asked it, and a multi-range request gets S3's whole-object 200
+//! (RFC 9110 §14.2 lets a server ignore `Range`): S3 is never asked for
+//! several ranges (AWS does not support it, other stores answer 400).
 
 use std::time::SystemTime;
 
@@ -39,9 +40,9 @@ use crate::error::ProxyError;
 
 type Answer = Result<Response<ProxyBody>, ProxyError>;
 
-/// Answers a range miss: from slices when the object is known to be
-/// sliced; else leads the fetch of the whole object, or streams from the
-/// fetch already under way.
+/// Answers a range miss: an object known to be larger than the item limit
+/// from slices (or S3); else leads the fetch of the whole object, or
+/// streams from the fetch already under way.
 pub(super) async fn range_miss(
     context: &CacheContext,
     target: Target<'_>,
@@ -56,8 +57,8 @@ pub(super) async fn range_miss(
         key: &key,
         parts: &parts,
     };
-    if let Some(answer) = request.sliced(&inner, None).await {
-        return answer;
+    if let Some(meta) = request.described_large().await {
+        return request.large(meta, inner, None).await;
     }
     let mut retried = false;
     loop {
@@ -80,9 +81,10 @@ pub(super) async fn range_miss(
             }
             Shared::Aborted if !retried => retried = true,
             Shared::Aborted | Shared::NotStored => {
-                // The leader may have found the object too large and sliced it.
-                if let Some(answer) = request.sliced(&inner, None).await {
-                    return answer;
+                // The leader may have found the object too large.
+                let described = request.described_large().await;
+                if let Some(meta) = described {
+                    return request.large(meta, inner, None).await;
                 }
                 policy.counters.record(Outcome::Miss);
                 let request = single_range_only(Request::from_parts(parts, empty()));
@@ -102,7 +104,9 @@ struct RangeRequest<'a> {
 
 impl RangeRequest<'_> {
     /// The leader: fetch the whole object, answer the range while it
-    /// arrives; when it is too large, describe it and answer from slices.
+    /// arrives. When it is too large, S3's answer head describes it (so
+    /// later ranges skip this whole-object request) and it is answered by
+    /// [`Self::large`].
     async fn lead(&self, leader: Leader, inner: Inner) -> Answer {
         let (store, policy, key) = (&self.context.store, self.policy, self.key);
         // A fill may have completed between the lookup and joining.
@@ -117,35 +121,25 @@ impl RangeRequest<'_> {
         let (status, headers) = (response.status(), response.headers());
         let meta = match storage::storable(status, headers, now, &policy.storage) {
             Ok(meta) => meta,
-            Err(NotStorable::TooLarge { .. }) if policy.slice_size > 0 => {
+            Err(reason) => {
                 let unlimited = StoragePolicy {
                     max_item_size: u64::MAX,
                     ..policy.storage
                 };
-                let described = storage::storable(status, headers, now, &unlimited).ok();
-                if let Some(meta) = described.as_ref().filter(|m| m.etag.is_some()) {
-                    slice::describe(store, key, policy.slice_size, meta, epoch);
+                let large = matches!(reason, NotStorable::TooLarge { .. })
+                    .then(|| storage::storable(status, headers, now, &unlimited).ok())
+                    .flatten();
+                if let Some(meta) = &large {
+                    slice::describe(store, key, meta, epoch);
                 }
                 leader.finish(None);
-                if let Some(meta) = described
-                    && let Some(answer) = self.sliced(&inner, Some(meta)).await
-                {
-                    return answer;
+                if let Some(meta) = large {
+                    return self.large(meta, inner, Some(response)).await;
                 }
-                policy.counters.record(Outcome::Miss);
-                return Ok(mark(
-                    not_stored(response, self.parts, inner).await?,
-                    Marker::Miss,
-                ));
-            }
-            Err(reason) => {
                 tracing::debug!(%reason, "range miss: the object is not cached");
-                leader.finish(None);
                 policy.counters.record(Outcome::Miss);
-                return Ok(mark(
-                    not_stored(response, self.parts, inner).await?,
-                    Marker::Miss,
-                ));
+                let response = not_stored(response, self.parts, inner).await?;
+                return Ok(mark(response, Marker::Miss));
             }
         };
         policy.counters.record(Outcome::Miss);
@@ -162,17 +156,42 @@ impl RangeRequest<'_> {
         Ok(mark(answer, Marker::Miss))
     }
 
-    /// Answers from slices when slicing is on and the object is described
-    /// (`learned` from S3 just now, or stored); `None` otherwise.
-    async fn sliced(&self, inner: &Inner, learned: Option<ObjectMeta>) -> Option<Answer> {
+    /// The stored description of the object, when it is larger than this
+    /// bucket's item limit.
+    async fn described_large(&self) -> Option<ObjectMeta> {
+        let meta = slice::described(&self.context.store, self.key).await?;
+        (meta.content_length > self.policy.storage.max_item_size).then_some(meta)
+    }
+
+    /// An object larger than the item limit: from slices when slicing is
+    /// on (and the object has an ETag); else as S3 answers the client's
+    /// range (`probe`: S3's whole-object answer, when one is at hand).
+    async fn large(
+        &self,
+        meta: ObjectMeta,
+        inner: Inner,
+        probe: Option<Response<ProxyBody>>,
+    ) -> Answer {
+        if let Some(answer) = self.sliced(&inner, meta) {
+            return answer;
+        }
+        self.policy.counters.record(Outcome::Miss);
+        let response = match probe {
+            Some(probe) => not_stored(probe, self.parts, inner).await?,
+            None => {
+                let request = Request::from_parts(self.parts.clone(), empty());
+                forward(inner, single_range_only(request)).await?
+            }
+        };
+        Ok(mark(response, Marker::Miss))
+    }
+
+    /// Answers from slices when slicing is on; `None` otherwise.
+    fn sliced(&self, inner: &Inner, meta: ObjectMeta) -> Option<Answer> {
         let size = self.policy.slice_size;
         if size == 0 {
             return None;
         }
-        let meta = match learned {
-            Some(meta) => meta,
-            None => slice::described(&self.context.store, self.key, size).await?,
-        };
         let setup = SliceSetup {
             context: self.context,
             key: self.key,

@@ -11,9 +11,10 @@
 
 use crate::cache::CacheKey;
 
-/// The entry describing `key`'s object as sliced by `size`-byte slices.
-pub(crate) fn description(key: &CacheKey, size: u64) -> CacheKey {
-    marked(key, format!("slices\0{size}"))
+/// The entry describing `key`'s object (headers, ETag, length) when it
+/// is larger than the item limit.
+pub(crate) fn description(key: &CacheKey) -> CacheKey {
+    marked(key, "described".to_owned())
 }
 
 /// The entry of slice `index` of the version `etag` of `key`'s object.
@@ -52,9 +53,8 @@ mod tests {
     fn every_version_size_etag_and_index_has_its_own_entry() {
         let plain = key(None);
         let keys = [
-            description(&plain, 4),
-            description(&plain, 8),
-            description(&key(Some("v1")), 4),
+            description(&plain),
+            description(&key(Some("v1"))),
             slice(&plain, 4, "\"a\"", 0),
             slice(&plain, 4, "\"a\"", 1),
             slice(&plain, 4, "\"b\"", 0),
@@ -77,6 +77,6 @@ mod tests {
             key: "video.mp4".into(),
         };
         assert!(scope.covers(&slice(&key(None), 4, "\"a\"", 3)));
-        assert!(scope.covers(&description(&key(None), 4)));
+        assert!(scope.covers(&description(&key(None))));
     }
 }

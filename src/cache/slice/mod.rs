@@ -127,7 +127,7 @@ impl Slicer {
     /// right again.
     fn forget_version(self: &Arc<Self>) {
         let count = self.meta.content_length.div_ceil(self.size);
-        let keys: Vec<CacheKey> = std::iter::once(keys::description(&self.key, self.size))
+        let keys: Vec<CacheKey> = std::iter::once(keys::description(&self.key))
             .chain((0..count).map(|i| keys::slice(&self.key, self.size, &self.etag, i)))
             .collect();
         for key in &keys {
@@ -171,9 +171,9 @@ impl Source for Slicer {
     }
 }
 
-/// The stored description of `key`'s object as sliced by `size`, when fresh.
-pub(crate) async fn described(store: &Store, key: &CacheKey, size: u64) -> Option<ObjectMeta> {
-    let found = store.lookup(&keys::description(key, size)).await?;
+/// The stored description of `key`'s object, when fresh.
+pub(crate) async fn described(store: &Store, key: &CacheKey) -> Option<ObjectMeta> {
+    let found = store.lookup(&keys::description(key)).await?;
     if !is_fresh(&found.object) {
         return None;
     }
@@ -186,7 +186,7 @@ pub(crate) async fn described(store: &Store, key: &CacheKey, size: u64) -> Optio
 
 /// Stores the description of `key`'s object (`meta`, from S3's answer)
 /// unless a purge happened since `epoch`: its length is the entry's body.
-pub(crate) fn describe(store: &Store, key: &CacheKey, size: u64, meta: &ObjectMeta, epoch: u64) {
+pub(crate) fn describe(store: &Store, key: &CacheKey, meta: &ObjectMeta, epoch: u64) {
     let entry = CachedObject {
         meta: Arc::new(ObjectMeta {
             content_length: 8,
@@ -194,5 +194,5 @@ pub(crate) fn describe(store: &Store, key: &CacheKey, size: u64, meta: &ObjectMe
         }),
         body: Bytes::copy_from_slice(&meta.content_length.to_be_bytes()),
     };
-    store.insert(&keys::description(key, size), &entry, epoch);
+    store.insert(&keys::description(key), &entry, epoch);
 }
