@@ -247,11 +247,13 @@ async fn slices_answer_ranges_of_a_large_object_byte_exact_then_from_the_cache()
         let r = range(&proxy, "film.mp4", &format!("bytes={spec}")).await;
         assert_range(&r, &body, spec);
     }
-    let fetched = gets(&s3, "film.mp4");
-    // The first request's whole-object GET (its body dropped unread), then
-    // one aligned range per slice, each once.
-    assert_eq!(fetched[0], None);
-    let mut slices: Vec<String> = fetched[1..].iter().map(|r| r.clone().unwrap()).collect();
+    // One aligned range per slice, each once: the first request asked for
+    // the slice of its first byte (which told the object's size), never
+    // for the whole object.
+    let mut slices: Vec<String> = gets(&s3, "film.mp4")
+        .into_iter()
+        .map(|r| r.expect("every request to S3 is a slice"))
+        .collect();
     for range in &slices {
         let (first, last) = range.trim_start_matches("bytes=").split_once('-').unwrap();
         let (first, last): (usize, usize) = (first.parse().unwrap(), last.parse().unwrap());
@@ -269,7 +271,7 @@ async fn slices_answer_ranges_of_a_large_object_byte_exact_then_from_the_cache()
     }
     let multi = range(&proxy, "film.mp4", "bytes=0-9,-10").await;
     assert_eq!(multi.status, 206);
-    assert_eq!(gets(&s3, "film.mp4").len(), count + 1, "all from the cache");
+    assert_eq!(gets(&s3, "film.mp4").len(), count, "all from the cache");
     let (_, samples) = scrape(&proxy).await;
     let slices_read = |result| {
         sample_value(
@@ -309,4 +311,46 @@ async fn an_object_changed_between_slices_aborts_the_answer_without_mixing() {
     // The old version's slices are gone: the next answer is all new.
     let r = range(&proxy, "live.mp4", &spec).await;
     assert_range(&r, &new, &spec["bytes=".len()..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_for_an_object_asks_s3_for_one_slice_only() {
+    let (s3, proxy) = setup(true).await;
+    let big = pattern_bytes(BIG);
+    s3.write_object(BKT, "seek.mp4", &big);
+    // A player's first request may be a seek: only the slice it needs.
+    let r = range(&proxy, "seek.mp4", "bytes=2000000-2000099").await;
+    assert_range(&r, &big, "2000000-2000099");
+    let slice = 2_000_000 / SLICE;
+    let asked = format!("bytes={}-{}", slice * SLICE, (slice + 1) * SLICE - 1);
+    assert_eq!(gets(&s3, "seek.mp4"), vec![Some(asked.clone())]);
+    let r = range(&proxy, "seek.mp4", "bytes=-100").await;
+    assert_range(&r, &big, "-100");
+    let last = (BIG - 1) / SLICE * SLICE;
+    assert_eq!(
+        gets(&s3, "seek.mp4"),
+        vec![Some(asked), Some(format!("bytes={last}-{}", BIG - 1))]
+    );
+
+    // Within one slice: that answer is the whole object, filled at once.
+    let tiny = pattern_bytes(1000);
+    s3.write_object(BKT, "tiny.bin", &tiny);
+    let r = range(&proxy, "tiny.bin", "bytes=-10").await;
+    assert_range(&r, &tiny, "-10");
+    assert_eq!(gets(&s3, "tiny.bin").len(), 1);
+    let r = range(&proxy, "tiny.bin", "bytes=0-9").await;
+    assert_eq!(r.header("x-cache"), Some("HIT memory"));
+
+    // Between a slice and the item limit: the whole object is asked next.
+    let small = pattern_bytes(SMALL);
+    s3.write_object(BKT, "small.bin", &small);
+    let r = range(&proxy, "small.bin", "bytes=299000-").await;
+    assert_range(&r, &small, "299000-");
+    let r = range(&proxy, "small.bin", "bytes=0-9").await;
+    assert_range(&r, &small, "0-9");
+    assert_eq!(r.header("x-cache"), Some("HIT memory"));
+    assert_eq!(
+        gets(&s3, "small.bin"),
+        vec![Some(format!("bytes={SLICE}-{}", 2 * SLICE - 1)), None]
+    );
 }

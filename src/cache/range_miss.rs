@@ -31,6 +31,7 @@ use super::serve::streamed;
 use super::service::{
     BucketPolicy, CacheContext, Inner, Marker, Target, forward, is_fresh, mark, serve,
 };
+use super::slice::probe::{self, Probe};
 use super::slice::{self, SliceSetup, Slicer};
 use super::stats::Outcome;
 use super::{CacheKey, ObjectMeta};
@@ -116,8 +117,20 @@ impl RangeRequest<'_> {
             return serve(self.parts, &object, Marker::Hit(CacheTierKind::Memory));
         }
         let epoch = store.epoch_for(key);
-        let response = forward(inner.clone(), whole_object(self.parts)).await?;
         let now = SystemTime::now();
+        let response = match self.first_answer(&inner, now).await? {
+            Probe::Whole(response) => response,
+            Probe::Slice {
+                meta,
+                index,
+                response,
+            } => {
+                slice::describe(store, key, &meta, epoch);
+                leader.finish(None);
+                return self.first_slice(meta, index, epoch, response, inner).await;
+            }
+            Probe::Refetch => forward(inner.clone(), whole_object(self.parts)).await?,
+        };
         let (status, headers) = (response.status(), response.headers());
         let meta = match storage::storable(status, headers, now, &policy.storage) {
             Ok(meta) => meta,
@@ -156,6 +169,55 @@ impl RangeRequest<'_> {
         Ok(mark(answer, Marker::Miss))
     }
 
+    /// S3's answer to the first request: for the slice of the client's
+    /// first byte when slicing is on (`slice/probe.rs`), else for the whole
+    /// object.
+    async fn first_answer(&self, inner: &Inner, now: SystemTime) -> Result<Probe, ProxyError> {
+        let size = self.policy.slice_size;
+        if size == 0 {
+            let response = forward(inner.clone(), whole_object(self.parts)).await?;
+            return Ok(Probe::Whole(response));
+        }
+        let (request, index) = probe::request(self.parts, size);
+        match forward(inner.clone(), request).await {
+            Ok(response) => Ok(probe::classify(response, index, &self.policy.storage, now)),
+            // The first byte lies past the end; other ranges may not.
+            Err(ProxyError::S3 { status, .. }) if status == StatusCode::RANGE_NOT_SATISFIABLE => {
+                Ok(Probe::Refetch)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The first request got slice `index` of an object larger than the
+    /// item limit: kept, and the answer read from the slices.
+    async fn first_slice(
+        &self,
+        meta: ObjectMeta,
+        index: u64,
+        epoch: u64,
+        response: Response<ProxyBody>,
+        inner: Inner,
+    ) -> Answer {
+        let setup = SliceSetup {
+            context: self.context,
+            key: self.key,
+            size: self.policy.slice_size,
+            counters: &self.policy.counters,
+        };
+        let Some(slicer) = Slicer::new(setup, meta, inner.clone(), self.parts.clone()) else {
+            // No ETag: the object cannot be sliced.
+            drop(response);
+            return self.large_unsliced(inner, None).await;
+        };
+        if let Err(error) = probe::adopt(&slicer, index, epoch, response).await {
+            tracing::debug!(%error, "the first slice could not be kept");
+        }
+        self.policy.counters.record(Outcome::Miss);
+        let answer = streamed::respond(&slicer, &self.parts.headers, SystemTime::now())?;
+        Ok(mark(answer, Marker::Miss))
+    }
+
     /// The stored description of the object, when it is larger than this
     /// bucket's item limit.
     async fn described_large(&self) -> Option<ObjectMeta> {
@@ -175,6 +237,12 @@ impl RangeRequest<'_> {
         if let Some(answer) = self.sliced(&inner, meta) {
             return answer;
         }
+        self.large_unsliced(inner, probe).await
+    }
+
+    /// An object larger than the item limit, not sliced: the client's
+    /// range as S3 answers it.
+    async fn large_unsliced(&self, inner: Inner, probe: Option<Response<ProxyBody>>) -> Answer {
         self.policy.counters.record(Outcome::Miss);
         let response = match probe {
             Some(probe) => not_stored(probe, self.parts, inner).await?,

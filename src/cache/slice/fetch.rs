@@ -87,7 +87,26 @@ async fn fetch(
         }
         Err(error) => return Err(SliceError::Upstream(error.to_string())),
     };
-    check(&slicer, &response, first, length)?;
+    let (object, stored) = accept(&slicer, index, &key, epoch, response).await?;
+    if let Some(leader) = leader {
+        leader.finish(stored.then(|| object.clone()));
+    }
+    Ok(object.body)
+}
+
+/// Checks S3's answer for slice `index`, reads it and stores it under
+/// `key` unless a purge happened since `epoch`; the slice and whether it
+/// was stored.
+pub(super) async fn accept(
+    slicer: &Arc<Slicer>,
+    index: u64,
+    key: &CacheKey,
+    epoch: u64,
+    response: Response<ProxyBody>,
+) -> Result<(CachedObject, bool), SliceError> {
+    let first = index * slicer.size;
+    let length = slicer.slice_len(index);
+    check(slicer, &response, first, length)?;
     let body = read_body(response.into_body(), length).await?;
     let object = CachedObject {
         meta: Arc::new(ObjectMeta {
@@ -100,11 +119,8 @@ async fn fetch(
         }),
         body,
     };
-    let stored = store.insert(&key, &object, epoch);
-    if let Some(leader) = leader {
-        leader.finish(stored.then(|| object.clone()));
-    }
-    Ok(object.body)
+    let stored = slicer.store.insert(key, &object, epoch);
+    Ok((object, stored))
 }
 
 /// The slice's bytes: exactly `length` of them, or an error.

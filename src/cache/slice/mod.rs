@@ -20,6 +20,7 @@
 
 mod fetch;
 mod keys;
+pub(crate) mod probe;
 
 use std::ops::Range;
 use std::sync::Arc;
