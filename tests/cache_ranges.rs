@@ -354,3 +354,26 @@ async fn the_first_request_for_an_object_asks_s3_for_one_slice_only() {
         vec![Some(format!("bytes={SLICE}-{}", 2 * SLICE - 1)), None]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_range_misses_make_one_request_to_s3() {
+    // Within the item limit (no slices): one whole-object request; over it
+    // (slices): one slice request.
+    for (slices, key, len, spec) in [
+        (false, "small.bin", SMALL, "0-"),
+        (true, "big.bin", BIG, "100-199"),
+    ] {
+        let (s3, proxy) = setup(slices).await;
+        let body = pattern_bytes(len);
+        s3.write_object(BKT, key, &body);
+        let requests = (0..20).map(|i| {
+            let spec = if i % 2 == 0 { spec } else { "0-99" };
+            let proxy = &proxy;
+            async move { (range(proxy, key, &format!("bytes={spec}")).await, spec) }
+        });
+        for (r, spec) in futures_util::future::join_all(requests).await {
+            assert_range(&r, &body, spec);
+        }
+        assert_eq!(gets(&s3, key).len(), 1, "{key}: {:?}", gets(&s3, key));
+    }
+}

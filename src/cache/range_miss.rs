@@ -95,6 +95,16 @@ pub(super) async fn range_miss(
     }
 }
 
+/// S3's answer to the first request, a slice of a large object.
+struct FirstSlice {
+    index: u64,
+    /// The object's purge epoch before the request.
+    epoch: u64,
+    response: Response<ProxyBody>,
+    /// Concurrent requests for the object, waiting.
+    leader: Leader,
+}
+
 /// One range request that found no entry.
 struct RangeRequest<'a> {
     context: &'a CacheContext,
@@ -126,8 +136,13 @@ impl RangeRequest<'_> {
                 response,
             } => {
                 slice::describe(store, key, &meta, epoch);
-                leader.finish(None);
-                return self.first_slice(meta, index, epoch, response, inner).await;
+                let first = FirstSlice {
+                    index,
+                    epoch,
+                    response,
+                    leader,
+                };
+                return self.first_slice(meta, first, inner).await;
             }
             Probe::Refetch => forward(inner.clone(), whole_object(self.parts)).await?,
         };
@@ -189,16 +204,16 @@ impl RangeRequest<'_> {
         }
     }
 
-    /// The first request got slice `index` of an object larger than the
-    /// item limit: kept, and the answer read from the slices.
-    async fn first_slice(
-        &self,
-        meta: ObjectMeta,
-        index: u64,
-        epoch: u64,
-        response: Response<ProxyBody>,
-        inner: Inner,
-    ) -> Answer {
+    /// The first request got a slice of an object larger than the item
+    /// limit: kept (before the waiters are let go, so they find it), and
+    /// the answer read from the slices.
+    async fn first_slice(&self, meta: ObjectMeta, first: FirstSlice, inner: Inner) -> Answer {
+        let FirstSlice {
+            index,
+            epoch,
+            response,
+            leader,
+        } = first;
         let setup = SliceSetup {
             context: self.context,
             key: self.key,
@@ -207,12 +222,14 @@ impl RangeRequest<'_> {
         };
         let Some(slicer) = Slicer::new(setup, meta, inner.clone(), self.parts.clone()) else {
             // No ETag: the object cannot be sliced.
+            leader.finish(None);
             drop(response);
             return self.large_unsliced(inner, None).await;
         };
         if let Err(error) = probe::adopt(&slicer, index, epoch, response).await {
             tracing::debug!(%error, "the first slice could not be kept");
         }
+        leader.finish(None);
         self.policy.counters.record(Outcome::Miss);
         let answer = streamed::respond(&slicer, &self.parts.headers, SystemTime::now())?;
         Ok(mark(answer, Marker::Miss))
