@@ -11,12 +11,16 @@
 //! Whether the object fits the item limit is known from S3's answer
 //! (`Content-Length`). When it does not, the answer's head is stored as the
 //! object's description (for its TTL), so later ranges of it skip that
-//! whole-object request. With slicing on, the range is answered from slices
-//! (`slice/`) and the whole-object body is dropped unread. Otherwise (or
-//! when the answer is not storable), a single range is asked of S3 as the
-//! client asked it, and a multi-range request gets S3's whole-object 200
-//! (RFC 9110 §14.2 lets a server ignore `Range`): S3 is never asked for
-//! several ranges (AWS does not support it, other stores answer 400).
+//! whole-object request; a single range is then asked of S3 as the client
+//! asked it (the whole-object body is dropped unread), and a multi-range
+//! request gets S3's whole-object 200 (RFC 9110 §14.2 lets a server ignore
+//! `Range`): S3 is never asked for several ranges (AWS does not support
+//! it, other stores answer 400). The same goes for answers that cannot be
+//! stored.
+//!
+//! With slicing on, the first request asks S3 for one slice instead of the
+//! whole object (`slice/probe.rs`), and ranges of objects over the item
+//! limit are answered from slices (`slice/`).
 
 use std::time::SystemTime;
 
@@ -105,6 +109,15 @@ struct FirstSlice {
     leader: Leader,
 }
 
+/// S3's whole-object answer, with what the leader holds.
+struct Fetched {
+    response: Response<ProxyBody>,
+    leader: Leader,
+    /// The object's purge epoch before the request.
+    epoch: u64,
+    now: SystemTime,
+}
+
 /// One range request that found no entry.
 struct RangeRequest<'a> {
     context: &'a CacheContext,
@@ -146,42 +159,66 @@ impl RangeRequest<'_> {
             }
             Probe::Refetch => forward(inner.clone(), whole_object(self.parts)).await?,
         };
-        let (status, headers) = (response.status(), response.headers());
-        let meta = match storage::storable(status, headers, now, &policy.storage) {
-            Ok(meta) => meta,
-            Err(reason) => {
-                let unlimited = StoragePolicy {
-                    max_item_size: u64::MAX,
-                    ..policy.storage
-                };
-                let large = matches!(reason, NotStorable::TooLarge { .. })
-                    .then(|| storage::storable(status, headers, now, &unlimited).ok())
-                    .flatten();
-                if let Some(meta) = &large {
-                    slice::describe(store, key, meta, epoch);
-                }
-                leader.finish(None);
-                if let Some(meta) = large {
-                    return self.large(meta, inner, Some(response)).await;
-                }
-                tracing::debug!(%reason, "range miss: the object is not cached");
-                policy.counters.record(Outcome::Miss);
-                let response = not_stored(response, self.parts, inner).await?;
-                return Ok(mark(response, Marker::Miss));
-            }
-        };
-        policy.counters.record(Outcome::Miss);
-        let growing = Growing::new(meta);
-        leader.filling(growing.clone());
-        let destination = Destination {
-            store: store.clone(),
-            key: key.clone(),
-            epoch,
+        let storable =
+            storage::storable(response.status(), response.headers(), now, &policy.storage);
+        let fetched = Fetched {
+            response,
             leader,
+            epoch,
+            now,
         };
-        tokio::spawn(pump(response.into_body(), growing.clone(), destination));
-        let answer = streamed::respond(&growing, &self.parts.headers, now)?;
+        match storable {
+            Ok(meta) => self.fill(meta, fetched),
+            Err(reason) => self.not_storable(reason, fetched, inner).await,
+        }
+    }
+
+    /// Fills the cache from S3's whole-object answer, in a task of its own,
+    /// and answers from the object as it arrives.
+    fn fill(&self, meta: ObjectMeta, fetched: Fetched) -> Answer {
+        self.policy.counters.record(Outcome::Miss);
+        let growing = Growing::new(meta);
+        fetched.leader.filling(growing.clone());
+        let destination = Destination {
+            store: self.context.store.clone(),
+            key: self.key.clone(),
+            epoch: fetched.epoch,
+            leader: fetched.leader,
+        };
+        let body = fetched.response.into_body();
+        tokio::spawn(pump(body, growing.clone(), destination));
+        let answer = streamed::respond(&growing, &self.parts.headers, fetched.now)?;
         Ok(mark(answer, Marker::Miss))
+    }
+
+    /// S3's whole-object answer cannot be stored: too large (described,
+    /// then [`Self::large`]), or not storable at all.
+    async fn not_storable(&self, reason: NotStorable, fetched: Fetched, inner: Inner) -> Answer {
+        let Fetched {
+            response,
+            leader,
+            epoch,
+            now,
+        } = fetched;
+        let unlimited = StoragePolicy {
+            max_item_size: u64::MAX,
+            ..self.policy.storage
+        };
+        let (status, headers) = (response.status(), response.headers());
+        let large = matches!(reason, NotStorable::TooLarge { .. })
+            .then(|| storage::storable(status, headers, now, &unlimited).ok())
+            .flatten();
+        if let Some(meta) = &large {
+            slice::describe(&self.context.store, self.key, meta, epoch);
+        }
+        leader.finish(None);
+        if let Some(meta) = large {
+            return self.large(meta, inner, Some(response)).await;
+        }
+        tracing::debug!(%reason, "range miss: the object is not cached");
+        self.policy.counters.record(Outcome::Miss);
+        let response = not_stored(response, self.parts, inner).await?;
+        Ok(mark(response, Marker::Miss))
     }
 
     /// S3's answer to the first request: for the slice of the client's
