@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::{Either, Ready, ready};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -202,17 +202,6 @@ impl Marker {
 
 pub(super) fn mark(mut response: Response<ProxyBody>, marker: Marker) -> Response<ProxyBody> {
     response.headers_mut().insert(X_CACHE, marker.value());
-    // Every answer with an object (full or range, fetched or cached) says
-    // ranges work, so players seek instead of downloading everything.
-    if matches!(
-        response.status(),
-        StatusCode::OK | StatusCode::PARTIAL_CONTENT
-    ) {
-        response
-            .headers_mut()
-            .entry(header::ACCEPT_RANGES)
-            .or_insert(HeaderValue::from_static("bytes"));
-    }
     if matches!(marker, Marker::Stale) {
         response
             .headers_mut()
