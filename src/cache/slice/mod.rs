@@ -197,3 +197,6 @@ pub(crate) fn describe(store: &Store, key: &CacheKey, meta: &ObjectMeta, epoch: 
     };
     store.insert(&keys::description(key), &entry, epoch);
 }
+
+#[cfg(test)]
+mod tests;
