@@ -377,3 +377,55 @@ async fn concurrent_range_misses_make_one_request_to_s3() {
         assert_eq!(gets(&s3, key).len(), 1, "{key}: {:?}", gets(&s3, key));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slices_on_disk_answer_after_a_restart_without_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(BIG);
+    s3.write_object(BKT, "film.mp4", &body);
+    let mut cfg = Config::new(vec![BucketCfg::new("media", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "{}  cache_layers: [memory, disk]\n  disk:\n    cache_dir: {}\n",
+        cache_yaml(true),
+        q(dir.path().to_str().unwrap())
+    );
+    let specs = ["0-99", "1000000-1300000", "-5000"];
+    {
+        let proxy = Proxy::start(&cfg).await;
+        proxy.wait_ready().await;
+        for spec in specs {
+            assert_range(
+                &range(&proxy, "film.mp4", &format!("bytes={spec}")).await,
+                &body,
+                spec,
+            );
+        }
+        // The description and the slices read (0, 3, 4, 12) reach the disk
+        // through the background queue.
+        eventually("the disk tier holds them", DEADLINE, || async {
+            let (_, samples) = scrape(&proxy).await;
+            match sample_value(&samples, "yatagarasu_cache_items", &[("tier", "disk")]) {
+                Some(items) if items >= 5.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    let before = gets(&s3, "film.mp4").len();
+    let proxy = Proxy::start(&cfg).await;
+    proxy.wait_ready().await;
+    for spec in specs {
+        assert_range(
+            &range(&proxy, "film.mp4", &format!("bytes={spec}")).await,
+            &body,
+            spec,
+        );
+    }
+    assert_eq!(
+        gets(&s3, "film.mp4").len(),
+        before,
+        "all from the disk tier"
+    );
+}
