@@ -19,7 +19,8 @@ use crate::headers::CONDITIONAL;
 /// Why a slice could not be had; the answer reading it breaks off.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SliceError {
-    /// S3 now has another version of the object than its description.
+    /// S3 now has another version of the object than its description
+    /// (or none, or refuses it).
     #[error("the object changed while its slices were read")]
     Changed,
     /// S3 failed or answered something else than the slice.
@@ -82,7 +83,9 @@ async fn fetch(
     let request = slice_request(&slicer, first, first + length - 1);
     let response = match forward(slicer.inner.clone(), request).await {
         Ok(response) => response,
-        Err(ProxyError::S3 { status, .. }) if status == StatusCode::PRECONDITION_FAILED => {
+        // 412: another version; 404/403: gone or refused now; 416: shorter.
+        // The description is wrong either way (as a revalidation would find).
+        Err(ProxyError::S3 { status, .. }) if status.is_client_error() => {
             return Err(changed(&slicer));
         }
         Err(error) => return Err(SliceError::Upstream(error.to_string())),

@@ -127,6 +127,25 @@ async fn ranges_are_read_from_aligned_slices_fetched_once() {
 }
 
 #[tokio::test]
+async fn an_object_gone_from_s3_drops_its_description() {
+    let fixture = fixture();
+    let gone = Inner::new(tower::service_fn(|_: Request<ProxyBody>| async {
+        Err::<Response<ProxyBody>, _>(ProxyError::S3 {
+            status: StatusCode::NOT_FOUND,
+            code: "NoSuchKey".into(),
+            message: String::new(),
+        })
+    }));
+    let slicer = slicer(&fixture, gone);
+    assert_eq!(read(&slicer, 0..5).await, (Vec::new(), true));
+    assert!(
+        described(&fixture.context.store, &fixture.key)
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn another_version_breaks_the_answer_off_and_drops_the_description() {
     for honours_if_match in [true, false] {
         let fixture = fixture();
