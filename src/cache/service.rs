@@ -153,7 +153,17 @@ async fn handle(
         return Ok(mark(response, Marker::Bypass));
     };
     let store = &context.store;
-    match store.lookup(&target.key).await {
+    // A range of an object known (in memory) to be sliced: no tier holds
+    // it whole, so the slower tiers are not asked for it.
+    let sliced = target.policy.slice_size > 0
+        && request.headers().contains_key(header::RANGE)
+        && super::slice::known_large(store, &target.key, target.policy.storage.max_item_size);
+    let found = if sliced {
+        None
+    } else {
+        store.lookup(&target.key).await
+    };
+    match found {
         Some(found) if is_fresh(&found.object) => {
             target.policy.counters.record(Outcome::Hit);
             let (parts, _) = request.into_parts();

@@ -185,6 +185,16 @@ pub(crate) async fn described(store: &Store, key: &CacheKey) -> Option<ObjectMet
     })
 }
 
+/// Whether the memory tier holds a fresh description of `key`'s object
+/// saying it is larger than `max_item_size` (so no tier holds it whole).
+pub(crate) fn known_large(store: &Store, key: &CacheKey, max_item_size: u64) -> bool {
+    store
+        .memory_get(&keys::description(key))
+        .filter(is_fresh)
+        .and_then(|entry| Some(u64::from_be_bytes(entry.body.as_ref().try_into().ok()?)))
+        .is_some_and(|length| length > max_item_size)
+}
+
 /// Stores the description of `key`'s object (`meta`, from S3's answer)
 /// unless a purge happened since `epoch`: its length is the entry's body.
 pub(crate) fn describe(store: &Store, key: &CacheKey, meta: &ObjectMeta, epoch: u64) {
