@@ -63,6 +63,7 @@ const FIELDS: &[(&str, u64)] = &[
     ("jwt.leeway_seconds", 0),
     ("jwt.token_cache_size", 1000),
     ("cache.stale_if_error_seconds", 300),
+    ("cache.slice_size_mb", 1),
     ("cache.memory.max_item_size_mb", 1),
     ("cache.memory.max_cache_size_mb", 1024),
     ("cache.memory.default_ttl_seconds", 3600),
@@ -192,6 +193,7 @@ cache:
   enabled: true
   cache_layers: [memory, disk, redis]
   stale_if_error_seconds: «cache.stale_if_error_seconds»
+  slice_size_mb: «cache.slice_size_mb»
   memory:
     max_item_size_mb: «cache.memory.max_item_size_mb»
     max_cache_size_mb: «cache.memory.max_cache_size_mb»

@@ -8,12 +8,17 @@
 //! of them becomes the next leader). The leader's guard publishes "aborted"
 //! if it is dropped without an outcome, so a waiter never waits on a leader
 //! that is gone.
+//!
+//! A range miss's leader also publishes the object *while it arrives*
+//! ([`Shared::Filling`]): waiters then stream from it instead of waiting
+//! for the end of the transfer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use super::growing::Growing;
 use super::{CacheKey, CachedObject};
 
 /// What waiters learn: nothing yet, or the leader's outcome.
@@ -28,6 +33,9 @@ pub(crate) enum Shared {
     NotStored,
     /// The transfer failed or was abandoned: waiters may try again.
     Aborted,
+    /// The object is arriving: waiters read it as it comes (an error ends
+    /// their body if the transfer breaks off).
+    Filling(Arc<Growing>),
 }
 
 /// The misses in flight, by key.
@@ -86,6 +94,12 @@ impl Leader {
             .send_replace(Some(object.map_or(Shared::NotStored, Shared::Stored)));
         // Drop removes the entry.
     }
+
+    /// Lets waiters read the object while it arrives; the outcome
+    /// ([`Leader::finish`], or "aborted" on drop) still follows.
+    pub(crate) fn filling(&self, growing: Arc<Growing>) {
+        self.sender.send_replace(Some(Shared::Filling(growing)));
+    }
 }
 
 impl Drop for Leader {
@@ -105,7 +119,7 @@ impl Drop for Leader {
             }
         }
         self.sender.send_if_modified(|outcome| {
-            if outcome.is_none() {
+            if matches!(outcome, None | Some(Shared::Filling(_))) {
                 *outcome = Some(Shared::Aborted);
                 true
             } else {

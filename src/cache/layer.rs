@@ -20,6 +20,8 @@ pub struct CacheGeneration {
     default_max_item_size: u64,
     /// What the running memory tier accepts: no bucket stores more.
     tier_max_item_size: u64,
+    /// `cache.slice_size_mb` in bytes; 0: off.
+    slice_size: u64,
 }
 
 impl CacheGeneration {
@@ -39,6 +41,7 @@ impl CacheGeneration {
             default_max_item_size: memory.max_item_size,
             tier_max_item_size: store.config().memory.max_item_size,
             default_ttl: memory.default_ttl,
+            slice_size: config.cache.slice_size,
             context: Arc::new(CacheContext {
                 store,
                 stale_if_error: config.cache.stale_if_error,
@@ -61,16 +64,22 @@ impl CacheLayer {
     /// The layer of `bucket` in `generation`.
     pub fn for_bucket(generation: &CacheGeneration, bucket: &BucketConfig) -> Self {
         let name: Arc<str> = Arc::from(bucket.name.as_str());
+        let storage = StoragePolicy {
+            ttl: bucket.cache.ttl.unwrap_or(generation.default_ttl),
+            max_item_size: bucket
+                .cache
+                .max_item_size
+                .unwrap_or(generation.default_max_item_size)
+                .min(generation.tier_max_item_size),
+        };
         let policy = BucketPolicy {
             enabled: bucket.cache.enabled,
-            storage: StoragePolicy {
-                ttl: bucket.cache.ttl.unwrap_or(generation.default_ttl),
-                max_item_size: bucket
-                    .cache
-                    .max_item_size
-                    .unwrap_or(generation.default_max_item_size)
-                    .min(generation.tier_max_item_size),
-            },
+            // A slice is stored like an object: a bucket whose item limit
+            // is below the slice size caches no slices.
+            slice_size: Some(generation.slice_size)
+                .filter(|size| *size <= storage.max_item_size)
+                .unwrap_or(0),
+            storage,
             counters: generation.context.store.bucket_counters(&name),
             backend: BackendId::of_bucket(bucket),
             name,

@@ -11,6 +11,8 @@ use super::CacheKey;
 use super::coalesce::{Leader, Role, Shared, Waiter};
 use super::fill::{Fill, FillBody};
 use super::policy as storage;
+use super::range_miss::{range_miss, single_range_only};
+use super::serve::streamed;
 use super::service::{
     BucketPolicy, CacheContext, Inner, Marker, Target, forward, is_fresh, is_plain, mark, serve,
 };
@@ -19,9 +21,10 @@ use super::store::Store;
 use crate::body::{ProxyBody, boxed};
 use crate::config::CacheTierKind;
 use crate::error::ProxyError;
+use crate::headers::CONDITIONAL;
 
-/// Answers a miss: HEAD and conditional or range requests go to S3
-/// unchanged; a plain GET leads the fetch for its key or waits for the
+/// Answers a miss: a range GET fetches the whole object (`range_miss.rs`);
+/// HEAD and conditional requests go to S3 unchanged; a plain GET leads the fetch for its key or waits for the
 /// leader's answer (and fetches alone when it gets none).
 pub(super) async fn miss(
     context: &CacheContext,
@@ -29,11 +32,15 @@ pub(super) async fn miss(
     inner: Inner,
     request: Request<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    if request.method() == Method::GET && is_range_only(request.headers()) {
+        return range_miss(context, target, inner, request).await;
+    }
     let Target { policy, key } = target;
-    // HEAD has no body to store; a conditional or range miss goes to S3 unchanged.
+    // HEAD has no body to store; a conditional miss goes to S3 unchanged
+    // (never with several ranges, which S3 does not answer).
     if request.method() == Method::HEAD || !is_plain(request.headers()) {
         policy.counters.record(Outcome::Miss);
-        let response = forward(inner, request).await?;
+        let response = forward(inner, single_range_only(request)).await?;
         return Ok(mark(response, Marker::Miss));
     }
     let store = &context.store;
@@ -51,6 +58,12 @@ pub(super) async fn miss(
                 policy.counters.record(Outcome::Miss);
                 let (parts, _) = request.into_parts();
                 return serve(&parts, &object, Marker::Miss);
+            }
+            // A range miss is fetching the object: stream it as it arrives.
+            Shared::Filling(growing) => {
+                policy.counters.record(Outcome::Miss);
+                let answer = streamed::respond(&growing, request.headers(), SystemTime::now());
+                return Ok(mark(answer?, Marker::Miss));
             }
             // The leader's transfer broke off: join again, once (one of the
             // waiters becomes the next leader).
@@ -90,6 +103,15 @@ async fn lead(
         leader: Some(leader),
     };
     Ok(mark(start_fill(policy, response, target), Marker::Miss))
+}
+
+/// A GET whose only conditions are `Range` (present) and `If-Range`.
+fn is_range_only(headers: &http::HeaderMap) -> bool {
+    use http::header::{IF_RANGE, RANGE};
+    headers.contains_key(RANGE)
+        && CONDITIONAL
+            .iter()
+            .all(|name| *name == RANGE || *name == IF_RANGE || !headers.contains_key(name))
 }
 
 /// What the leader shared, or `NotStored` once the longest wait is over

@@ -13,6 +13,9 @@
 //!   already under way.
 //! - `memory.rs`: the `quick_cache` tier, sharded so the largest item fits.
 //! - `fill.rs`: the streaming fill (tee into a capped buffer, store on completion).
+//! - `range_miss.rs`: a range miss fetches the whole object once;
+//!   `growing.rs`: that object readable while it arrives; `slice/`:
+//!   objects over the item limit, cached in slices.
 //! - `coalesce.rs`: one upstream request per key for concurrent misses.
 //! - `policy.rs`: what is storable, its metadata and TTL, refresh from a 304.
 //! - `serve/`: answering GET/HEAD from an entry (conditionals, ranges, multipart).
@@ -31,15 +34,18 @@ pub mod disk;
 pub mod entry;
 mod epoch;
 mod fill;
+mod growing;
 pub mod key;
 mod layer;
 mod memory;
 mod miss;
 pub mod policy;
+mod range_miss;
 pub mod redis;
 mod revalidate;
 pub mod serve;
 mod service;
+mod slice;
 mod stats;
 mod store;
 pub mod tier;
@@ -173,12 +179,13 @@ impl CacheShared {
 }
 
 /// The part of a cache section the tiers are built from: the section with
-/// what applies per request (TTL, stale window, the on/off switch) blanked
+/// what applies per request (TTL, stale window, slice size, the on/off switch) blanked
 /// out. Anything else, including settings added later, counts as a change.
 fn tier_settings(section: &CacheConfig) -> CacheConfig {
     CacheConfig {
         enabled: true,
         stale_if_error: Duration::ZERO,
+        slice_size: 0,
         memory: MemoryCacheConfig {
             default_ttl: Duration::ZERO,
             ..section.memory.clone()

@@ -11,6 +11,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use super::coalesce::{Leader, Role, Shared};
 use super::miss::{FillTarget, start_fill, wait};
 use super::policy as storage;
+use super::range_miss::single_range_only;
 use super::service::{
     BucketPolicy, CacheContext, Inner, Marker, Target, forward, is_plain, mark, serve,
 };
@@ -84,7 +85,7 @@ async fn join(context: &CacheContext, policy: &BucketPolicy, key: &CacheKey) -> 
             policy.counters.record_coalesced();
             match wait(context, waiter).await {
                 Shared::Stored(object) => Joined::Answered(object),
-                Shared::Aborted | Shared::NotStored => Joined::Alone,
+                Shared::Aborted | Shared::NotStored | Shared::Filling(_) => Joined::Alone,
             }
         }
     }
@@ -150,7 +151,7 @@ impl Revalidation<'_> {
                 store.forget(&self.key, self.epoch).await;
                 drop(self.leader);
                 self.policy.counters.record(Outcome::Miss);
-                let request = Request::from_parts(self.parts, empty());
+                let request = single_range_only(Request::from_parts(self.parts, empty()));
                 Ok(mark(forward(inner, request).await?, Marker::Miss))
             }
         }
@@ -179,7 +180,7 @@ impl Revalidation<'_> {
         } else {
             // The client asked for a range or a condition: ask S3 exactly that.
             drop(response);
-            let request = Request::from_parts(self.parts, empty());
+            let request = single_range_only(Request::from_parts(self.parts, empty()));
             Ok(mark(forward(inner, request).await?, Marker::Miss))
         }
     }

@@ -17,6 +17,7 @@ use tower::{Service, ServiceExt};
 use super::key::BackendId;
 use super::miss::miss;
 use super::policy::StoragePolicy;
+use super::range_miss::single_range_only;
 use super::revalidate::revalidate;
 use super::stats::{BucketCounters, Outcome};
 use super::store::Store;
@@ -46,6 +47,8 @@ pub(crate) struct BucketPolicy {
     pub(crate) counters: Arc<BucketCounters>,
     /// The S3 backend the bucket name stands for, part of every key.
     pub(crate) backend: BackendId,
+    /// Slice size for objects over the item limit; 0: not sliced.
+    pub(crate) slice_size: u64,
 }
 
 /// What every cached request of one generation needs, whatever its bucket.
@@ -122,7 +125,9 @@ fn classify<'a>(policy: &'a BucketPolicy, request: &Request<ProxyBody>) -> Resul
     // Judged on the decoded parameters S3 will receive, never the raw query.
     let forwarded = ForwardedQuery::of(request);
     // These change the answer (a part, overridden headers): never cached.
-    if forwarded.alters_answer() {
+    // A NUL in the version is never S3's, and marks the cache's own slice
+    // entries (`slice/keys.rs`): such a request must not find them.
+    if forwarded.alters_answer() || forwarded.version_id().is_some_and(|v| v.contains('\0')) {
         return Err(());
     }
     Ok(Target {
@@ -144,11 +149,21 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let Ok(target) = classify(&bucket, &request) else {
         bucket.counters.record(Outcome::Bypass);
-        let response = forward(inner, request).await?;
+        let response = forward(inner, single_range_only(request)).await?;
         return Ok(mark(response, Marker::Bypass));
     };
     let store = &context.store;
-    match store.lookup(&target.key).await {
+    // A range of an object known (in memory) to be sliced: no tier holds
+    // it whole, so the slower tiers are not asked for it.
+    let sliced = target.policy.slice_size > 0
+        && request.headers().contains_key(header::RANGE)
+        && super::slice::known_large(store, &target.key, target.policy.storage.max_item_size);
+    let found = if sliced {
+        None
+    } else {
+        store.lookup(&target.key).await
+    };
+    match found {
         Some(found) if is_fresh(&found.object) => {
             target.policy.counters.record(Outcome::Hit);
             let (parts, _) = request.into_parts();
@@ -294,19 +309,100 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_range_or_conditional_miss_goes_upstream_unchanged_and_is_not_stored() {
-        let (mut cache, seen) = cache(StatusCode::PARTIAL_CONTENT, true);
-        let (marker, _) = call(&mut cache, request(Method::GET, &[("range", "bytes=0-1")])).await;
-        assert_eq!(marker, "MISS");
-        assert_eq!(seen.lock().unwrap()[0].headers["range"], "bytes=0-1");
+    async fn a_range_miss_fetches_the_whole_object_once_and_answers_from_it() {
+        let (mut cache, seen) = cache(StatusCode::OK, true);
+        let (marker, body) =
+            call(&mut cache, request(Method::GET, &[("range", "bytes=1-2")])).await;
+        assert_eq!((marker.as_str(), body.as_ref()), ("MISS", &b"el"[..]));
+        assert!(!seen.lock().unwrap()[0].headers.contains_key("range"));
+        // Stored: later ranges, multi-ranges and full GETs are hits.
+        let (marker, body) = call(&mut cache, request(Method::GET, &[("range", "bytes=-2")])).await;
+        assert_eq!((marker.as_str(), body.as_ref()), ("HIT memory", &b"lo"[..]));
+        let (marker, body) = call(&mut cache, request(Method::GET, &[])).await;
+        assert_eq!(
+            (marker.as_str(), body.as_ref()),
+            ("HIT memory", &b"hello"[..])
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_conditional_miss_goes_upstream_without_several_ranges() {
+        let (mut cache, seen) = cache(StatusCode::OK, true);
         let (marker, _) = call(
             &mut cache,
-            request(Method::GET, &[("if-none-match", "\"x\"")]),
+            request(
+                Method::GET,
+                &[("if-none-match", "\"x\""), ("range", "bytes=0-1")],
+            ),
         )
         .await;
         assert_eq!(marker, "MISS");
-        assert_eq!(seen.lock().unwrap()[1].headers["if-none-match"], "\"x\"");
+        assert_eq!(seen.lock().unwrap()[0].headers["if-none-match"], "\"x\"");
+        assert_eq!(seen.lock().unwrap()[0].headers["range"], "bytes=0-1");
+        let (marker, _) = call(
+            &mut cache,
+            request(
+                Method::GET,
+                &[("if-none-match", "\"x\""), ("range", "bytes=0-1,3-4")],
+            ),
+        )
+        .await;
+        assert_eq!(marker, "MISS");
+        assert!(!seen.lock().unwrap()[1].headers.contains_key("range"));
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_multi_range_miss_is_answered_by_the_proxy_as_multipart() {
+        let (mut cache, seen) = cache(StatusCode::OK, true);
+        let response = cache
+            .ready()
+            .await
+            .unwrap()
+            .call(request(Method::GET, &[("range", "bytes=0-0,4-4")]))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(response.headers()[header::ACCEPT_RANGES], "bytes");
+        let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(content_type.starts_with("multipart/byteranges; boundary="));
+        let length: usize = response.headers()[header::CONTENT_LENGTH]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), length);
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("Content-Range: bytes 0-0/5\r\n\r\nh\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Content-Range: bytes 4-4/5\r\n\r\no\r\n"),
+            "{text}"
+        );
+        assert!(!seen.lock().unwrap()[0].headers.contains_key("range"));
+    }
+
+    #[tokio::test]
+    async fn an_if_range_that_does_not_match_gets_the_whole_object() {
+        let (mut cache, _) = cache(StatusCode::OK, true);
+        let headers = [("range", "bytes=1-2"), ("if-range", "\"other\"")];
+        let (marker, body) = call(&mut cache, request(Method::GET, &headers)).await;
+        assert_eq!((marker.as_str(), body.as_ref()), ("MISS", &b"hello"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_range_miss_on_an_uncacheable_answer_asks_s3_for_the_range() {
+        let (mut cache, seen) = cache(StatusCode::OK, false);
+        let (marker, _) = call(&mut cache, request(Method::GET, &[("range", "bytes=1-2")])).await;
+        assert_eq!(marker, "MISS");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "the whole object, then the range");
+        assert!(!seen[0].headers.contains_key("range"));
+        assert_eq!(seen[1].headers["range"], "bytes=1-2");
     }
 
     #[tokio::test]

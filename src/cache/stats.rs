@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::Counter;
 
-use crate::telemetry::metrics::{CACHE_COALESCED_TOTAL, CACHE_REQUESTS_TOTAL};
+use crate::telemetry::metrics::{CACHE_COALESCED_TOTAL, CACHE_REQUESTS_TOTAL, CACHE_SLICES_TOTAL};
 
 /// What the cache did with one request (the `result` label and `X-Cache`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub(crate) struct BucketCounters {
     coalesced: AtomicU64,
     series: [Counter; 4],
     coalesced_series: Counter,
+    /// Slices read: `[hit, miss]`.
+    slice_series: [Counter; 2],
 }
 
 impl BucketCounters {
@@ -52,6 +54,7 @@ impl BucketCounters {
                 series("bypass"),
             ],
             coalesced_series: metrics::counter!(CACHE_COALESCED_TOTAL),
+            slice_series: ["hit", "miss"].map(|result| metrics::counter!(CACHE_SLICES_TOTAL, "bucket" => bucket.to_string(), "result" => result)),
         }
     }
 
@@ -71,6 +74,11 @@ impl BucketCounters {
     pub(crate) fn record_coalesced(&self) {
         self.coalesced.fetch_add(1, Ordering::Relaxed);
         self.coalesced_series.increment(1);
+    }
+
+    /// Counts one slice read: from a tier (`hit`) or fetched from S3.
+    pub(crate) fn record_slice(&self, hit: bool) {
+        self.slice_series[usize::from(!hit)].increment(1);
     }
 
     /// A snapshot for the stats API.

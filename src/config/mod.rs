@@ -474,6 +474,7 @@ buckets:
             "index_document:",
             "error_document:",
             "spa_fallback:",
+            "slice_size_mb:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

@@ -57,6 +57,9 @@ pub const CACHE_BYTES: &str = "yatagarasu_cache_bytes";
 pub const CACHE_ITEMS: &str = "yatagarasu_cache_items";
 /// Requests served from another request's upstream fetch.
 pub const CACHE_COALESCED_TOTAL: &str = "yatagarasu_cache_coalesced_total";
+/// Slices of large objects read by range answers, by bucket and result
+/// (`hit`: from a tier; `miss`: fetched from S3, by this request or a concurrent one).
+pub const CACHE_SLICES_TOTAL: &str = "yatagarasu_cache_slices_total";
 /// Tier failures (I/O, Redis errors and timeouts), by tier; each is treated as a miss.
 pub const CACHE_ERRORS_TOTAL: &str = "yatagarasu_cache_errors_total";
 /// Background tier writes dropped because the fill queue was full.
@@ -205,6 +208,10 @@ fn describe_cache() {
     describe_counter!(
         CACHE_COALESCED_TOTAL,
         "Requests served from another request's upstream fetch."
+    );
+    describe_counter!(
+        CACHE_SLICES_TOTAL,
+        "Slices of large objects read by range answers, by bucket and result (hit: from the cache, miss: fetched from S3)."
     );
     describe_counter!(
         CACHE_ERRORS_TOTAL,

@@ -20,6 +20,10 @@ pub struct CacheConfig {
     pub redis: Option<RedisCacheConfig>,
     /// How long past its TTL an entry may still be served when S3 fails; zero disables.
     pub stale_if_error: Duration,
+    /// Objects larger than the item limit are cached in slices of this
+    /// many bytes, each fetched with its own range request; zero: off
+    /// (ranges of such objects go to S3 as asked).
+    pub slice_size: u64,
 }
 
 impl Default for CacheConfig {
@@ -31,6 +35,7 @@ impl Default for CacheConfig {
             disk: None,
             redis: None,
             stale_if_error: Duration::from_secs(300),
+            slice_size: 0,
         }
     }
 }

@@ -19,6 +19,7 @@ pub(crate) struct RawCache {
     pub(super) disk: Option<RawDisk>,
     pub(super) redis: Option<RawRedis>,
     pub(super) stale_if_error_seconds: Option<U64>,
+    pub(super) slice_size_mb: Option<Size>,
 }
 
 /// `cache.memory:` as written.

@@ -12,6 +12,13 @@ pub(super) const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Size(u64);
 
+impl Size {
+    /// The size in bytes.
+    pub(super) fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
 struct SizeVisitor;
 
 impl Visitor<'_> for SizeVisitor {

@@ -8,7 +8,7 @@ use super::model::{
     RedisCacheConfig,
 };
 use super::raw::{RawBucketCache, RawCache, RawDisk, RawMemory, RawRedis};
-use super::size::{MIB, size};
+use super::size::{MIB, Size, size};
 use crate::config::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
 use crate::config::{Bool, Errors, Secret, Str, count, millis, seconds};
 
@@ -53,8 +53,10 @@ pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheCon
         "cache.stale_if_error_seconds",
         errs,
     );
+    let slice_size = slice_size(raw.slice_size_mb, &memory, errs);
     (errs.count() == before).then(|| CacheConfig {
         enabled,
+        slice_size,
         layers,
         memory,
         // A tier configured but not listed is not used.
@@ -62,6 +64,27 @@ pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheCon
         redis: redis.filter(|_| redis_listed),
         stale_if_error,
     })
+}
+
+/// The smallest slice: smaller ones would turn a large object into
+/// countless upstream requests.
+const MIN_SLICE: u64 = 64 * 1024;
+
+/// `cache.slice_size_mb`: 0 or absent is off; else at least [`MIN_SLICE`]
+/// and at most the item limit (a slice is stored like an object).
+fn slice_size(raw: Option<Size>, memory: &MemoryCacheConfig, errs: &mut Errors) -> u64 {
+    const PATH: &str = "cache.slice_size_mb";
+    let bytes = match raw {
+        None => return 0,
+        Some(size) if size.bytes() == 0 => return 0,
+        Some(size) => size.bytes(),
+    };
+    if bytes < MIN_SLICE {
+        errs.push(PATH, "must be 0 (off) or at least 64KB");
+    } else if bytes > memory.max_item_size {
+        errs.push(PATH, "must not exceed cache.memory.max_item_size_mb");
+    }
+    bytes
 }
 
 fn layers(raw: Option<Vec<Str>>, errs: &mut Errors) -> Vec<CacheTierKind> {
@@ -327,6 +350,38 @@ mod tests {
         let config = parse("cache: {enabled: true}\n", "").unwrap();
         assert_eq!(config.cache.layers, [CacheTierKind::Memory]);
         assert_eq!(config.cache.memory, MemoryCacheConfig::default());
+    }
+
+    #[test]
+    fn slice_size_is_off_by_default_and_bounded() {
+        assert_eq!(
+            parse("cache: {enabled: true}\n", "")
+                .unwrap()
+                .cache
+                .slice_size,
+            0
+        );
+        let size = |value: &str| {
+            parse(
+                &format!("cache: {{enabled: true, slice_size_mb: {value}}}\n"),
+                "",
+            )
+            .map(|c| c.cache.slice_size)
+        };
+        assert_eq!(size("0"), Ok(0));
+        assert_eq!(size("4"), Ok(4 * MIB));
+        assert_eq!(size("'64KB'"), Ok(64 * 1024));
+        for (value, message) in [
+            ("'63KB'", "must be 0 (off) or at least 64KB"),
+            ("11", "must not exceed cache.memory.max_item_size_mb"),
+        ] {
+            let errors = size(value).expect_err(value);
+            assert_eq!(
+                errors,
+                [("cache.slice_size_mb".to_owned(), message.to_owned())],
+                "{value}"
+            );
+        }
     }
 
     #[test]

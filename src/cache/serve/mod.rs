@@ -17,6 +17,7 @@ pub mod etag;
 pub mod multipart;
 pub mod range;
 pub mod response;
+pub(crate) mod streamed;
 
 use std::time::SystemTime;
 

@@ -37,40 +37,17 @@ impl Multipart {
         content_type: Option<&HeaderValue>,
         boundary: String,
     ) -> Self {
-        let total = body.len();
+        let layout = Layout::new(ranges, content_type, body.len() as u64, &boundary);
         let mut chunks = Vec::with_capacity(ranges.len() * 2 + 1);
-        let mut length = 0u64;
-        for (index, range) in ranges.iter().enumerate() {
-            let mut head = BytesMut::with_capacity(96 + boundary.len());
-            if index > 0 {
-                head.extend_from_slice(b"\r\n");
-            }
-            head.extend_from_slice(b"--");
-            head.extend_from_slice(boundary.as_bytes());
-            if let Some(content_type) = content_type {
-                head.extend_from_slice(b"\r\nContent-Type: ");
-                head.extend_from_slice(content_type.as_bytes());
-            }
-            // Writing into a BytesMut cannot fail.
-            let _ = write!(
-                head,
-                "\r\nContent-Range: bytes {}-{}/{total}\r\n\r\n",
-                range.first, range.last
-            );
-            length += head.len() as u64 + range.len();
-            chunks.push(head.freeze());
+        for (head, range) in layout.heads.into_iter().zip(ranges) {
+            chunks.push(head);
             chunks.push(body.slice(range.as_index()));
         }
-        let mut tail = BytesMut::with_capacity(boundary.len() + 8);
-        tail.extend_from_slice(b"\r\n--");
-        tail.extend_from_slice(boundary.as_bytes());
-        tail.extend_from_slice(b"--\r\n");
-        length += tail.len() as u64;
-        chunks.push(tail.freeze());
+        chunks.push(layout.tail);
         Self {
             boundary,
             chunks,
-            length,
+            length: layout.length,
         }
     }
 
@@ -106,6 +83,62 @@ impl Multipart {
             buffer.extend_from_slice(chunk);
         }
         buffer.freeze()
+    }
+}
+
+/// The delimiters and part headers of a `multipart/byteranges` payload,
+/// without the parts' bytes: what an answer needs before the bytes arrive
+/// (a range miss streams the parts as the object is fetched).
+#[derive(Debug)]
+pub struct Layout {
+    /// What precedes each range's bytes (delimiter and part headers).
+    pub heads: Vec<Bytes>,
+    /// The closing delimiter.
+    pub tail: Bytes,
+    /// The whole payload's length, the ranges' bytes included.
+    pub length: u64,
+}
+
+impl Layout {
+    /// The layout for `ranges` of an object of `total` bytes.
+    pub fn new(
+        ranges: &[ByteRange],
+        content_type: Option<&HeaderValue>,
+        total: u64,
+        boundary: &str,
+    ) -> Self {
+        let mut heads = Vec::with_capacity(ranges.len());
+        let mut length = 0u64;
+        for (index, range) in ranges.iter().enumerate() {
+            let mut head = BytesMut::with_capacity(96 + boundary.len());
+            if index > 0 {
+                head.extend_from_slice(b"\r\n");
+            }
+            head.extend_from_slice(b"--");
+            head.extend_from_slice(boundary.as_bytes());
+            if let Some(content_type) = content_type {
+                head.extend_from_slice(b"\r\nContent-Type: ");
+                head.extend_from_slice(content_type.as_bytes());
+            }
+            // Writing into a BytesMut cannot fail.
+            let _ = write!(
+                head,
+                "\r\nContent-Range: bytes {}-{}/{total}\r\n\r\n",
+                range.first, range.last
+            );
+            length += head.len() as u64 + range.len();
+            heads.push(head.freeze());
+        }
+        let mut tail = BytesMut::with_capacity(boundary.len() + 8);
+        tail.extend_from_slice(b"\r\n--");
+        tail.extend_from_slice(boundary.as_bytes());
+        tail.extend_from_slice(b"--\r\n");
+        length += tail.len() as u64;
+        Self {
+            heads,
+            tail: tail.freeze(),
+            length,
+        }
     }
 }
 

@@ -7,8 +7,10 @@
 //!   whole object is bounded by the item limit, while many parts are the
 //!   classic amplification attack;
 //! - overlapping or adjacent ranges are coalesced (sorted and merged), so
-//!   the answer never repeats bytes; non-overlapping ranges keep the order
-//!   the client asked for; when a single range remains it is a plain 206;
+//!   the answer never repeats bytes (its payload never exceeds the object:
+//!   with at most [`MAX_RANGES`] part headers, a multipart answer cannot
+//!   amplify); non-overlapping ranges keep the order the client asked
+//!   for; when a single range remains it is a plain 206;
 //! - unsatisfiable range-specs are dropped; when none is left → 416;
 //! - a zero-length object has no satisfiable `first-last` range (416), and a
 //!   suffix range on it is answered with the (empty) whole object, since
@@ -21,7 +23,7 @@ use crate::cache::ObjectMeta;
 use crate::cache::policy::http_date;
 
 /// The most range-specs honoured in one request; beyond it the whole object is served.
-pub const MAX_RANGES: usize = 100;
+pub const MAX_RANGES: usize = 16;
 
 /// One satisfiable byte range, both ends inclusive, within the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,9 +333,12 @@ mod tests {
         );
         // Adjacent ranges merge into one: a plain single range.
         assert_eq!(parse("bytes=0-9,10-19", 100), partial(&[(0, 19)]));
-        // The overlap-abuse pattern collapses to one range.
-        let abuse = vec!["0-"; 50].join(",");
+        // The overlap-abuse pattern collapses to one range, or beyond
+        // MAX_RANGES specs to the whole object.
+        let abuse = vec!["0-"; MAX_RANGES].join(",");
         assert_eq!(parse(&format!("bytes={abuse}"), 100), partial(&[(0, 99)]));
+        let abuse = vec!["0-"; MAX_RANGES + 1].join(",");
+        assert_eq!(parse(&format!("bytes={abuse}"), 100), RangeDecision::Full);
         assert_eq!(parse("bytes=0-,-100,0-99", 100), partial(&[(0, 99)]));
     }
 

@@ -96,7 +96,7 @@ pub fn not_modified(meta: &ObjectMeta, now: SystemTime) -> Response<ProxyBody> {
 }
 
 /// The stored headers plus `Accept-Ranges` and `Age`.
-fn replay(meta: &ObjectMeta, now: SystemTime) -> HeaderMap {
+pub(crate) fn replay(meta: &ObjectMeta, now: SystemTime) -> HeaderMap {
     let mut headers = meta.headers.clone();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::AGE, age(meta, now));
@@ -111,7 +111,7 @@ fn age(meta: &ObjectMeta, now: SystemTime) -> HeaderValue {
     HeaderValue::from(seconds)
 }
 
-fn header_value(text: String) -> Result<HeaderValue, ProxyError> {
+pub(crate) fn header_value(text: String) -> Result<HeaderValue, ProxyError> {
     HeaderValue::from_maybe_shared(Bytes::from(text))
         .map_err(|_| ProxyError::Internal("an invalid generated header value".to_owned()))
 }
