@@ -242,6 +242,24 @@ async fn range_requests() {
     );
 }
 
+/// Without a cache, a multi-range request is not forwarded as one (S3 does
+/// not support it, other stores refuse it): the whole object answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_range_without_the_cache_gets_the_whole_object() {
+    let (s3, proxy) = setup().await;
+    let data = pattern_bytes(1000);
+    s3.write_object(BKT, "multi.bin", &data);
+    let r = send(
+        proxy.main,
+        "GET",
+        "/products/multi.bin",
+        &[("range", "bytes=0-9,100-199")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "multi-range: {}", r.describe());
+    assert_body(&r, &data, "multi-range");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_type_and_metadata_pass_through() {
     let (s3, proxy) = setup().await;

@@ -25,11 +25,19 @@ pub use service::S3Request;
 ///
 /// Walks the client's headers once comparing names (a plain GET carries a
 /// handful and none of them is forwarded) instead of hashing each
-/// forwarded name to look it up.
+/// forwarded name to look it up. A multi-range `Range` is never sent: S3
+/// and most S3-compatible stores refuse or ignore it, so it is dropped and
+/// S3's whole-object 200 answers it, as RFC 9110 allows (with the cache on,
+/// the cache answers multi-ranges itself).
 pub(crate) fn copy_forwarded_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (name, value) in from {
-        if FORWARDED_REQUEST_HEADERS.contains(name) {
+        if FORWARDED_REQUEST_HEADERS.contains(name) && !is_multi_range(name, value) {
             to.append(name.clone(), value.clone());
         }
     }
+}
+
+/// Whether `name: value` is a `Range` asking for more than one range.
+fn is_multi_range(name: &http::HeaderName, value: &http::HeaderValue) -> bool {
+    name == http::header::RANGE && value.as_bytes().contains(&b',')
 }

@@ -87,4 +87,26 @@ mod tests {
         assert_eq!(names, ["host", "range", "if-none-match"]);
         assert_eq!(upstream.headers()["host"], "127.0.0.1:9");
     }
+
+    #[test]
+    fn a_multi_range_is_never_sent_to_s3() {
+        let backend = S3Backend::for_tests();
+        let mut request = Request::builder()
+            .uri("/b/k")
+            .header("range", "bytes=0-1,5-9")
+            .header("if-range", "\"x\"")
+            .body(())
+            .unwrap();
+        request.extensions_mut().insert(ObjectKey("k".into()));
+        let upstream = rewrite(&backend, request).unwrap();
+        assert!(upstream.headers().get("range").is_none());
+        let mut single = Request::builder()
+            .uri("/b/k")
+            .header("range", "bytes=5-9")
+            .body(())
+            .unwrap();
+        single.extensions_mut().insert(ObjectKey("k".into()));
+        let upstream = rewrite(&backend, single).unwrap();
+        assert_eq!(upstream.headers()["range"], "bytes=5-9");
+    }
 }
