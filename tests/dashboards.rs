@@ -5,6 +5,7 @@
 //! Every metric name in the dashboard's and the rules' PromQL (parsed with
 //! `promql-parser`) must be exported, so renaming a metric breaks this test
 //! rather than a dashboard; `promtool check rules` must accept the rules.
+//! Every metric exported or described is documented in docs/operations.md.
 
 mod common;
 
@@ -265,6 +266,61 @@ async fn every_metric_of_the_dashboard_and_the_alerts_is_exported() {
             "{name} is listed ({why}) but no longer used"
         );
     }
+}
+
+/// Every metric name in src/telemetry/metrics.rs: the described ones, even
+/// those that only appear after an event.
+fn described() -> BTreeSet<String> {
+    let source = std::fs::read_to_string(repo("src/telemetry/metrics.rs")).unwrap();
+    let name = regex::Regex::new(r#""((?:yatagarasu|process)_[a-z0-9_]+)""#).unwrap();
+    name.captures_iter(&source)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+/// The names in the first column of the "Metrics" table of docs/operations.md.
+fn documented() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(repo("docs/operations.md")).unwrap();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Metrics\n"))
+        .expect("a `## Metrics` section");
+    let name = regex::Regex::new(r"`([a-z0-9_]+)`").unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split(" | ").next())
+        .flat_map(|cell| {
+            name.captures_iter(&format!("`{cell}"))
+                .map(|c| c[1].to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exported_or_described_metric_is_documented() {
+    let (_proxy, text) = workload().await;
+    let mut names: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    let described = described();
+    assert!(described.len() > 40, "only {} described", described.len());
+    names.extend(described);
+    let documented = documented();
+    let undocumented: Vec<&String> = names.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in the Metrics table of docs/operations.md: {undocumented:?}"
+    );
+    let unknown: Vec<&String> = documented.difference(&names).collect();
+    assert!(
+        unknown.is_empty(),
+        "documented but neither exported nor described: {unknown:?}"
+    );
 }
 
 #[test]
