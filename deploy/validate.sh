@@ -25,6 +25,9 @@ else
     skip kubernetes-validate
 fi
 
+echo "==> promtool check rules (Debian: apt-get install prometheus)"
+if have promtool; then promtool check rules prometheus/alerts.yaml; else skip promtool; fi
+
 echo "==> hadolint"
 if have hadolint; then hadolint Dockerfile && echo "ok"; else skip hadolint; fi
 

@@ -10,6 +10,10 @@
 //!   the pending connection keeps the listener readable and retrying at once
 //!   would spin.
 //!
+//! - Open connections are counted in
+//!   `yatagarasu_client_connections_open{listener}` for as long as their slot
+//!   is held.
+//!
 //! Warnings are logged at most once per [`WARN_EVERY`] per listener and kind.
 
 use std::io;
@@ -23,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use super::descriptors::{Share, too_close_to_limit};
+use crate::telemetry::metrics::CLIENT_CONNECTIONS_OPEN;
 
 /// Shortest pause after an `accept` error.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -42,6 +47,31 @@ pub(super) struct Limits {
     pub(super) share: Share,
 }
 
+/// A connection's place under its listener's cap, and its mark in the open
+/// connections gauge; both are given back when it is dropped (the connection
+/// ended).
+#[derive(Debug)]
+pub(super) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: metrics::Gauge,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, open: &metrics::Gauge) -> Self {
+        open.increment(1.0);
+        Self {
+            _permit: permit,
+            open: open.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.decrement(1.0);
+    }
+}
+
 /// Accepts connections under `limits` until `shutdown` flips; hands each one,
 /// with the slot it holds, to `serve` (which must not block).
 pub(super) async fn accept_loop<F>(
@@ -50,8 +80,10 @@ pub(super) async fn accept_loop<F>(
     mut shutdown: watch::Receiver<bool>,
     mut serve: F,
 ) where
-    F: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
+    F: FnMut(TcpStream, SocketAddr, Slot),
 {
+    // Registered before the first connection, so the gauge shows 0, not nothing.
+    let open = metrics::gauge!(CLIENT_CONNECTIONS_OPEN, "listener" => limits.listener);
     let mut acceptor = Acceptor {
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         limits,
@@ -70,7 +102,7 @@ pub(super) async fn accept_loop<F>(
             Ok((stream, peer)) => {
                 acceptor.backoff = FIRST_BACKOFF;
                 if acceptor.admit(&stream) {
-                    serve(stream, peer, permit);
+                    serve(stream, peer, Slot::new(permit, &open));
                 }
             }
             Err(error) => {

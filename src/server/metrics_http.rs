@@ -11,13 +11,19 @@ use tower::service_fn;
 use super::internal::serve_internal;
 use crate::body::{ProxyBody, full};
 use crate::config::ServerConfig;
+use crate::telemetry::process::ProcessSampler;
 
-fn answer(handle: &PrometheusHandle, request: &Request<Incoming>) -> Response<ProxyBody> {
+fn answer(
+    handle: &PrometheusHandle,
+    sampler: &ProcessSampler,
+    request: &Request<Incoming>,
+) -> Response<ProxyBody> {
     if request.method() != Method::GET || request.uri().path() != "/metrics" {
         let mut response = Response::new(full("not found\n"));
         *response.status_mut() = StatusCode::NOT_FOUND;
         return response;
     }
+    sampler.sample();
     let mut response = Response::new(full(handle.render()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -26,7 +32,8 @@ fn answer(handle: &PrometheusHandle, request: &Request<Incoming>) -> Response<Pr
     response
 }
 
-/// Serves `GET /metrics` until shutdown, and runs the exporter's upkeep.
+/// Serves `GET /metrics` until shutdown (sampling the process and runtime
+/// gauges before each render), and runs the exporter's upkeep.
 pub(super) async fn serve(
     listener: TcpListener,
     handle: PrometheusHandle,
@@ -43,8 +50,9 @@ pub(super) async fn serve(
             }
         })
     };
+    let sampler = ProcessSampler::default();
     let service = service_fn(move |request: Request<Incoming>| {
-        std::future::ready(Ok::<_, Infallible>(answer(&handle, &request)))
+        std::future::ready(Ok::<_, Infallible>(answer(&handle, &sampler, &request)))
     });
     serve_internal(listener, "metrics", &config, shutdown, service).await;
     upkeep.abort();

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use metrics::{Counter, Histogram, SharedString};
+use metrics::{Counter, Gauge, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests answered, by bucket, method and status.
@@ -85,6 +85,35 @@ pub const REPLICA_FAILOVERS_TOTAL: &str = "yatagarasu_replica_failovers_total";
 /// Lookups in a bucket's `fallback_on_404` bucket, by `bucket` and `result`.
 pub const FALLBACK_404_TOTAL: &str = "yatagarasu_fallback_404_total";
 
+/// Client connections open, by `listener` (`main`, `admin`, `metrics`).
+pub const CLIENT_CONNECTIONS_OPEN: &str = "yatagarasu_client_connections_open";
+/// Connections to S3 carrying a request for the `bucket`, from before the
+/// request is sent until its response body ends. The pooled client speaks
+/// HTTP/1.1 to S3, one exchange per connection, so this is the bucket's share
+/// of the busy pooled connections (idle ones belong to no bucket: the pool is
+/// shared by every bucket with the same trust settings).
+pub const UPSTREAM_CONNECTIONS_ACTIVE: &str = "yatagarasu_upstream_connections_active";
+/// Worker threads of the tokio runtime.
+pub const RUNTIME_WORKERS: &str = "yatagarasu_runtime_workers";
+/// Tasks alive in the tokio runtime (connections, requests, background jobs).
+pub const RUNTIME_ALIVE_TASKS: &str = "yatagarasu_runtime_alive_tasks";
+/// Tasks waiting in the runtime's global queue: a growing depth means the
+/// workers cannot keep up.
+pub const RUNTIME_GLOBAL_QUEUE_DEPTH: &str = "yatagarasu_runtime_global_queue_depth";
+
+/// The standard process metrics (the names every Prometheus client library
+/// uses), sampled at each scrape by [`crate::telemetry::process`].
+pub const PROCESS_METRICS: [&str; 8] = [
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_threads",
+    "process_start_time_seconds",
+];
+
 /// Buckets for request and upstream latencies: 0.5 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -115,6 +144,7 @@ fn describe_all() {
     describe_access_control();
     describe_cache();
     describe_resilience();
+    describe_process();
 }
 
 /// Requests as clients and S3 saw them.
@@ -259,6 +289,25 @@ fn describe_resilience() {
     );
 }
 
+/// The process, the async runtime and connections.
+fn describe_process() {
+    crate::telemetry::process::describe();
+    describe_gauge!(
+        CLIENT_CONNECTIONS_OPEN,
+        "Client connections open, by listener."
+    );
+    describe_gauge!(
+        UPSTREAM_CONNECTIONS_ACTIVE,
+        "Connections to S3 carrying a request for the bucket, until its response body ends."
+    );
+    describe_gauge!(RUNTIME_WORKERS, "Worker threads of the async runtime.");
+    describe_gauge!(RUNTIME_ALIVE_TASKS, "Tasks alive in the async runtime.");
+    describe_gauge!(
+        RUNTIME_GLOBAL_QUEUE_DEPTH,
+        "Tasks waiting in the async runtime's global queue."
+    );
+}
+
 /// Metric handles of one bucket, resolved once per configuration generation
 /// so the request path records without a registry lookup.
 ///
@@ -274,6 +323,8 @@ pub struct BucketMetrics {
     pub response_bytes: Counter,
     /// `yatagarasu_upstream_request_duration_seconds{bucket}`.
     pub upstream_duration: Histogram,
+    /// `yatagarasu_upstream_connections_active{bucket}`.
+    pub upstream_active: Gauge,
     /// `yatagarasu_http_requests_total{bucket,method,status}` for the common
     /// (method, status) pairs, registered on first use (an unused pair never
     /// shows up as a zero series); other pairs are looked up per request.
@@ -305,7 +356,8 @@ impl BucketMetrics {
         Self {
             request_duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "bucket" => label.clone()),
             response_bytes: metrics::counter!(HTTP_RESPONSE_BYTES_TOTAL, "bucket" => label.clone()),
-            upstream_duration: metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => label),
+            upstream_duration: metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, "bucket" => label.clone()),
+            upstream_active: metrics::gauge!(UPSTREAM_CONNECTIONS_ACTIVE, "bucket" => label),
             requests: Default::default(),
             upstream: Default::default(),
             name,

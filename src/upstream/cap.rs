@@ -6,6 +6,9 @@
 //! proxy may open. A request that finds every permit taken waits
 //! `upstream.connection_wait_ms` for one, then is answered 503
 //! [`ProxyError::UpstreamBusy`].
+//!
+//! Capped or not, every exchange holds a [`Lease`] for as long, which counts
+//! it in `yatagarasu_upstream_connections_active{bucket}`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use metrics::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::UpstreamConfig;
@@ -58,22 +62,48 @@ impl ConnectionCap {
     }
 }
 
-/// A response body that gives its bucket's permit back when it ends.
+/// What one exchange with S3 holds until its response body ends: the
+/// bucket's permit (when capped) and its mark in the bucket's
+/// active-connections gauge, both given back on drop.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    _permit: Option<OwnedSemaphorePermit>,
+    active: Gauge,
+}
+
+impl Lease {
+    /// Counts one more exchange in `active` until the lease is dropped.
+    pub(crate) fn new(permit: Option<OwnedSemaphorePermit>, active: Gauge) -> Self {
+        active.increment(1.0);
+        Self {
+            _permit: permit,
+            active,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.active.decrement(1.0);
+    }
+}
+
+/// A response body that gives its bucket's lease back when it ends.
 ///
 /// Ending is the last frame, an error, or the body being dropped (a client
 /// that went away), whichever comes first.
 #[derive(Debug)]
 pub(crate) struct PermitBody<B> {
     inner: B,
-    permit: Option<OwnedSemaphorePermit>,
+    lease: Option<Lease>,
 }
 
 impl<B> PermitBody<B> {
-    /// Holds `permit` until `inner` ends.
-    pub(crate) fn new(inner: B, permit: OwnedSemaphorePermit) -> Self {
+    /// Holds `lease` until `inner` ends.
+    pub(crate) fn new(inner: B, lease: Lease) -> Self {
         Self {
             inner,
-            permit: Some(permit),
+            lease: Some(lease),
         }
     }
 }
@@ -92,7 +122,7 @@ where
         let this = &mut *self;
         let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
         if !matches!(frame, Some(Ok(_))) || this.inner.is_end_stream() {
-            this.permit = None;
+            this.lease = None;
         }
         Poll::Ready(frame)
     }
@@ -113,7 +143,7 @@ mod tests {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
 
-    use super::{ConnectionCap, PermitBody};
+    use super::{ConnectionCap, Lease, PermitBody};
     use crate::error::ProxyError;
 
     #[test]
@@ -149,7 +179,8 @@ mod tests {
     async fn the_permit_returns_when_the_body_ends() {
         let cap = ConnectionCap::new(1, Duration::ZERO).unwrap();
         let permit = cap.acquire().await.unwrap();
-        let mut body = PermitBody::new(Full::new(Bytes::from_static(b"data")), permit);
+        let lease = Lease::new(Some(permit), metrics::Gauge::noop());
+        let mut body = PermitBody::new(Full::new(Bytes::from_static(b"data")), lease);
         assert!(matches!(cap.acquire().await, Err(ProxyError::UpstreamBusy)));
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "data");

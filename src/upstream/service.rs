@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tower::Service;
 
-use super::cap::PermitBody;
+use super::cap::{Lease, PermitBody};
 use super::{ConnectionCap, IdleTimeoutBody, parse_s3_error};
 use crate::backend::S3Backend;
 use crate::body::{ProxyBody, boxed};
@@ -74,17 +74,15 @@ impl Upstream {
             Some(cap) => Some(cap.acquire().await?),
             None => None,
         };
+        // The connection stays busy until the body ends (or the error is read).
+        let lease = Lease::new(permit, self.metrics.upstream_active.clone());
         let response = self.exchange(request).await?;
         let status = response.status();
         self.metrics.count_upstream(status);
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             let (parts, body) = response.into_parts();
             let body = IdleTimeoutBody::new(body, self.timeout);
-            let mut out = Response::new(match permit {
-                // The connection stays busy until the body ends.
-                Some(permit) => boxed(PermitBody::new(body, permit)),
-                None => boxed(body),
-            });
+            let mut out = Response::new(boxed(PermitBody::new(body, lease)));
             *out.status_mut() = status;
             // `Accept-Ranges` is added above, for every answer path
             // (`crate::accept_ranges`).
