@@ -175,16 +175,7 @@ fn bucket_stack(
 ) -> Result<Mounted<impl BucketService>, BuildError> {
     let route = Arc::new(bucket_route(parts.config, bucket, staging, at)?);
     let auth = AuthLayer::for_bucket(bucket, keys, staging, at)?;
-    let authz = AuthzLayer::for_bucket(
-        bucket,
-        &parts.shared.authz,
-        &mut || {
-            staging
-                .client(&parts.config.upstream, None)
-                .map_err(|e| e.to_string())
-        },
-        at,
-    )?;
+    let authz = authz_layer(parts, bucket, staging, at)?;
     let cache = (parts.cache.as_ref()).map(|cache| CacheLayer::for_bucket(cache, bucket));
     let shared = BucketTargets {
         parts,
@@ -230,6 +221,22 @@ fn bucket_stack(
         .option_layer(fallback)
         .service(targets(&shared, staging));
     Ok(Mounted { route, service })
+}
+
+/// The bucket's authorization layer (buckets with a policy); remote engines
+/// are reached over a pooled client of this generation.
+fn authz_layer(
+    parts: &Parts<'_>,
+    bucket: &BucketConfig,
+    staging: &mut Staging<'_>,
+    at: &str,
+) -> Result<Option<AuthzLayer>, BuildError> {
+    let mut client = || {
+        staging
+            .client(&parts.config.upstream, None)
+            .map_err(|e| e.to_string())
+    };
+    AuthzLayer::for_bucket(bucket, &parts.shared.authz, &mut client, at)
 }
 
 /// The bucket's S3 targets: its own s3 section, or its replicas in priority
