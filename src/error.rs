@@ -379,6 +379,10 @@ impl ProxyError {
         });
         let mut response = Response::new(full(body.to_string()));
         *response.status_mut() = status;
+        response.extensions_mut().insert(ErrorAnswer {
+            code: self.code(),
+            message: self.public_message(),
+        });
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -445,6 +449,16 @@ impl Throttled {
 fn whole_seconds(delay: Duration) -> HeaderValue {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     HeaderValue::from(seconds.max(1))
+}
+
+/// What the proxy answered an error with, as a response extension: the
+/// audit log records a refusal's reason from it without reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    /// The JSON body's `code`.
+    pub code: &'static str,
+    /// The JSON body's `message`.
+    pub message: &'static str,
 }
 
 /// Maps S3's status and code to what the client sees.
