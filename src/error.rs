@@ -495,6 +495,10 @@ impl ProxyError {
         };
         let mut response = Response::new(full(body));
         *response.status_mut() = self.status();
+        response.extensions_mut().insert(ErrorAnswer {
+            code: self.code(),
+            message: self.public_message(),
+        });
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -591,6 +595,16 @@ impl Throttled {
 fn whole_seconds(delay: Duration) -> HeaderValue {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     HeaderValue::from(seconds.max(1))
+}
+
+/// What the proxy answered an error with, as a response extension: the
+/// audit log records a refusal's reason from it without reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    /// The JSON body's `code`.
+    pub code: &'static str,
+    /// The JSON body's `message`.
+    pub message: &'static str,
 }
 
 /// S3's own code from an upstream error, when it may be shown: a

@@ -36,7 +36,7 @@
 //! - [`shared`]: what outlives reloads (connection pools, readiness, key
 //!   sets, decision caches, the response cache, circuit breakers).
 //! - [`server`]: listeners, signals, admin API, `/metrics`, graceful shutdown.
-//! - One module per layer, outermost first: [`request_id`], [`access_log`],
+//! - One module per layer, outermost first: [`request_id`], [`audit`], [`access_log`],
 //!   [`load_shed`], [`client_addr`], [`rescue`], [`health`], [`limits`], [`route`], then per
 //!   bucket [`cors`], [`accept_ranges`], [`error_format`], [`ip_filter`], [`rate_limit`], [`auth`],
 //!   [`authz`], [`website`], [`cache`], [`fallback`],
@@ -50,6 +50,7 @@
 
 pub mod accept_ranges;
 pub mod access_log;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod backend;

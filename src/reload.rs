@@ -17,6 +17,7 @@ use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::access_log::{self, AccessLogLayer};
+use crate::audit::{self, AuditLayer, AuditLog};
 use crate::auth::JwksCache;
 use crate::body::{ProxyBody, empty};
 use crate::build::BuildError;
@@ -55,6 +56,8 @@ impl std::fmt::Debug for Snapshot {
 struct Inner {
     current: Arc<ArcSwap<Snapshot>>,
     shared: Shared,
+    /// The audit log's writers, when `audit_log` is enabled (fixed at start).
+    audit: Option<AuditLog>,
     /// Serialises reloads so generations are numbered in order.
     reload_lock: Mutex<()>,
 }
@@ -87,7 +90,9 @@ pub struct Proxy {
 }
 
 /// The services outside the reload seam.
-type Front = request_id::RequestIdService<access_log::AccessLogService<LoadShed<SwapService>>>;
+type Front = request_id::RequestIdService<
+    audit::AuditService<access_log::AccessLogService<LoadShed<SwapService>>>,
+>;
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +136,9 @@ impl ProxyBuilder {
             ..Shared::default()
         };
         let built = stack::build(&self.config, &shared)?;
+        let audit = (self.config.audit_log.as_ref())
+            .map(|audit| AuditLog::start(audit, &self.config.upstream))
+            .transpose()?;
         // Fixed at start: the layer is outside the reload seam.
         let max_in_flight = self.config.server.max_concurrent_requests;
         let snapshot = Snapshot {
@@ -147,13 +155,17 @@ impl ProxyBuilder {
         // id; load shedding inside the access log, whose body guard holds
         // each permit until the response has been sent.
         let shed = LoadShedLayer::new(max_in_flight);
-        let front = RequestIdLayer.layer(AccessLogLayer.layer(shed.layer(SwapService {
-            current: current.clone(),
-        })));
+        // The audit record outside the access log, whose figures it reuses.
+        let front = RequestIdLayer.layer(AuditLayer::new(audit.as_ref()).layer(
+            AccessLogLayer.layer(shed.layer(SwapService {
+                current: current.clone(),
+            })),
+        ));
         Ok(Proxy {
             inner: Arc::new(Inner {
                 current,
                 shared,
+                audit,
                 reload_lock: Mutex::new(()),
             }),
             front,
@@ -229,6 +241,21 @@ impl Proxy {
         self.inner.shared.client_pools()
     }
 
+    /// Reopens the audit log file (after an external logrotate moved it).
+    pub fn reopen_audit_log(&self) {
+        if let Some(audit) = &self.inner.audit {
+            audit.reopen();
+        }
+    }
+
+    /// Writes out every queued audit record and stops the audit writers;
+    /// call once the last response has been sent (graceful shutdown).
+    pub async fn flush_audit_log(&self) {
+        if let Some(audit) = &self.inner.audit {
+            audit.shutdown().await;
+        }
+    }
+
     /// Runs the background readiness probes until the returned task is aborted.
     pub fn spawn_probes(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(crate::health::run_probes(
@@ -269,10 +296,12 @@ impl<B> Service<Request<B>> for SwapService {
 
 /// The future of [`Proxy`]'s `call`.
 pub type ProxyFuture = request_id::ResponseFuture<
-    access_log::ResponseFuture<
-        Either<
-            Ready<Result<Response<ProxyBody>, Infallible>>,
-            Oneshot<StackService, Request<ProxyBody>>,
+    audit::ResponseFuture<
+        access_log::ResponseFuture<
+            Either<
+                Ready<Result<Response<ProxyBody>, Infallible>>,
+                Oneshot<StackService, Request<ProxyBody>>,
+            >,
         >,
     >,
 >;

@@ -1,8 +1,8 @@
 //! The only place that lists the layer order, in two parts.
 //!
-//! **Shared outer part**, outermost first. Request id and access log wrap the
-//! reload seam (see [`crate::Proxy`]) so even a rejected request is logged
-//! with its id. Below the seam, per configuration generation: (client
+//! **Shared outer part**, outermost first. Request id, audit log, access log
+//! and load shedding wrap the reload seam (see [`crate::Proxy`]) so even a
+//! rejected request is logged and audited with its id. Below the seam, per configuration generation: (client
 //! address, with trusted proxies) → rescue → health → security limits →
 //! route. Route picks the bucket and calls its
 //! stack.

@@ -107,6 +107,9 @@ const FIELDS: &[(&str, u64)] = &[
     ("buckets[4].s3.replicas[0].timeout", 5),
     ("cors.max_age_seconds", 600),
     ("buckets[4].cors.max_age_seconds", 600),
+    ("audit_log.file.max_file_size_mb", 50),
+    ("audit_log.file.max_backup_files", 5),
+    ("audit_log.file.buffer_size", 10_000),
 ];
 
 /// The fixed extremes every key is tried with.
@@ -182,6 +185,17 @@ jwt:
   secret: «secret»
   leeway_seconds: «jwt.leeway_seconds»
   token_cache_size: «jwt.token_cache_size»
+audit_log:
+  enabled: true
+  outputs: [file]
+  log_level: info
+  include_claims: [sub]
+  file:
+    path: «audit_path»
+    max_file_size_mb: «audit_log.file.max_file_size_mb»
+    max_backup_files: «audit_log.file.max_backup_files»
+    rotation_policy: size
+    buffer_size: «audit_log.file.buffer_size»
 cors:
   allowed_origins: ["https://app.example.com", "https://*.example.org"]
   allowed_methods: [GET, HEAD]
@@ -352,6 +366,10 @@ impl World {
             .replace("«s3»", &s3)
             .replace("«secret»", &q(JWT_SECRET))
             .replace("«cache_dir»", &q(cache_dir.to_str().unwrap()))
+            .replace(
+                "«audit_path»",
+                &q(cache_dir.join("audit.jsonl").to_str().unwrap()),
+            )
             .replace(
                 "«policy»",
                 &q(self.dir.path().join("allow.rego").to_str().unwrap()),

@@ -72,6 +72,12 @@ impl Finish {
 
     fn record(self, status: StatusCode, bytes: u64, completed: bool) {
         let elapsed = self.start.elapsed();
+        self.context.finish(super::Finished {
+            status,
+            bytes,
+            elapsed,
+            completed,
+        });
         let bucket = self.count(status, bytes, elapsed);
         let probe = self.context.is_probe();
         let enabled = if probe {

@@ -40,6 +40,27 @@ pub struct LogContext {
     /// A load-shedding permit, released when the response body ends (the
     /// context lives as long as the access log's body guard).
     permit: OnceLock<tokio::sync::OwnedSemaphorePermit>,
+    /// Set by the audit log: inner layers then also record the object key
+    /// and the token's claims (otherwise they skip the copy).
+    detailed: AtomicBool,
+    object_key: OnceLock<Box<str>>,
+    claims: OnceLock<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// What the access log measured, once the response body ended.
+    finished: OnceLock<Finished>,
+}
+
+/// The outcome of a request as the access log measured it, shared with the
+/// audit log so the two never measure twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished {
+    /// The status sent.
+    pub status: http::StatusCode,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// From the request's arrival to its last byte (or the client leaving).
+    pub elapsed: std::time::Duration,
+    /// Whether the body was sent in full.
+    pub completed: bool,
 }
 
 impl LogContext {
@@ -94,6 +115,45 @@ impl LogContext {
     /// The resolved client address, if resolution ran.
     pub fn client(&self) -> Option<IpAddr> {
         self.client.get().copied()
+    }
+
+    /// Asks inner layers for the object key and claims (the audit log does).
+    pub fn want_details(&self) {
+        self.detailed.store(true, Ordering::Relaxed);
+    }
+
+    /// Records the object key, when details were asked for (first call wins).
+    pub fn set_object_key(&self, key: &str) {
+        if self.detailed.load(Ordering::Relaxed) {
+            let _ = self.object_key.set(key.into());
+        }
+    }
+
+    /// The object key, when recorded.
+    pub fn object_key(&self) -> Option<&str> {
+        self.object_key.get().map(|k| &**k)
+    }
+
+    /// Records the verified token's claims, when details were asked for.
+    pub fn set_claims(&self, claims: &Arc<serde_json::Map<String, serde_json::Value>>) {
+        if self.detailed.load(Ordering::Relaxed) {
+            let _ = self.claims.set(claims.clone());
+        }
+    }
+
+    /// The verified token's claims, when recorded.
+    pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.claims.get().map(|c| &**c)
+    }
+
+    /// Records the request's outcome (first call wins).
+    pub fn finish(&self, finished: Finished) {
+        let _ = self.finished.set(finished);
+    }
+
+    /// The request's outcome, once its response body ended.
+    pub fn finished(&self) -> Option<Finished> {
+        self.finished.get().copied()
     }
 
     /// Whether the request was a probe.

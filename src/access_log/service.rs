@@ -35,8 +35,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let context: SharedLogContext = Arc::new(LogContext::default());
-        request.extensions_mut().insert(context.clone());
+        // The audit log, further out, may have made the context already.
+        let context = match request.extensions().get::<SharedLogContext>() {
+            Some(context) => context.clone(),
+            None => {
+                let context: SharedLogContext = Arc::new(LogContext::default());
+                request.extensions_mut().insert(context.clone());
+                context
+            }
+        };
         self.in_flight.increment(1.0);
         let finish = Finish {
             start: Instant::now(),

@@ -56,6 +56,7 @@ fn accept<B>(
         .map(str::to_owned);
     if let Some(context) = request.extensions().get::<SharedLogContext>() {
         context.set_identity(subject.as_deref(), verified.key_id.as_deref());
+        context.set_claims(&verified.claims);
     }
     request.extensions_mut().insert(VerifiedClaims {
         subject,

@@ -10,6 +10,10 @@
 
 use std::fmt;
 
+pub use crate::audit::config::{
+    AuditFileConfig, AuditLevel, AuditLogConfig, AuditS3Config, AuditSyslogConfig, RotationPolicy,
+    SyslogProtocol,
+};
 pub use crate::auth::config::{
     AdminJwtConfig, AuthConfig, ClaimOperator, ClaimRule, JwksSource, JwtConfig, KeySource,
     StaticKey, TokenSource,
@@ -83,6 +87,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `cors:`, the CORS rules of every bucket without its own (see [`crate::cors`]).
     pub cors: Option<CorsConfig>,
+    /// `audit_log:`, when enabled (see [`crate::audit`]); fixed at start.
+    pub audit_log: Option<AuditLogConfig>,
 }
 
 /// One path prefix mapped to one S3 bucket.

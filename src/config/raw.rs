@@ -12,6 +12,7 @@
 use serde::Deserialize;
 
 use super::{ConfigError, PathSet, Str};
+use crate::audit::config::RawAuditLog;
 use crate::auth::config::{RawBucketAuth, RawJwt};
 use crate::cache::config::{RawBucketCache, RawCache};
 use crate::cors::config::RawCors;
@@ -80,6 +81,7 @@ pub(crate) struct RawConfig {
     pub(crate) jwt: Option<RawJwt>,
     pub(crate) cache: Option<RawCache>,
     pub(crate) cors: Option<RawCors>,
+    pub(crate) audit_log: Option<RawAuditLog>,
 }
 
 /// One entry of `buckets:`.

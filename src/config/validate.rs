@@ -12,7 +12,7 @@ use super::model::Config;
 use super::raw::RawConfig;
 use super::{ConfigError, Errors};
 use crate::server::config::{admin, listener_conflicts, metrics, server};
-use crate::{auth, cache, cors, telemetry, upstream};
+use crate::{audit, auth, cache, cors, telemetry, upstream};
 
 /// Checks every rule and builds the validated configuration, or returns every violation.
 pub(crate) fn validate(
@@ -26,6 +26,7 @@ pub(crate) fn validate(
     let global_jwt = auth::config::global_jwt(raw.jwt, &mut errs);
     let cache = cache::config::cache(raw.cache, &mut errs);
     let cors = cors::config::cors(raw.cors, "cors", &mut errs);
+    let audit_log = audit::config::audit_log(raw.audit_log, &mut errs);
     let buckets = match (&global_jwt, &cache) {
         (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
         _ => None,
@@ -53,6 +54,7 @@ pub(crate) fn validate(
             metrics,
             cache,
             cors,
+            audit_log,
         }),
         _ => {
             debug_assert!(!errs.0.is_empty(), "a section failed without an error");

@@ -88,6 +88,9 @@ impl<S: Clone> Route<S> {
         if key.is_empty() && !mounted.route.serves_bare_prefix {
             return Err(ProxyError::EmptyKey);
         }
+        if let Some(context) = request.extensions().get::<SharedLogContext>() {
+            context.set_object_key(key);
+        }
         let key = ObjectKey(key.to_owned());
         let service = mounted.service.clone();
         request.extensions_mut().insert(mounted.route.clone());

@@ -134,6 +134,8 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         },
         Err(e) => tracing::error!(error = %e, "listener task failed"),
     }
+    // Every answered request's audit record is written before exiting.
+    proxy.flush_audit_log().await;
     probes.abort();
     for task in tasks {
         task.abort();
@@ -208,6 +210,8 @@ impl Signals {
             tokio::select! {
                 _ = self.hangup.recv() => {
                     tracing::info!("SIGHUP received; reloading the configuration");
+                    // For an external logrotate: the audit file is reopened too.
+                    control.proxy.reopen_audit_log();
                     // Errors are logged by `reload`; the old configuration keeps
                     // serving. Requests keep flowing: the reload runs off the
                     // runtime's threads.

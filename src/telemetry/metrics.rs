@@ -22,6 +22,8 @@ pub const UPSTREAM_REQUESTS_TOTAL: &str = "yatagarasu_upstream_requests_total";
 pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "yatagarasu_upstream_request_duration_seconds";
 /// Log lines dropped because the log writer could not keep up.
 pub const LOG_LINES_DROPPED_TOTAL: &str = "yatagarasu_log_lines_dropped_total";
+/// Audit records dropped, by output, because its queue was full (or it had stopped).
+pub const AUDIT_DROPPED_TOTAL: &str = "yatagarasu_audit_dropped_total";
 /// 1 when the bucket's backend answered its last readiness probe.
 pub const BACKEND_UP: &str = "yatagarasu_backend_up";
 /// Configuration reloads, by result (`success`/`failure`).
@@ -201,6 +203,10 @@ fn describe_operations() {
     describe_counter!(
         LOG_LINES_DROPPED_TOTAL,
         "Log lines dropped because the log writer could not keep up."
+    );
+    describe_counter!(
+        AUDIT_DROPPED_TOTAL,
+        "Audit records dropped, by output, because its queue was full."
     );
 }
 

@@ -1,0 +1,148 @@
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+
+use super::record::{Record, level_of};
+use super::sink::AuditSink;
+use crate::access_log::SharedLogContext;
+use crate::body::{BoxError, ProxyBody};
+use crate::error::ErrorAnswer;
+use crate::request_id::RequestId;
+
+/// What is known of a request before its body ends.
+pub(super) struct Pending {
+    pub(super) sink: Arc<AuditSink>,
+    pub(super) context: SharedLogContext,
+    pub(super) timestamp: SystemTime,
+    pub(super) request_id: Option<RequestId>,
+    pub(super) correlation_id: Option<RequestId>,
+    pub(super) peer: Option<IpAddr>,
+    pub(super) method: &'static str,
+    pub(super) path: Box<str>,
+    pub(super) user_agent: Option<Box<str>>,
+    pub(super) referer: Option<Box<str>>,
+    pub(super) cache_status: Option<Box<str>>,
+    pub(super) error: Option<ErrorAnswer>,
+    /// The response head's status (the access log's wins when it ran).
+    pub(super) status: StatusCode,
+}
+
+impl Pending {
+    /// Builds the record from what the access log measured, and queues it.
+    fn send(self) {
+        let context = &self.context;
+        let finished = context.finished();
+        let status = finished.map_or(self.status, |f| f.status).as_u16();
+        let level = level_of(status, context.is_probe());
+        if !self.sink.wants(level) {
+            return;
+        }
+        let claims = context.claims().map(|all| {
+            let wanted = self.sink.include_claims.iter();
+            wanted
+                .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        let refused = matches!(status, 401 | 403 | 429);
+        let record = Record {
+            timestamp: self.timestamp,
+            level,
+            request_id: self.request_id,
+            correlation_id: self.correlation_id,
+            client_ip: context.client().or(self.peer),
+            user: context.subject().map(Into::into),
+            claims: claims.filter(|c| !c.is_empty()),
+            bucket: context.bucket().map(|b| b.label().to_string().into()),
+            object_key: context.object_key().map(Into::into),
+            http_method: self.method,
+            request_path: self.path,
+            response_status: status,
+            response_size_bytes: finished.map_or(0, |f| f.bytes),
+            duration_ms: finished.map_or(0.0, |f| f.elapsed.as_secs_f64() * 1000.0),
+            completed: finished.is_some_and(|f| f.completed),
+            cache_status: self.cache_status,
+            user_agent: self.user_agent,
+            referer: self.referer,
+            error_code: self.error.map(|e| e.code),
+            denial_reason: self.error.filter(|_| refused).map(|e| e.message),
+        };
+        self.sink.send(record);
+    }
+}
+
+/// A response body that writes the audit record when it ends or is dropped.
+///
+/// It measures nothing: the access log's body, inside it, records status,
+/// bytes and duration into the shared context, and this body drops that
+/// inner body first so the figures are final when the record is built.
+pub(super) struct AuditBody {
+    inner: Option<ProxyBody>,
+    pending: Option<Pending>,
+}
+
+impl AuditBody {
+    pub(super) fn wrap(inner: ProxyBody, pending: Pending) -> ProxyBody {
+        let mut body = Self {
+            inner: Some(inner),
+            pending: Some(pending),
+        };
+        if body.inner.as_ref().is_some_and(Body::is_end_stream) {
+            body.done();
+        }
+        crate::body::boxed(body)
+    }
+
+    fn done(&mut self) {
+        // The inner body's end (or drop) is what completes the access log's figures.
+        self.inner = None;
+        if let Some(pending) = self.pending.take() {
+            pending.send();
+        }
+    }
+}
+
+impl Body for AuditBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = std::task::ready!(Pin::new(inner).poll_frame(cx));
+        let ended = match &polled {
+            Some(Ok(_)) => this.inner.as_ref().is_some_and(Body::is_end_stream),
+            Some(Err(_)) | None => true,
+        };
+        if ended {
+            this.done();
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for AuditBody {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
