@@ -69,11 +69,14 @@ impl ErrorFormat {
 /// SigV4 signer adds it), or asks for `application/xml` first in `Accept`
 /// (a browser's `Accept` lists it after `text/html`, and keeps JSON).
 pub fn is_s3_client(headers: &http::HeaderMap) -> bool {
+    // A constant name: looking up by `&str` would parse it on every request.
+    const X_AMZ_CONTENT_SHA256: http::HeaderName =
+        http::HeaderName::from_static("x-amz-content-sha256");
     let sigv4 = headers
         .get(header::AUTHORIZATION)
         .is_some_and(|value| value.as_bytes().starts_with(b"AWS4-"));
     sigv4
-        || headers.contains_key("x-amz-content-sha256")
+        || headers.contains_key(X_AMZ_CONTENT_SHA256)
         || headers
             .get(header::ACCEPT)
             .is_some_and(|value| prefers_xml(value.as_bytes()))
