@@ -2,10 +2,10 @@
 //!
 //! **Shared outer part**, outermost first. Request id, audit log, access log
 //! and load shedding wrap the reload seam (see [`crate::Proxy`]) so even a
-//! rejected request is logged and audited with its id. Below the seam, per configuration generation: (client
-//! address, with trusted proxies) → rescue → health → security limits →
-//! route. Route picks the bucket and calls its
-//! stack.
+//! rejected request is logged and audited with its id. Below the seam, per
+//! configuration generation: (client address, with trusted proxies) →
+//! rescue → health → security limits → route. Route picks the bucket and
+//! calls its stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
 //! bucket configures: CORS (buckets with CORS rules) → `Accept-Ranges` →
