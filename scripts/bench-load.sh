@@ -417,9 +417,11 @@ res=$(measure_wrk protected "$PROTECTED_URL/1k.bin" "$PROTECTED_PID" "$ORIGIN_PI
 read -r P_RPS P_P99 _ P_ERR P_CPU P_ORIGIN_CPU <<<"$res"
 # Every layer was there and none refused: nothing rate limited, nothing filtered.
 curl -s "http://127.0.0.1:$PROTECTED_METRICS_PORT/metrics" >"$TMP/protected-metrics.txt"
-if grep -Eq '^yatagarasu_(rate_limited|ip_filter_denied)_total' "$TMP/protected-metrics.txt"; then
+refused=$(awk '/^yatagarasu_(rate_limited|ip_filter_denied)_total/ && $NF > 0' \
+    "$TMP/protected-metrics.txt")
+if [[ -n "$refused" ]]; then
     echo "error: the protected run refused requests:" >&2
-    grep -E '^yatagarasu_(rate_limited|ip_filter_denied)_total' "$TMP/protected-metrics.txt" >&2
+    echo "$refused" >&2
     exit 1
 fi
 stop "$PROTECTED_PID"
