@@ -41,7 +41,7 @@ use crate::build::{Staged, Staging};
 use crate::cache::{CacheGeneration, CacheLayer};
 use crate::client_addr::ClientAddrLayer;
 use crate::config::{BucketConfig, Config, S3Config};
-use crate::cors::{CorsLayer, any_bucket_answers};
+use crate::cors::{CorsLayer, UnroutedCorsLayer, any_bucket_answers};
 use crate::error_format::ErrorFormatLayer;
 use crate::failover::{Failover, Target};
 use crate::fallback::FallbackLayer;
@@ -141,6 +141,10 @@ fn outer<S: BucketService>(
             names,
             shared.started,
         ))
+        // Refusals below (security limits, unknown prefixes) carry the
+        // top-level `cors` fields, so a page can read why; a bucket's own
+        // answers are left to its CORS layer.
+        .option_layer(UnroutedCorsLayer::new(config))
         // Cheap, stateless rejections before any lookup: 405 for methods
         // (CORS preflights pass when a bucket answers them), 414/431/413
         // beyond the size limits, 400 for unsafe paths.

@@ -199,6 +199,47 @@ async fn answers_and_error_answers_carry_the_fields_for_an_allowed_origin() {
     assert_readable(&head, APP, "HEAD");
 }
 
+/// Refusals before a bucket is chosen (security limits, a path naming no
+/// bucket) carry the top-level fields; a bucket with CORS off keeps its
+/// own answers bare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_routing_carry_the_default_fields() {
+    let s3 = s3(&["k.txt"]).await;
+    let off = "    cors: {allowed_origins: []}\n";
+    let mut cfg = Config::new(vec![bucket(&s3, "open", ""), bucket(&s3, "off", off)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = DEFAULT_CORS.to_owned();
+    cfg.server_extra_yaml = "  security_limits: {max_uri_length: 64}\n".to_owned();
+    let proxy = Proxy::start(&cfg).await;
+
+    let nowhere = get_from(&proxy, "/nowhere/k.txt", APP).await;
+    assert_eq!(nowhere.status, 404, "{}", nowhere.describe());
+    assert_eq!(nowhere.json()["error"]["code"], "NoSuchRoute");
+    assert_readable(&nowhere, APP, "404 for an unknown prefix");
+
+    let long = format!("/open/{}", "a".repeat(80));
+    let too_long = get_from(&proxy, &long, APP).await;
+    assert_eq!(too_long.status, 414, "{}", too_long.describe());
+    assert_readable(&too_long, APP, "414 from the security limits");
+
+    let post = send(proxy.main, "POST", "/open/k.txt", &[("origin", APP)]).await;
+    assert_eq!(post.status, 405, "{}", post.describe());
+    assert_readable(&post, APP, "405 from the security limits");
+
+    let other = get_from(&proxy, "/nowhere/k.txt", "https://evil.example").await;
+    assert_eq!(other.status, 404);
+    assert!(cors_fields(&other).is_empty(), "{}", other.describe());
+    assert_eq!(other.header("vary"), Some("Origin"));
+
+    let bare = get_from(&proxy, "/off/missing.txt", APP).await;
+    assert_eq!(bare.status, 404, "{}", bare.describe());
+    assert!(
+        cors_fields(&bare).is_empty(),
+        "CORS off: {}",
+        bare.describe()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_origins_and_requests_without_origin_get_only_vary() {
     let s3 = s3(&["k.txt"]).await;

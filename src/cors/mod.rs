@@ -20,6 +20,10 @@
 //! without rules, which refuses the preflight with the same 405 as before;
 //! with no CORS anywhere the layer is absent and nothing changes.
 //!
+//! Answers refused before a bucket is chosen (405, 414, 431, 413, 400 and
+//! 404 for a path naming no bucket) get the top-level `cors` fields from
+//! [`UnroutedCorsLayer`], above the security limits.
+//!
 //! `Origin` itself is never forwarded to S3 (it is not on the request
 //! allowlist, [`crate::headers`]), and S3's own `Access-Control-*` fields
 //! never come back: a bucket's CORS rules in S3 play no part.
@@ -36,11 +40,13 @@ mod layer;
 mod origin;
 mod policy;
 mod service;
+mod unrouted;
 
 pub use config::{CorsConfig, any_bucket_answers, effective};
 pub use layer::CorsLayer;
 pub use origin::{AllowedOrigins, OriginPattern, parse_origin};
 pub use service::{Cors, ResponseFuture};
+pub use unrouted::{UnroutedCors, UnroutedCorsLayer, UnroutedFuture};
 
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use http::{Method, Request};
