@@ -32,7 +32,7 @@
 # redis_url`); REDIS=cluster starts three masters, creates the cluster and
 # uses `cache.redis.cluster_nodes`.
 #
-# Knobs: REDIS, OBJECTS (20000), CONNECTIONS (wrk, 8), WARM_SECONDS (20),
+# Knobs: REDIS, OBJECTS (5000), CONNECTIONS (wrk, 4), WARM_SECONDS (20),
 # PURGE_ROUNDS (6), SETTLE (seconds of load around each operation, 3),
 # KILL_SECONDS (5), SKIP_BUILD=1 (use the existing release binary under
 # CARGO_TARGET_DIR), KEEP_TMP=1.
@@ -41,8 +41,8 @@
 
 set -euo pipefail
 REDIS=${REDIS:-single}
-OBJECTS=${OBJECTS:-20000}
-CONNECTIONS=${CONNECTIONS:-8}
+OBJECTS=${OBJECTS:-5000}
+CONNECTIONS=${CONNECTIONS:-4}
 WARM_SECONDS=${WARM_SECONDS:-20}
 PURGE_ROUNDS=${PURGE_ROUNDS:-6}
 SETTLE=${SETTLE:-3}
@@ -129,7 +129,10 @@ buckets:
     s3: { bucket: fleet, region: us-east-1, endpoint: "http://127.0.0.1:$ORIGIN_PORT",
           access_key: AKIDFLEET, secret_key: fleet-secret-not-checked-by-nginx }
 YAML
-    "$BIN" check --config "$TMP/proxy-$i.yaml" >/dev/null
+    "$BIN" check --config "$TMP/proxy-$i.yaml" >/dev/null || {
+        [[ "$REDIS" != cluster ]] || echo "hint: REDIS=cluster needs a binary that knows cache.redis.cluster_nodes" >&2
+        exit 1
+    }
 done
 
 start_instance() { # i: starts it and returns once /ready says 200
@@ -478,7 +481,11 @@ phase_kill() {
 
 say "# Fleet: 3 instances, round-robin nginx, shared Redis ($REDIS), one origin"
 say ""
-say "Objects: $OBJECTS × 1 KiB; wrk -t1 -c$CONNECTIONS through the balancer; $(nproc) CPUs."
+say "Run: \`REDIS=$REDIS OBJECTS=$OBJECTS CONNECTIONS=$CONNECTIONS WARM_SECONDS=$WARM_SECONDS" \
+    "PURGE_ROUNDS=$PURGE_ROUNDS SETTLE=$SETTLE KILL_SECONDS=$KILL_SECONDS scripts/fleet.sh\`" \
+    "at $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start."
+say ""
+say "Objects: $OBJECTS × 1 KiB; wrk -t1 -c$CONNECTIONS through the balancer; each instance \`worker_threads: 1\`."
 phase_warm
 phase_purge
 phase_roll
