@@ -181,7 +181,7 @@ log "origin :$ORIGIN_PORT, instances :${PORT[0]} :${PORT[1]} :${PORT[2]}, balanc
 # The fleet's cache counters: "hits misses memory_hits redis_hits origin_gets".
 fleet_counters() {
     local origin i
-    origin=$(grep -c 'GET /fleet/obj-' "$ORIGIN_LOG" || true)
+    origin=$(origin_gets)
     for i in 0 1 2; do curl -s "http://127.0.0.1:${METRICS[$i]}/metrics" || true; done | awk -v o="$origin" '
         /^yatagarasu_cache_requests_total\{/ && /result="hit"/ { h += $NF }
         /^yatagarasu_cache_requests_total\{/ && /result="miss"/ { m += $NF }
@@ -191,6 +191,7 @@ fleet_counters() {
 }
 
 lb_lines() { wc -l <"$LB/access.log"; }
+origin_gets() { grep -c 'GET /fleet/obj-' "$ORIGIN_LOG" || true; }
 
 # Balancer log lines after FROM: "requests client_5xx retried_attempts".
 lb_counts() { # from-line
@@ -368,9 +369,10 @@ PY
 
 # ------------------------------------------------------------------ 3. rolling reload and restart
 phase_roll() {
-    local lb_from i t gen ops=() lb=()
+    local lb_from origin_from i t gen ops=() lb=()
     log "3. rolling reload and restart under load"
     lb_from=$(lb_lines)
+    origin_from=$(origin_gets)
     start_wrk roll 600
     sleep "$SETTLE" # load before the first operation
     for i in 0 1 2; do
@@ -410,6 +412,7 @@ phase_roll() {
     wrk_result roll
     say "wrk: $WRK_LINE."
     say "Balancer: ${lb[0]} requests, ${lb[1]} answered 5xx to the client, ${lb[2]} attempts retried on another instance."
+    say "Origin GETs meanwhile: $(($(origin_gets) - origin_from)) (restarted instances start with an empty memory tier and find the objects in Redis)."
     say ""
     say "**Failed requests: $WRK_FAILED** (target 0)."
     [[ "$WRK_FAILED" == 0 && "${lb[1]}" == 0 ]] || miss_target "rolling: $WRK_FAILED failed requests"
@@ -441,9 +444,10 @@ wait_generation() { # i old-generation: until /metrics shows a newer one (bounde
 
 # ------------------------------------------------------------------ 4. SIGKILL
 phase_kill() {
-    local lb_from survivors_before=() survivors_after=() lb=() i t
+    local lb_from origin_from survivors_before=() survivors_after=() lb=() i t
     log "4. one instance killed under load"
     lb_from=$(lb_lines)
+    origin_from=$(origin_gets)
     for i in 0 1; do
         survivors_before+=("$(metric_sum "http://127.0.0.1:${METRICS[$i]}/metrics" yatagarasu_http_requests_total 'status="5')")
     done
@@ -473,6 +477,7 @@ phase_kill() {
     say "wrk: $WRK_LINE."
     say "Balancer: ${lb[0]} requests, ${lb[1]} answered 5xx to the client," \
         "**${lb[2]} attempts failed on an instance and were retried on another** (the balancer's errors)."
+    say "Origin GETs meanwhile: $(($(origin_gets) - origin_from))."
     say "Survivors' own 5xx (yatagarasu_http_requests_total{status=~\"5..\"}, instances 0 and 1): **$survivor_5xx**."
     say ""
     say "**Client-visible errors: $WRK_FAILED.**"
