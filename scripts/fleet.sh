@@ -35,7 +35,7 @@
 # Knobs: REDIS, OBJECTS (5000), CONNECTIONS (wrk, 4), WARM_SECONDS (20),
 # PURGE_ROUNDS (6), SETTLE (seconds of load around each operation, 3),
 # KILL_SECONDS (5), SKIP_BUILD=1 (use the existing release binary under
-# CARGO_TARGET_DIR), KEEP_TMP=1.
+# CARGO_TARGET_DIR), YATAGARASU_BIN (a binary to run instead), KEEP_TMP=1.
 # Needs: nginx, wrk, redis-server, redis-cli, curl, python3, ss (and cargo
 # unless SKIP_BUILD=1). Exits 1 when a target is missed.
 
@@ -60,8 +60,12 @@ source "$REPO/scripts/lib/redis.sh"
 # shellcheck source=scripts/lib/wrk.sh
 source "$REPO/scripts/lib/wrk.sh"
 need_tools nginx wrk redis-server redis-cli curl python3 ss
-[[ "${SKIP_BUILD:-0}" == 1 ]] || need_tools cargo
-release_binary
+if [[ -n "${YATAGARASU_BIN:-}" ]]; then
+    BIN=$YATAGARASU_BIN
+else
+    [[ "${SKIP_BUILD:-0}" == 1 ]] || need_tools cargo
+    release_binary
+fi
 ADMIN_TOKEN=fleet-admin-token
 FAILED=0
 REPORT="$TMP/report.md"
