@@ -21,7 +21,10 @@
 #   3. under wrk through the balancer: a rolling reload (POST /admin/reload,
 #      then SIGHUP, one instance at a time, each waited for), then a rolling
 #      restart (SIGTERM, wait for the exit after the drain, start, wait for
-#      /ready): the client's failed requests (target 0);
+#      /ready, then wait until the balancer sends it traffic again: passive
+#      health skips it for fail_timeout, and not waiting can leave no
+#      instance in rotation): the client's failed requests (target 0) and
+#      the origin's GETs meanwhile (restarted instances find Redis warm);
 #   4. under wrk: one instance killed with SIGKILL, KILL_SECONDS later
 #      started again: the client's failed requests, the attempts the
 #      balancer retried elsewhere, and the survivors' own 5xx (target 0).
