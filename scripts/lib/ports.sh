@@ -29,3 +29,12 @@ wait_http() { # url
     echo "error: $1 did not come up" >&2
     return 1
 }
+
+wait_ok() { # url [tries of 0.1 s, default 100]: until it answers 2xx
+    for _ in $(seq 1 "${2:-100}"); do
+        curl -fs -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    echo "error: $1 did not answer 2xx" >&2
+    return 1
+}

@@ -27,16 +27,37 @@ start() { # name command... -> sets STARTED_PID
 }
 
 # An nginx serving ROOT as /<bucket>/<key> (it ignores signatures; the
-# integration tests prove them), one process, in its own directory.
-nginx_origin() { # dir port root
+# integration tests prove them), one process, in its own directory. With
+# ACCESS_LOG, every request it answers is a line there (to count what
+# reached the origin).
+nginx_origin() { # dir port root [access-log]
     mkdir -p "$1"
     cat >"$1/nginx.conf" <<CONF
 master_process off; worker_processes 1; daemon off; pid $1/pid; error_log $1/error.log warn;
 events { worker_connections 4096; }
-http { access_log off; sendfile on; keepalive_requests 1000000;
+http { access_log ${4:-off}; sendfile on; keepalive_requests 1000000;
   client_body_temp_path $1; proxy_temp_path $1; fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
   server { listen 127.0.0.1:$2; root $3; location / { } } }
 CONF
+}
+
+# Forgets a process that is gone (stopped and waited for here), so the
+# clean-up never signals a recycled pid.
+forget_pid() { # pid
+    local kept=() pid
+    for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || kept+=("$pid"); done
+    PIDS=("${kept[@]}")
+}
+
+# Waits until a child exits (bounded); returns 1 if it is still running.
+wait_exit() { # pid seconds
+    local deadline=$((SECONDS + $2))
+    while kill -0 "$1" 2>/dev/null; do
+        ((SECONDS < deadline)) || { echo "error: pid $1 still running after $2 s" >&2; return 1; }
+        sleep 0.05
+    done
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
 }
 
 # Sum of a Prometheus series over the label sets matching a regex (0 when absent).
