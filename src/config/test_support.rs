@@ -35,6 +35,15 @@ pub(crate) fn anonymous_bucket(prefix: &str) -> String {
     )
 }
 
+/// One anonymous bucket `a` at `/a` with the bucket-level lines `extra`
+/// (indented by 4) after its s3 block.
+pub(crate) fn bucket_with(extra: &str) -> String {
+    format!(
+        "buckets:\n  - name: a\n    path_prefix: /a\n    s3: {{bucket: bb-a, region: us-east-1, \
+         anonymous: true}}\n{extra}"
+    )
+}
+
 /// The only error `text` gives.
 pub(crate) fn one_error(text: &str, vars: &[(&str, &str)]) -> ConfigError {
     let errors = load(text, vars).unwrap_err();

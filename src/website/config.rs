@@ -83,17 +83,10 @@ fn checked_key(key: String, path: &str, errs: &mut Errors) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, ConfigError};
+    use crate::config::{Config, ConfigError, test_support};
 
     fn load(website: &str) -> Result<Config, Vec<ConfigError>> {
-        Config::from_yaml_str_with_env(
-            &format!(
-                "buckets:\n  - name: a\n    path_prefix: /a\n    s3: {{bucket: bb-a, region: \
-                 us-east-1, anonymous: true}}\n{website}"
-            ),
-            &|_| None,
-        )
-        .map_err(|e| e.0)
+        test_support::load(&test_support::bucket_with(website), &[])
     }
 
     #[test]
