@@ -191,7 +191,7 @@ fn bucket_stack(
         budget: bucket.retry.as_ref().map(bucket_budget),
     };
     let fallback = fallback_on_404(&shared, staging, at)?;
-    let service = ServiceBuilder::new()
+    let access = ServiceBuilder::new()
         // CORS first: a preflight is answered before any filter, limit or
         // token check, and every answer below (errors too) gets its fields.
         .option_layer(CorsLayer::for_bucket(parts.config, bucket))
@@ -212,18 +212,27 @@ fn bucket_stack(
         .option_layer(authz)
         // Per user (the verified claim; anonymous: the address), once the
         // claims are known and before cached bytes are served.
-        .option_layer(parts.rate_limits.user_layer(bucket))
-        // Website buckets: folders name the index document and a missing key
-        // falls back to the error document; after auth (which judges the path
-        // asked for), above the cache (which caches each document under its
-        // real key).
-        .option_layer(WebsiteLayer::for_bucket(bucket))
-        // Only authorized requests reach cached bytes.
-        .option_layer(cache)
-        // A key the targets do not have is looked up in the migration source
-        // (above failover: a 404 is final for every replica).
-        .option_layer(fallback)
-        .service(targets(&shared, staging));
+        .option_layer(parts.rate_limits.user_layer(bucket));
+    // The objects half, boxed: below an optional layer its inner service's
+    // type appears twice (`Either<Layered, Inner>`), so without a box the
+    // ten optional layers of a bucket name the targets' type 2^10 times,
+    // giving symbol names of up to 50 MB and test binaries of 1.4 GB. One
+    // allocation per request buys type names a thousandth of that size.
+    let objects = BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            // Website buckets: folders name the index document and a missing key
+            // falls back to the error document; after auth (which judges the path
+            // asked for), above the cache (which caches each document under its
+            // real key).
+            .option_layer(WebsiteLayer::for_bucket(bucket))
+            // Only authorized requests reach cached bytes.
+            .option_layer(cache)
+            // A key the targets do not have is looked up in the migration source
+            // (above failover: a 404 is final for every replica).
+            .option_layer(fallback)
+            .service(targets(&shared, staging)),
+    );
+    let service = access.service(objects);
     Ok(Mounted { route, service })
 }
 
