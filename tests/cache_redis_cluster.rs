@@ -3,6 +3,7 @@
 //! fill through one is a hit in another, a bucket purge from the third
 //! reaches all of them, an object's keys live in one hash slot, and a
 //! master killed mid-test turns its objects into misses, never errors.
+//! TLS (`rediss://`) is used end to end, for a cluster and for one server.
 
 mod common;
 
@@ -396,5 +397,72 @@ async fn a_tls_cluster_is_shared_through_rediss_urls() {
         assert_eq!(r.header("x-cache"), Some("HIT redis"), "{}", r.describe());
         assert!(r.body.as_ref() == body_of(name).as_slice());
         assert_eq!(s3_gets(&s3, name), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tls_server_is_shared_through_a_rediss_url() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let port = closed_port().port();
+    let _server = KillOnDrop(
+        Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .args(["--tls-auth-clients", "no", "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let port_arg = port.to_string();
+    eventually("the TLS redis-server answers", DEADLINE, || async {
+        match redis_cli(&["--tls", "--insecure", "-p", &port_arg, "ping"]) {
+            out if out.trim() == "PONG" => Ok(()),
+            out => Err(out),
+        }
+    })
+    .await;
+    let mut cfg = Config::new(vec![BucketCfg::new("products", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  cache_layers: [memory, redis]\n  redis:\n    redis_url: {}\n    timeout_ms: 500\n",
+        q(&format!("rediss://127.0.0.1:{port}/#insecure"))
+    );
+    let a = Proxy::start(&cfg).await;
+    let b = Proxy::start(&cfg).await;
+    a.wait_ready().await;
+    b.wait_ready().await;
+    write_objects(&s3, &["one.txt".to_owned()]);
+    let r = get(a.main, "/products/one.txt").await;
+    assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
+    eventually("the entry written over TLS", DEADLINE, || async {
+        match redis_cli(&["--tls", "--insecure", "-p", &port_arg, "dbsize"]) {
+            out if out.trim() == "1" => Ok(()),
+            out => Err(out),
+        }
+    })
+    .await;
+    let r = get(b.main, "/products/one.txt").await;
+    assert_eq!(r.header("x-cache"), Some("HIT redis"), "{}", r.describe());
+    assert!(r.body.as_ref() == body_of("one.txt").as_slice());
+    assert_eq!(s3_gets(&s3, "one.txt"), 1);
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
