@@ -519,6 +519,7 @@ async fn disk_returns_stale_entries_but_deletes_long_expired_ones() {
 fn redis_config(server: &RedisServer, prefix: &str) -> RedisCacheConfig {
     RedisCacheConfig {
         url: Secret::new(server.url()),
+        cluster_nodes: Vec::new(),
         password: None,
         db: 0,
         key_prefix: prefix.to_owned(),

@@ -8,6 +8,7 @@
 
 mod model;
 mod raw;
+mod redis;
 mod size;
 mod validate;
 

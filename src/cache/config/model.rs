@@ -95,8 +95,13 @@ pub struct DiskCacheConfig {
 /// The Redis tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisCacheConfig {
-    /// `redis://` or `rediss://` URL (may embed a password, hence secret).
+    /// `redis://` or `rediss://` URL (may embed a password, hence secret);
+    /// with [`cluster_nodes`](Self::cluster_nodes) set, its first node.
     pub url: Secret,
+    /// A Redis Cluster's seed nodes (`cache.redis.cluster_nodes`); empty for
+    /// one server at [`url`](Self::url). The rest of the cluster is found
+    /// from these.
+    pub cluster_nodes: Vec<Secret>,
     /// Password, when not in the URL.
     pub password: Option<Secret>,
     /// Database number.

@@ -58,6 +58,7 @@ pub(super) struct RawDisk {
 pub(super) struct RawRedis {
     pub(super) enabled: Option<Bool>,
     pub(super) redis_url: Option<Str>,
+    pub(super) cluster_nodes: Option<Vec<Str>>,
     pub(super) redis_password: Option<Str>,
     pub(super) redis_db: Option<U64>,
     pub(super) key_prefix: Option<Str>,

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use super::model::{
     BucketCacheConfig, CacheConfig, CacheTierKind, DiskCacheConfig, MemoryCacheConfig,
-    RedisCacheConfig,
 };
-use super::raw::{RawBucketCache, RawCache, RawDisk, RawMemory, RawRedis};
+use super::raw::{RawBucketCache, RawCache, RawDisk, RawMemory};
+use super::redis::redis;
 use super::size::{MIB, Size, size};
 use crate::config::ranges::{MAX_DISK_BYTES, MAX_MEMORY_BYTES};
-use crate::config::{Bool, Errors, Secret, Str, count, millis, seconds};
+use crate::config::{Bool, Errors, Str, seconds};
 
 /// Validates the top-level `cache:` section.
 pub(crate) fn cache(raw: Option<RawCache>, errs: &mut Errors) -> Option<CacheConfig> {
@@ -183,59 +183,6 @@ fn disk(raw: RawDisk, memory: &MemoryCacheConfig, errs: &mut Errors) -> Option<D
         cache_dir,
         max_size,
     })
-}
-
-fn redis(raw: RawRedis, errs: &mut Errors) -> Option<RedisCacheConfig> {
-    let before = errs.count();
-    let url = match raw.redis_url {
-        Some(Str(url)) => {
-            if let Some(problem) = redis_url_problem(&url) {
-                errs.push("cache.redis.redis_url", problem);
-            }
-            Some(Secret::new(url))
-        }
-        None => {
-            errs.push("cache.redis.redis_url", "missing");
-            None
-        }
-    };
-    let password = raw
-        .redis_password
-        .filter(|Str(p)| !p.is_empty())
-        .map(|Str(p)| Secret::new(p));
-    // Redis reads a database index as a C `int`.
-    let db = count(raw.redis_db, 0, 0, usize::MAX, "cache.redis.redis_db", errs);
-    let key_prefix = raw
-        .key_prefix
-        .map_or_else(|| "yatagarasu:".to_owned(), |Str(p)| p);
-    let ttl = seconds(raw.ttl_seconds, 3600, true, "cache.redis.ttl_seconds", errs);
-    let pool_size = count(raw.pool_size, 16, 1, 1024, "cache.redis.pool_size", errs);
-    let timeout = millis(raw.timeout_ms, 200, "cache.redis.timeout_ms", errs);
-    let url = url?;
-    (errs.count() == before).then_some(RedisCacheConfig {
-        url,
-        password,
-        db: i64::try_from(db).unwrap_or(0),
-        key_prefix,
-        ttl,
-        pool_size: u32::try_from(pool_size).unwrap_or(16),
-        timeout,
-    })
-}
-
-/// What is wrong with a Redis URL, without echoing it (it may hold a password).
-fn redis_url_problem(url: &str) -> Option<&'static str> {
-    use redis::IntoConnectionInfo as _;
-    let url = url.trim();
-    if url.is_empty() {
-        return Some("must not be empty");
-    }
-    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Some("must start with redis:// or rediss://");
-    }
-    url.into_connection_info()
-        .err()
-        .map(|_| "is not a valid Redis URL")
 }
 
 /// Validates `buckets[i].cache` against the global section.

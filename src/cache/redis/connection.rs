@@ -45,12 +45,14 @@ impl Health {
         self.connect_failed.notified()
     }
 
-    fn failed(&self) {
+    /// Records a failed connect: operations fail fast for a while.
+    pub(crate) fn failed(&self) {
         *self.lock() = Some(Instant::now() + Self::RETRY_AFTER);
         self.connect_failed.notify_waiters();
     }
 
-    fn connected(&self) {
+    /// Records a successful connect.
+    pub(crate) fn connected(&self) {
         *self.lock() = None;
     }
 
@@ -77,6 +79,17 @@ impl Conn {
     ) -> redis::RedisResult<T> {
         self.broken = true;
         let result = cmd.query_async::<T>(&mut self.inner).await;
+        self.broken = result.as_ref().is_err_and(is_transport_error);
+        result
+    }
+
+    /// Runs `pipe`, marking the connection like [`Self::query`] does.
+    pub(crate) async fn pipeline<T: redis::FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        self.broken = true;
+        let result = pipe.query_async::<T>(&mut self.inner).await;
         self.broken = result.as_ref().is_err_and(is_transport_error);
         result
     }

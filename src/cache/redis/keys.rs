@@ -12,6 +12,10 @@
 //! `<prefix><bucket>:<object hex>:<old hex>` (versioned). No lookup asks
 //! for those names any more (and their encoding version is refused), so
 //! they are never served; purges still remove them, and they expire.
+//!
+//! On a Redis Cluster (see [`slotted`]) keys carry a hash tag instead, so
+//! that everything of one object lives in one hash slot, and generation
+//! numbers replace the `SCAN`s.
 
 use crate::cache::{CacheKey, PurgeScope};
 
@@ -60,6 +64,60 @@ fn glob_escape(s: &str) -> String {
     out
 }
 
+/// Key names on a Redis Cluster.
+///
+/// Every key of one object is tagged `{<bucket>:<object hex>}`: Redis
+/// Cluster hashes only the tag, so the object's entries (each holds the
+/// object's metadata and body together) and its index share one hash
+/// slot, hence one node, and multi-key commands on them are allowed.
+/// Objects spread over the slots by their hash.
+///
+/// - entry: `<prefix>{<bucket>:<object hex>}:<all gen>.<bucket gen>:<hex>`
+/// - object index (a set of its entry keys, for object purges):
+///   `<prefix>{<bucket>:<object hex>}:keys`
+/// - bucket generation: `<prefix>gen:{<bucket>}`; whole-cache generation:
+///   `<prefix>gen`
+pub(crate) mod slotted {
+    use crate::cache::CacheKey;
+
+    /// The whole-cache and bucket generation numbers an entry key includes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Gens {
+        /// Bumped by a purge of everything.
+        pub(crate) all: u64,
+        /// Bumped by a purge of the bucket.
+        pub(crate) bucket: u64,
+    }
+
+    /// The hash-tagged base of every key of one object.
+    fn object_base(prefix: &str, bucket: &str, object: &str) -> String {
+        let object_hex = CacheKey::object_hex(bucket, object);
+        format!("{prefix}{{{bucket}:{object_hex}}}")
+    }
+
+    /// The key of `key`'s entry under the generations `gens`.
+    pub(crate) fn entry_key(prefix: &str, key: &CacheKey, gens: Gens) -> String {
+        let base = object_base(prefix, &key.bucket, &key.object);
+        format!("{base}:{}.{}:{}", gens.all, gens.bucket, key.hex())
+    }
+
+    /// The set of the entry keys written for one object (any backend,
+    /// version or generation).
+    pub(crate) fn object_index(prefix: &str, bucket: &str, object: &str) -> String {
+        format!("{}:keys", object_base(prefix, bucket, object))
+    }
+
+    /// The counter bumped by a purge of `bucket`.
+    pub(crate) fn bucket_generation(prefix: &str, bucket: &str) -> String {
+        format!("{prefix}gen:{{{bucket}}}")
+    }
+
+    /// The counter bumped by a purge of everything.
+    pub(crate) fn all_generation(prefix: &str) -> String {
+        format!("{prefix}gen")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +160,54 @@ mod tests {
     fn glob_characters_are_escaped() {
         let (_, patterns) = purge_targets("a*[x]:", &PurgeScope::Bucket("b?".into()));
         assert_eq!(patterns, vec![r"a\*\[x\]:b\?:*".to_owned()]);
+    }
+
+    /// The slot Redis Cluster computes: CRC16/XMODEM of the hash tag.
+    fn slot(key: &str) -> u16 {
+        let tag = key
+            .find('{')
+            .and_then(|open| {
+                let rest = &key[open + 1..];
+                rest.find('}')
+                    .filter(|&close| close > 0)
+                    .map(|close| &rest[..close])
+            })
+            .unwrap_or(key);
+        // CRC16/XMODEM, as the Redis Cluster specification gives it.
+        let mut crc: u16 = 0;
+        for &byte in tag.as_bytes() {
+            crc ^= u16::from(byte) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 == 0 {
+                    crc << 1
+                } else {
+                    (crc << 1) ^ 0x1021
+                };
+            }
+        }
+        crc % 16384
+    }
+
+    #[test]
+    fn the_slot_function_matches_redis() {
+        // The specification's example: "123456789" has CRC 0x31C3.
+        assert_eq!(slot("123456789"), 0x31C3);
+        assert_eq!(slot("a{123456789}b"), slot("123456789"));
+    }
+
+    #[test]
+    fn an_objects_keys_share_one_slot_and_objects_spread() {
+        use slotted::{Gens, entry_key, object_index};
+        let gens = Gens { all: 0, bucket: 7 };
+        let index = object_index("p:", "b", "o");
+        for k in [key(1, None), key(2, Some("v1"))] {
+            let entry = entry_key("p:", &k, gens);
+            assert_eq!(slot(&entry), slot(&index), "{entry} / {index}");
+            assert!(entry.contains(":0.7:"), "{entry}");
+        }
+        let other = object_index("p:", "b", "another object");
+        assert_ne!(slot(&other), slot(&index), "another object, another slot");
+        let bumped = entry_key("p:", &key(1, None), Gens { all: 0, bucket: 8 });
+        assert_ne!(bumped, entry_key("p:", &key(1, None), gens));
     }
 }

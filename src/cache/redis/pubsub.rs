@@ -12,6 +12,10 @@
 //! duplicate delivery is harmless; a purge published while this instance's
 //! subscriber was disconnected is missed (its memory entries then live until
 //! their TTL).
+//!
+//! On a Redis Cluster, `PUBLISH` on any node reaches the subscribers of
+//! every node (the cluster bus carries it), so the subscriber listens on
+//! one node and moves to the next configured node when that one fails.
 
 use std::time::Duration;
 
@@ -119,9 +123,10 @@ impl Drop for PurgeSubscription {
     }
 }
 
-/// Starts the subscriber task.
+/// Starts the subscriber task; it listens on one of `clients` (the next
+/// one after each failure).
 pub(crate) fn spawn_subscriber(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     channel: String,
     origin: String,
     timeout: Duration,
@@ -130,7 +135,12 @@ pub(crate) fn spawn_subscriber(
     let (state_tx, subscribed) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut backoff = Backoff::new();
+        let mut next_node = 0;
         loop {
+            let Some(client) = clients.get(next_node % clients.len().max(1)) else {
+                return; // No node to listen on.
+            };
+            next_node = next_node.wrapping_add(1);
             let connected = tokio::time::timeout(timeout.max(Duration::from_secs(1)), async {
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(&channel).await?;
