@@ -157,8 +157,10 @@ impl Config {
             )])
         })?;
 
-        // The original Yatagarasu's keys that changed: all named at once, with their new key.
-        let original = original::refused_keys(&value);
+        // The original Yatagarasu's keys: renamed ones read under their new
+        // name; those that changed meaning all named at once, with their new key.
+        let mut original = original::rename_keys(&mut value);
+        original.extend(original::refused_keys(&value));
         if !original.is_empty() {
             return Err(ConfigErrors(original));
         }

@@ -1,19 +1,44 @@
-//! Keys of the original Yatagarasu (the Pingora-based proxy) whose meaning
-//! cannot be kept here, refused with the key to use instead.
+//! Keys of the original Yatagarasu (the Pingora-based proxy) under other
+//! names here: renamed ones are read under their new name, and those whose
+//! meaning cannot be kept are refused with the key to use instead.
 //!
 //! Exists so that an operator pointing this binary at the original's file
 //! learns the new key from `check` in one run, instead of reading a list of
 //! expected field names. Keys that keep their meaning simply load; the full
 //! mapping is `docs/migration.md` (checked by `tests/migration.rs`).
 
-use serde_norway::Value;
+use serde_norway::{Mapping, Value};
 
 use super::ConfigError;
+
+/// `(pattern, new name)`: keys of the original that only changed their name
+/// (same meaning, same unit), read as the sibling key `new name`; a `new
+/// name` starting with `/` is a path from the top of the document.
+const RENAMED: &[(&str, &str)] = &[
+    ("server.threads", "worker_threads"),
+    ("jwt.keys[].path", "public_key_path"),
+    (
+        "buckets[].auth.jwt.jwks_refresh_interval_secs",
+        "jwks_refresh_interval_seconds",
+    ),
+    ("buckets[].auth.jwt.keys[].path", "public_key_path"),
+    ("buckets[].cache.ttl", "ttl_seconds"),
+    ("cache.memory.ttl_seconds", "default_ttl_seconds"),
+    ("cache.redis.redis_key_prefix", "key_prefix"),
+    ("cache.redis.redis_ttl_seconds", "ttl_seconds"),
+    (
+        "shutdown.timeout_seconds",
+        "/server.graceful_shutdown_timeout_seconds",
+    ),
+];
 
 /// `(pattern, message)`: a pattern is a dotted path where `name[]` stands for
 /// every element of the list `name`.
 const REFUSED: &[(&str, &str)] = &[
-    ("server.threads", "use server.worker_threads"),
+    (
+        "jwt.jwks_refresh_interval_secs",
+        "use jwt.jwks_refresh_interval_seconds (only with jwt.jwks_url; a bucket's JWKS has its own)",
+    ),
     (
         "server.request_timeout",
         "use server.request_timeout_seconds (the wait for S3's response headers)",
@@ -31,24 +56,8 @@ const REFUSED: &[(&str, &str)] = &[
         "use admin.jwt (claims_verification, require_claim) to let tokens call the admin API",
     ),
     (
-        "jwt.jwks_refresh_interval_secs",
-        "use jwt.jwks_refresh_interval_seconds",
-    ),
-    (
-        "jwt.keys[].path",
-        "use public_key_path (or rsa_public_key_path, ecdsa_public_key_path)",
-    ),
-    (
         "buckets[].auth.jwt.enabled",
         "remove it: buckets[i].auth.enabled turns JWT authentication on",
-    ),
-    (
-        "buckets[].auth.jwt.jwks_refresh_interval_secs",
-        "use jwks_refresh_interval_seconds",
-    ),
-    (
-        "buckets[].auth.jwt.keys[].path",
-        "use public_key_path (or rsa_public_key_path, ecdsa_public_key_path)",
     ),
     (
         "buckets[].s3.timeout",
@@ -66,7 +75,6 @@ const REFUSED: &[(&str, &str)] = &[
         "buckets[].watermark",
         "remove it: watermarking is not supported",
     ),
-    ("buckets[].cache.ttl", "use buckets[i].cache.ttl_seconds"),
     (
         "buckets[].cache.max_size",
         "use buckets[i].cache.max_item_size_mb",
@@ -76,17 +84,8 @@ const REFUSED: &[(&str, &str)] = &[
         "use cache.memory.max_cache_size_mb (MiB, or a size such as \"1GB\")",
     ),
     (
-        "cache.memory.ttl_seconds",
-        "use cache.memory.default_ttl_seconds",
-    ),
-    (
         "cache.disk.sendfile",
         "remove it: the disk tier's files are streamed by the proxy",
-    ),
-    ("cache.redis.redis_key_prefix", "use cache.redis.key_prefix"),
-    (
-        "cache.redis.redis_ttl_seconds",
-        "use cache.redis.ttl_seconds",
     ),
     (
         "cache.redis.redis_max_ttl_seconds",
@@ -105,10 +104,6 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "cache.warming",
         "remove it: cache prewarming is not supported",
-    ),
-    (
-        "shutdown.timeout_seconds",
-        "use server.graceful_shutdown_timeout_seconds",
     ),
     (
         "limits.max_request_body_size",
@@ -156,6 +151,140 @@ const REFUSED: &[(&str, &str)] = &[
         "use audit_log for a record of every request",
     ),
 ];
+
+/// Renames the original's keys of `document` to this proxy's names (see
+/// [`RENAMED`]); an error for each key set under both names.
+pub(crate) fn rename_keys(document: &mut Value) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (pattern, new) in RENAMED {
+        let segments: Vec<&str> = pattern.split('.').collect();
+        match new.strip_prefix('/') {
+            Some(target) => move_key(document, &segments, target, &mut errors),
+            None => each_parent(
+                document,
+                &segments,
+                String::new(),
+                &mut |parent, key, at| {
+                    rename_in(parent, key, new, &at, &mut errors);
+                },
+            ),
+        }
+    }
+    errors
+}
+
+/// Renames `key` to `new` in `parent` (at the path `at`), unless both are set.
+fn rename_in(parent: &mut Mapping, key: &str, new: &str, at: &str, errors: &mut Vec<ConfigError>) {
+    let Some(value) = parent.remove(key) else {
+        return;
+    };
+    if parent.contains_key(new) {
+        let path = if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        };
+        errors.push(ConfigError::new(
+            path,
+            format!("the original Yatagarasu's name of {new}, which is set too: keep one"),
+        ));
+        return;
+    }
+    parent.insert(Value::from(new), value);
+}
+
+/// Moves the value at `segments` (no `[]`) to the dotted path `target`,
+/// dropping sections it leaves empty.
+fn move_key(document: &mut Value, segments: &[&str], target: &str, errors: &mut Vec<ConfigError>) {
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
+    let Some(value) = take(document, parents, last) else {
+        return;
+    };
+    let mut node = document;
+    let (sections, key) = target.rsplit_once('.').unwrap_or(("", target));
+    for part in path_parts(sections) {
+        let Some(map) = node.as_mapping_mut() else {
+            return;
+        };
+        node = map
+            .entry(Value::from(part))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    let Some(map) = node.as_mapping_mut() else {
+        return;
+    };
+    if map.contains_key(key) {
+        errors.push(ConfigError::new(
+            segments.join("."),
+            format!("the original Yatagarasu's name of {target}, which is set too: keep one"),
+        ));
+        return;
+    }
+    map.insert(Value::from(key), value);
+}
+
+/// The sections of a dotted path (none for the top).
+fn path_parts(path: &str) -> impl Iterator<Item = &str> {
+    path.split('.').filter(|part| !part.is_empty())
+}
+
+/// Removes `parents.last` from `document`, and each parent left empty.
+fn take(document: &mut Value, parents: &[&str], last: &str) -> Option<Value> {
+    let Some((first, rest)) = parents.split_first() else {
+        return document.as_mapping_mut()?.remove(last);
+    };
+    let map = document.as_mapping_mut()?;
+    let child = map.get_mut(*first)?;
+    let value = take(child, rest, last)?;
+    if child.as_mapping().is_some_and(Mapping::is_empty) {
+        map.remove(*first);
+    }
+    Some(value)
+}
+
+/// Calls `found` with the mapping holding the last segment, that segment,
+/// and the mapping's concrete path, for every match of `segments`.
+fn each_parent(
+    value: &mut Value,
+    segments: &[&str],
+    path: String,
+    found: &mut dyn FnMut(&mut Mapping, &str, String),
+) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    let Some(map) = value.as_mapping_mut() else {
+        return;
+    };
+    if rest.is_empty() {
+        found(map, first, path);
+        return;
+    }
+    let (key, each) = match first.strip_suffix("[]") {
+        Some(key) => (key, true),
+        None => (*first, false),
+    };
+    let Some(child) = map.get_mut(key) else {
+        return;
+    };
+    let here = if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    };
+    if !each {
+        each_parent(child, rest, here, found);
+        return;
+    }
+    let Some(items) = child.as_sequence_mut() else {
+        return;
+    };
+    for (i, element) in items.iter_mut().enumerate() {
+        each_parent(element, rest, format!("{here}[{i}]"), found);
+    }
+}
 
 /// One error per key of the original Yatagarasu found in `document` that
 /// this proxy does not accept, each naming the key to use instead.
@@ -215,14 +344,52 @@ mod tests {
     #[test]
     fn names_the_concrete_path_and_the_new_key() {
         let errors = refused(
-            "buckets:\n  - s3: {}\n  - s3: {connection_pool_size: 5}\nshutdown: {timeout_seconds: 3}\n",
+            "buckets:\n  - s3: {}\n  - s3: {connection_pool_size: 5}\nlimits: {max_header_size: 3}\n",
         );
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with(
             "buckets[1].s3.connection_pool_size: a key of the original Yatagarasu: use upstream.pool_max_idle_per_host"
         )));
         assert!(errors.iter().any(|e| e
-            == "shutdown.timeout_seconds: a key of the original Yatagarasu: use server.graceful_shutdown_timeout_seconds"));
+            == "limits.max_header_size: a key of the original Yatagarasu: use server.security_limits.max_header_size"));
+    }
+
+    fn renamed(yaml: &str) -> (Value, Vec<String>) {
+        let mut value: Value = serde_norway::from_str(yaml).unwrap();
+        let errors = rename_keys(&mut value);
+        (value, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn renamed_keys_are_read_under_their_new_name() {
+        let (value, errors) = renamed(
+            "server: {threads: 4}\nshutdown: {timeout_seconds: 30}\njwt: {keys: [{id: a, path: k.pem}]}\n\
+             buckets:\n  - cache: {ttl: 60}\n  - auth: {jwt: {jwks_refresh_interval_secs: 9}}\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let expected: Value = serde_norway::from_str(
+            "server: {worker_threads: 4, graceful_shutdown_timeout_seconds: 30}\n\
+             jwt: {keys: [{id: a, public_key_path: k.pem}]}\n\
+             buckets:\n  - cache: {ttl_seconds: 60}\n  - auth: {jwt: {jwks_refresh_interval_seconds: 9}}\n",
+        )
+        .unwrap();
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn a_key_under_both_names_is_refused() {
+        let (_, errors) = renamed(
+            "server: {threads: 4, worker_threads: 2, graceful_shutdown_timeout_seconds: 5}\n\
+             shutdown: {timeout_seconds: 30}\n",
+        );
+        assert_eq!(
+            errors,
+            [
+                "server.threads: the original Yatagarasu's name of worker_threads, which is set too: keep one",
+                "shutdown.timeout_seconds: the original Yatagarasu's name of \
+                 server.graceful_shutdown_timeout_seconds, which is set too: keep one",
+            ]
+        );
     }
 
     #[test]
