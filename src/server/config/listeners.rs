@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::address::{listen_address, port};
+use super::https::https;
 use super::model::{AdminConfig, MetricsConfig, ServerConfig};
 use super::{RawMetrics, RawServer};
 use crate::client_addr::config::trusted_proxies;
@@ -35,6 +36,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies.take(), errs);
     let rate_limit = rate_limit(raw.rate_limit.take(), errs);
+    let https = https(raw.https.take(), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -50,6 +52,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         security_limits,
         trusted_proxies,
         rate_limit,
+        https,
     })
 }
 
@@ -195,6 +198,9 @@ pub(crate) fn listener_conflicts(
     errs: &mut Errors,
 ) {
     let mut listeners = vec![("server.address", server.address)];
+    if let Some(plain) = server.https.as_ref().and_then(|h| h.plain_address) {
+        listeners.push(("server.https.plain_address", plain));
+    }
     if let Some(a) = admin.address {
         listeners.push(("admin.address", a));
     }
