@@ -112,7 +112,8 @@ fn probe(url: &str, timeout: Duration) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(tokio::time::timeout(timeout, probe_status(url))) {
+    // The timer is made inside the runtime.
+    match runtime.block_on(async { tokio::time::timeout(timeout, probe_status(url)).await }) {
         Ok(Ok(status)) if status.is_success() => ExitCode::SUCCESS,
         Ok(Ok(status)) => {
             eprintln!("probe: {url} answered {status}");
