@@ -492,3 +492,42 @@ fn check_rejects_unusable_certificate_files() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_client_neither_blocks_the_accept_loop_nor_keeps_its_connection() {
+    use tokio::io::AsyncReadExt;
+
+    let pki = Pki::new();
+    pki.install(&pki.server_leaf("proxy A", 2035));
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "s.txt", b"served");
+    let mut config = Config::new(vec![BucketCfg::new("files", &s3, BKT)]);
+    // The default 10 s: far longer than serving the other client takes.
+    config.server_extra_yaml = pki.https_yaml("");
+    let proxy = Proxy::start(&config).await;
+
+    // Connected, never sends a ClientHello.
+    let mut silent = TcpStream::connect(proxy.main).await.unwrap();
+    let client = pki.client(&[b"h2"], None);
+    let (status, body) = tls_get(proxy.main, &client, "/files/s.txt").await.unwrap();
+    assert_eq!(
+        (status, &body[..]),
+        (200, &b"served"[..]),
+        "served while another handshake is pending"
+    );
+    // Still open: had the accept loop waited for its handshake, it would
+    // have been closed (timed out) before the other client was served.
+    assert_eq!(
+        silent.try_read(&mut [0u8; 1]).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the silent connection is still pending"
+    );
+    // The pending handshake times out (header_read_timeout_seconds): the
+    // server closes the connection.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(DEADLINE, silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed by the server: {read:?}"
+    );
+}

@@ -361,6 +361,39 @@ mod tests {
     }
 
     #[test]
+    fn https_is_read_only_when_enabled() {
+        let disabled = "server:\n  https:\n    enabled: false\n    cert_path: /nonexistent/c.pem\n    \
+                        key_path: /nonexistent/k.pem\n    min_tls_version: \"1.3\"";
+        let c = load(&with_section(disabled), &[]).unwrap();
+        assert!(c.server.https.is_none(), "disabled: no file is read");
+        assert_error(
+            &with_section(
+                "server:\n  https:\n    enabled: true\n    cert_path: /nonexistent/c.pem",
+            ),
+            "server.https.key_path",
+            "is required when server.https.enabled is true",
+        );
+        assert_error(
+            &with_section(
+                "server:\n  https:\n    enabled: true\n    cert_path: /nonexistent/c.pem\n    \
+                 key_path: /nonexistent/k.pem",
+            ),
+            "server.https.cert_path",
+            "cannot read /nonexistent/c.pem",
+        );
+        assert_error(
+            &with_section("server:\n  https:\n    min_tls_version: \"1.0\""),
+            "server.https.min_tls_version",
+            "must be \"1.2\" or \"1.3\"",
+        );
+        assert_error(
+            &with_section("server:\n  https:\n    ciphers: [a]"),
+            "server.https.ciphers",
+            "unknown field",
+        );
+    }
+
+    #[test]
     fn listeners_must_not_collide() {
         assert_error(
             &with_section("metrics:\n  port: 8080"),
