@@ -1,8 +1,9 @@
-//! The `yatagarasu` binary: `serve` (default), `check`, and `demo`.
+//! The `yatagarasu` binary: `serve` (default), `check`, `probe` and `demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,15 @@ enum Command {
     Serve,
     /// Validate a configuration: exit 0, or print every problem and exit 1.
     Check,
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (with the reason on
+    /// stderr): a health check for images without a shell or curl.
+    Probe {
+        /// An `http://` URL, such as http://127.0.0.1:8080/health.
+        url: String,
+        /// Seconds to wait for the connection and the answer's status.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
     /// Start an embedded S3-compatible store with sample objects and the proxy in front.
     #[cfg(feature = "demo")]
     Demo {
@@ -51,6 +61,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Some(Command::Demo { port }) => demo(port),
         Some(Command::Check) => check(cli.config.as_deref()),
+        Some(Command::Probe { url, timeout }) => probe(&url, Duration::from_secs(timeout)),
         _ if cli.test => check(cli.config.as_deref()),
         Some(Command::Serve) | None => serve(cli.config.as_deref()),
     }
@@ -93,6 +104,61 @@ fn check(path: Option<&Path>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `probe URL`: exit 0 when `url` answers 2xx within `timeout`.
+fn probe(url: &str, timeout: Duration) -> ExitCode {
+    let runtime = match runtime(1) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    // The timer is made inside the runtime.
+    match runtime.block_on(async { tokio::time::timeout(timeout, probe_status(url)).await }) {
+        Ok(Ok(status)) if status.is_success() => ExitCode::SUCCESS,
+        Ok(Ok(status)) => {
+            eprintln!("probe: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Ok(Err(reason)) => {
+            eprintln!("probe: {url}: {reason}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("probe: {url}: no answer within {}s", timeout.as_secs());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The status of `GET url` over one HTTP/1.1 connection.
+async fn probe_status(url: &str) -> Result<http::StatusCode, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// URLs are supported".to_owned());
+    }
+    let authority = uri.authority().ok_or("the URL has no host")?.clone();
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let stream = tokio::net::TcpStream::connect((host, authority.port_u16().unwrap_or(80)))
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("cannot start HTTP/1.1: {e}"))?;
+    tokio::spawn(connection);
+    let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, authority.as_str())
+        .header(http::header::USER_AGENT, "yatagarasu-probe")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| format!("cannot make the request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    Ok(response.status())
 }
 
 /// The async runtime, with `threads` threads serving requests.

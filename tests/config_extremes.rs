@@ -162,6 +162,13 @@ server:
       requests_per_second: «server.rate_limit.per_ip.requests_per_second»
       burst: «server.rate_limit.per_ip.burst»
       max_tracked_ips: «server.rate_limit.per_ip.max_tracked_ips»
+  https:
+    enabled: false
+    cert_path: /nonexistent/cert.pem
+    key_path: /nonexistent/key.pem
+    min_tls_version: "1.3"
+    plain_address: "127.0.0.1:0"
+    client_ca_path: /nonexistent/ca.pem
 admin:
   enabled: false
   jwt:

@@ -24,7 +24,7 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
@@ -90,16 +90,17 @@ fn verdict(state: State, closing: bool, now: Instant, accepted: Instant, t: Time
     }
 }
 
-/// Serves `stream` with `service` until it ends, a deadline passes, or `stop`
-/// changes (then it is closed gracefully).
-pub(super) async fn serve<S, B>(
+/// Serves `stream` (TCP, or TLS over it) with `service` until it ends, a
+/// deadline passes, or `stop` changes (then it is closed gracefully).
+pub(super) async fn serve<I, S, B>(
     builder: &Builder<TokioExecutor>,
-    stream: TcpStream,
+    stream: I,
     service: S,
     timeouts: Timeouts,
     mut stop: watch::Receiver<()>,
 ) -> Result<(), ConnectionError>
 where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::tls::TlsState;
 use crate::Proxy;
 use crate::config::{Config, ConfigErrors};
 use crate::telemetry::logging::LogLevelHandle;
@@ -31,6 +32,8 @@ pub struct Control {
     pub proxy: Proxy,
     loader: Option<ConfigLoader>,
     log_level: Option<LogLevelHandle>,
+    /// The main listener's TLS, given the new certificate on each reload.
+    tls: Option<Arc<TlsState>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -52,7 +55,14 @@ impl Control {
             proxy,
             loader,
             log_level,
+            tls: None,
         }
+    }
+
+    /// Reloads also replace the main listener's TLS settings.
+    pub(crate) fn with_tls(mut self, tls: Option<Arc<TlsState>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The handle that changes the log level, when logging is the binary's.
@@ -75,6 +85,7 @@ impl Control {
             proxy: self.proxy.clone(),
             loader,
             log_level: self.log_level.clone(),
+            tls: self.tls.clone(),
         };
         match tokio::task::spawn_blocking(move || log_outcome(job.run())).await {
             Ok(result) => result,
@@ -97,6 +108,7 @@ struct ReloadJob {
     proxy: Proxy,
     loader: ConfigLoader,
     log_level: Option<LogLevelHandle>,
+    tls: Option<Arc<TlsState>>,
 }
 
 impl ReloadJob {
@@ -112,7 +124,13 @@ impl ReloadJob {
         };
         warn_restart_only_changes(&self.proxy.config(), &config);
         let level = config.logging.level.clone();
+        let https = config.server.https.clone();
         let generation = self.proxy.reload(config)?;
+        // The files were read and checked with the configuration: a bad
+        // certificate failed the reload above and the old one stays.
+        if let (Some(tls), Some(https)) = (&self.tls, &https) {
+            tls.replace(&https.loaded);
+        }
         // Only once the new generation is in force, so a failed reload changes nothing.
         if let Some(handle) = &self.log_level
             && let Err(e) = handle.set_level(&level)
@@ -156,6 +174,10 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.server.worker_threads != new.server.worker_threads {
         changed.push("server.worker_threads");
+    }
+    let plain = |c: &Config| c.server.https.as_ref().map(|h| h.plain_address);
+    if plain(old) != plain(new) {
+        changed.push("server.https.enabled/plain_address");
     }
     if old.logging.format != new.logging.format {
         changed.push("logging.format");

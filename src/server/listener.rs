@@ -14,6 +14,7 @@ use tower::Service;
 use super::accept::{Limits, accept_loop};
 use super::connection::{self, Drain, Timeouts};
 use super::descriptors::Share;
+use super::tls::TlsState;
 
 use crate::Proxy;
 use crate::access_log::ClientAddr;
@@ -72,9 +73,19 @@ pub(super) fn connection_builder(config: &ServerConfig) -> Builder<TokioExecutor
     builder
 }
 
+/// One data listener: its name in logs and metrics, and its TLS if any.
+#[derive(Debug, Clone)]
+pub(super) struct DataListener {
+    /// `main`, or `plain` (`server.https.plain_address`).
+    pub(super) name: &'static str,
+    /// The TLS settings new connections get; `None`: plain HTTP.
+    pub(super) tls: Option<Arc<TlsState>>,
+}
+
 /// Accepts connections until `shutdown` flips, then hands back the ones in flight.
 pub(super) async fn serve(
     listener: TcpListener,
+    kind: DataListener,
     proxy: Proxy,
     config: ServerConfig,
     shutdown: watch::Receiver<bool>,
@@ -83,7 +94,7 @@ pub(super) async fn serve(
     let timeouts = Timeouts::of(&config);
     let drain = Drain::new();
     let limits = Limits {
-        listener: "main",
+        listener: kind.name,
         max_connections: config.max_connections,
         share: Share::Clients,
     };
@@ -95,8 +106,23 @@ pub(super) async fn serve(
         };
         let builder = builder.clone();
         let stop = drain.watcher();
+        let tls = kind.tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection::serve(&builder, stream, service, timeouts, stop).await {
+            let served = match tls {
+                None => connection::serve(&builder, stream, service, timeouts, stop).await,
+                // In the connection's task, so a slow handshake never holds
+                // up the accept loop; bounded like the first request.
+                Some(tls) => match tls.handshake(stream, timeouts.first_request).await {
+                    Ok(stream) => {
+                        connection::serve(&builder, stream, service, timeouts, stop).await
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, %peer, "TLS handshake did not complete");
+                        return drop(permit);
+                    }
+                },
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
             drop(permit);

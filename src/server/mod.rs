@@ -2,7 +2,10 @@
 //!
 //! - `listener`: the main accept loop (HTTP/1.1 and h2c via hyper-util's auto
 //!   builder, header-read timeout against slow-loris, connection cap,
-//!   graceful drain).
+//!   graceful drain), TLS on it when `server.https` is enabled, and the same
+//!   loop in plain HTTP on `server.https.plain_address`.
+//! - `tls`: `server.https`'s files, checked at validation, and the settings
+//!   in force for new connections, replaced on reload.
 //! - `admin`: the admin API on its own listener (`/admin/reload`,
 //!   `/admin/status`, `/admin/cache/*`), behind a gate layer.
 //! - `metrics_http`: `GET /metrics` in Prometheus text format.
@@ -25,17 +28,24 @@ mod descriptors;
 mod internal;
 mod listener;
 mod metrics_http;
+mod tls;
 
 pub use control::{ConfigLoader, Control, ReloadError};
+pub use tls::TLS_CERTIFICATE_EXPIRY;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use connection::Drain;
+use listener::DataListener;
+use tls::TlsState;
 
 use crate::Proxy;
 use crate::config::Config;
@@ -103,37 +113,38 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     // Before anything opens descriptors in bulk (cache files, connections).
     descriptors::raise_open_file_limit(config.server.max_connections);
     let proxy = Proxy::builder(config.clone()).build()?;
-    let control = Arc::new(Control::new(
-        proxy.clone(),
-        options.loader,
-        options.log_level,
-    ));
+    let tls = (config.server.https.as_ref()).map(|https| TlsState::new(&https.loaded));
+    let control = Arc::new(
+        Control::new(proxy.clone(), options.loader, options.log_level).with_tls(tls.clone()),
+    );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    let main = bind("main", config.server.address).await?;
+    let data = bind_data_listeners(&config, tls).await?;
     let tasks = start_side_listeners(&config, options.metrics, &control, &shutdown_rx).await?;
     let probes = proxy.spawn_probes();
-    let server = tokio::spawn(listener::serve(
-        main,
-        proxy.clone(),
-        config.server.clone(),
-        shutdown_rx,
-    ));
+    let servers = data
+        .into_iter()
+        .map(|(bound, kind)| {
+            tokio::spawn(listener::serve(
+                bound,
+                kind,
+                proxy.clone(),
+                config.server.clone(),
+                shutdown_rx.clone(),
+            ))
+        })
+        .collect();
 
     signals.wait_for_shutdown(&control).await;
     tracing::info!("shutdown requested; draining in-flight requests");
     proxy.readiness().begin_shutdown();
     let _ = shutdown_tx.send(true);
-    let grace = proxy.config().server.graceful_shutdown_timeout;
-    match server.await {
-        Ok(drained) => tokio::select! {
-            () = drained.wait(grace) => {}
-            () = signals.second_stop() => {
-                tracing::warn!("second stop signal; closing remaining connections now");
-            }
-        },
-        Err(e) => tracing::error!(error = %e, "listener task failed"),
-    }
+    drain(
+        servers,
+        proxy.config().server.graceful_shutdown_timeout,
+        &mut signals,
+    )
+    .await;
     // Every answered request's audit record is written before exiting.
     proxy.flush_audit_log().await;
     probes.abort();
@@ -142,6 +153,45 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Binds the main listener (TLS when `tls` is set) and, with TLS, the
+/// plain-HTTP one at `server.https.plain_address`.
+async fn bind_data_listeners(
+    config: &Config,
+    tls: Option<Arc<TlsState>>,
+) -> Result<Vec<(TcpListener, DataListener)>, ServerError> {
+    let main = bind("main", config.server.address).await?;
+    let mut listeners = vec![(main, DataListener { name: "main", tls })];
+    if let Some(address) = (config.server.https.as_ref()).and_then(|h| h.plain_address) {
+        let plain = bind("plain", address).await?;
+        listeners.push((
+            plain,
+            DataListener {
+                name: "plain",
+                tls: None,
+            },
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Waits for the data listeners to stop accepting, then for their
+/// connections to finish, at most `grace` (or until a second stop signal).
+async fn drain(servers: Vec<JoinHandle<Drain>>, grace: Duration, signals: &mut Signals) {
+    let mut drains = Vec::new();
+    for server in servers {
+        match server.await {
+            Ok(drained) => drains.push(drained.wait(grace)),
+            Err(e) => tracing::error!(error = %e, "listener task failed"),
+        }
+    }
+    tokio::select! {
+        _ = futures_util::future::join_all(drains) => {}
+        () = signals.second_stop() => {
+            tracing::warn!("second stop signal; closing remaining connections now");
+        }
+    }
 }
 
 /// Binds and starts the admin and metrics listeners (when configured) and

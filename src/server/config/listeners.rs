@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::address::{listen_address, port};
+use super::https::https;
 use super::model::{AdminConfig, MetricsConfig, ServerConfig};
 use super::{RawMetrics, RawServer};
 use crate::client_addr::config::trusted_proxies;
@@ -35,6 +36,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
     let security_limits = security_limits(std::mem::take(&mut raw.security_limits), errs);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies.take(), errs);
     let rate_limit = rate_limit(raw.rate_limit.take(), errs);
+    let https = https(raw.https.take(), errs);
     (errs.count() == before).then(|| ServerConfig {
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
@@ -50,6 +52,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         security_limits,
         trusted_proxies,
         rate_limit,
+        https,
     })
 }
 
@@ -195,6 +198,9 @@ pub(crate) fn listener_conflicts(
     errs: &mut Errors,
 ) {
     let mut listeners = vec![("server.address", server.address)];
+    if let Some(plain) = server.https.as_ref().and_then(|h| h.plain_address) {
+        listeners.push(("server.https.plain_address", plain));
+    }
     if let Some(a) = admin.address {
         listeners.push(("admin.address", a));
     }
@@ -352,6 +358,39 @@ mod tests {
         );
         let c = load(&with_section("metrics:\n  enabled: false"), &[]).unwrap();
         assert!(!c.metrics.enabled);
+    }
+
+    #[test]
+    fn https_is_read_only_when_enabled() {
+        let disabled = "server:\n  https:\n    enabled: false\n    cert_path: /nonexistent/c.pem\n    \
+                        key_path: /nonexistent/k.pem\n    min_tls_version: \"1.3\"";
+        let c = load(&with_section(disabled), &[]).unwrap();
+        assert!(c.server.https.is_none(), "disabled: no file is read");
+        assert_error(
+            &with_section(
+                "server:\n  https:\n    enabled: true\n    cert_path: /nonexistent/c.pem",
+            ),
+            "server.https.key_path",
+            "is required when server.https.enabled is true",
+        );
+        assert_error(
+            &with_section(
+                "server:\n  https:\n    enabled: true\n    cert_path: /nonexistent/c.pem\n    \
+                 key_path: /nonexistent/k.pem",
+            ),
+            "server.https.cert_path",
+            "cannot read /nonexistent/c.pem",
+        );
+        assert_error(
+            &with_section("server:\n  https:\n    min_tls_version: \"1.0\""),
+            "server.https.min_tls_version",
+            "must be \"1.2\" or \"1.3\"",
+        );
+        assert_error(
+            &with_section("server:\n  https:\n    ciphers: [a]"),
+            "server.https.ciphers",
+            "unknown field",
+        );
     }
 
     #[test]

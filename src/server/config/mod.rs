@@ -14,12 +14,14 @@ use crate::rate_limit::config::RawRateLimit;
 
 mod address;
 mod admin;
+mod https;
 mod listeners;
 mod model;
 
+pub use crate::server::tls::{LoadedTls, MinTlsVersion};
 pub(crate) use admin::admin;
 pub(crate) use listeners::{listener_conflicts, metrics, server};
-pub use model::{AdminConfig, MetricsConfig, ServerConfig};
+pub use model::{AdminConfig, HttpsConfig, MetricsConfig, ServerConfig};
 
 /// `server:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +46,7 @@ pub(crate) struct RawServer {
     pub(crate) security_limits: RawSecurityLimits,
     pub(crate) trusted_proxies: Option<Vec<Str>>,
     pub(crate) rate_limit: Option<RawRateLimit>,
+    pub(crate) https: Option<https::RawHttps>,
 }
 
 /// `admin:` as written.

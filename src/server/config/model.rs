@@ -1,6 +1,7 @@
 //! The validated listener settings.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::config::AdminJwtConfig;
@@ -8,6 +9,7 @@ use crate::config::Secret;
 use crate::ip_filter::IpSet;
 use crate::limits::SecurityLimitsConfig;
 use crate::rate_limit::RateLimitConfig;
+use crate::server::tls::{LoadedTls, MinTlsVersion};
 
 /// Settings of the main listener.
 #[derive(Debug, Clone)]
@@ -50,6 +52,28 @@ pub struct ServerConfig {
     pub trusted_proxies: IpSet,
     /// The global and per-address rate limits (reloadable).
     pub rate_limit: RateLimitConfig,
+    /// TLS on [`Self::address`] (`server.https`), when enabled. The
+    /// certificate, key and client CA are reloadable; enabling, disabling
+    /// and `plain_address` need a restart.
+    pub https: Option<HttpsConfig>,
+}
+
+/// `server.https`, enabled: the main listener speaks TLS.
+#[derive(Debug, Clone)]
+pub struct HttpsConfig {
+    /// The certificate chain (PEM, leaf first).
+    pub cert_path: PathBuf,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+    /// The oldest TLS version accepted.
+    pub min_tls_version: MinTlsVersion,
+    /// A separate plain-HTTP listener serving the same stack (for probes
+    /// behind a TLS-terminating balancer).
+    pub plain_address: Option<SocketAddr>,
+    /// CAs whose client certificates are required, when set.
+    pub client_ca_path: Option<PathBuf>,
+    /// The files as read and checked at validation.
+    pub loaded: LoadedTls,
 }
 
 impl ServerConfig {
