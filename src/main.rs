@@ -92,9 +92,15 @@ fn check(path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Building the stack also loads CA files and resolves endpoints.
+    // Building the stack also loads CA files and resolves endpoints. It
+    // starts the audit outputs' writer tasks, so it runs on a runtime (whose
+    // end stops them again).
     let buckets = config.buckets.len();
-    match yatagarasu::Proxy::builder(config).build() {
+    let runtime = match runtime(1) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(async { yatagarasu::Proxy::builder(config).build() }) {
         Ok(_) => {
             println!("configuration OK ({buckets} bucket(s))");
             ExitCode::SUCCESS

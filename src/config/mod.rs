@@ -498,6 +498,13 @@ buckets:
             "error_document:",
             "spa_fallback:",
             "slice_size_mb:",
+            "https:",
+            "cert_path:",
+            "key_path:",
+            "min_tls_version:",
+            "plain_address:",
+            "client_ca_path:",
+            "cluster_nodes:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }
