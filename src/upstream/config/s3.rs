@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::RawS3;
 use super::ca_bundle::ca_bundle;
+use super::credential_source::credential_source;
 use super::credentials::{RawCredentials, credentials};
 use super::model::S3Config;
 use crate::config::{Bool, Errors, Str};
@@ -34,17 +35,38 @@ pub(crate) fn s3_config(
         }
     });
     let region = region(raw.region, endpoint.is_some(), at, errs);
-    let credentials = credentials(
-        RawCredentials {
-            access_key: raw.access_key,
-            secret_key: raw.secret_key,
-            session_token: raw.session_token,
-            anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
-        },
-        at,
-        env,
-        errs,
-    );
+    let has_source = raw.credentials.is_some();
+    let credential_source = raw.credentials.and_then(|source| {
+        let anonymous = raw.anonymous.is_some_and(|Bool(a)| a);
+        let given = raw_keys(
+            &raw.access_key,
+            &raw.secret_key,
+            &raw.session_token,
+            anonymous,
+        );
+        refuse_static_keys(&given, at, errs);
+        credential_source(
+            source,
+            region.as_deref(),
+            &format!("{at}.credentials"),
+            errs,
+        )
+    });
+    let credentials = if has_source {
+        None
+    } else {
+        credentials(
+            RawCredentials {
+                access_key: raw.access_key,
+                secret_key: raw.secret_key,
+                session_token: raw.session_token,
+                anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
+            },
+            at,
+            env,
+            errs,
+        )
+    };
     let ca_cert_path = ca_bundle(raw.ca_cert_path, endpoint.as_ref(), at, errs);
     if errs.count() != before {
         return None;
@@ -55,8 +77,38 @@ pub(crate) fn s3_config(
         endpoint,
         force_path_style: raw.force_path_style.is_some_and(|Bool(b)| b),
         credentials,
+        credential_source,
         ca_cert_path,
     })
+}
+
+/// The static-key options set beside `credentials:`.
+fn raw_keys(
+    access_key: &Option<Str>,
+    secret_key: &Option<Str>,
+    session_token: &Option<Str>,
+    anonymous: bool,
+) -> Vec<&'static str> {
+    [
+        ("access_key", access_key.is_some()),
+        ("secret_key", secret_key.is_some()),
+        ("session_token", session_token.is_some()),
+        ("anonymous", anonymous),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
+}
+
+/// `credentials:` replaces the static keys: both at once is an error naming
+/// the keys (never their values).
+fn refuse_static_keys(given: &[&str], at: &str, errs: &mut Errors) {
+    if !given.is_empty() {
+        errs.push(
+            format!("{at}.credentials"),
+            format!("cannot be combined with {}", given.join(", ")),
+        );
+    }
 }
 
 /// `bucket:`: every naming rule it breaks is reported.
