@@ -488,6 +488,14 @@ buckets:
             "error_document:",
             "spa_fallback:",
             "slice_size_mb:",
+            "credentials:",
+            "source:",
+            "role_arn:",
+            "token_file:",
+            "session_name:",
+            "external_id:",
+            "profile:",
+            "base:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }
