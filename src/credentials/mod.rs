@@ -4,7 +4,7 @@
 //! A bucket (or replica, or fallback) with a credential source gets a
 //! [`LiveCredentials`]: the current credentials behind an `ArcSwap`, which
 //! the signer reads without waiting. A task started when the configuration
-//! goes live ([`refresh`]) asks the provider before the credentials expire and
+//! goes live (`refresh.rs`) asks the provider before the credentials expire and
 //! stores the new ones; a failure keeps the current ones until they expire,
 //! after which the bucket answers 503 `CredentialsUnavailable` and `/ready`
 //! reports it down (the readiness probe signs like a request).
