@@ -480,3 +480,56 @@ async fn web_identity_and_assume_role_through_sts() {
     assert!(actions.iter().any(|a| a == "AssumeRole"), "{seen:?}");
     assert!(seen.iter().all(|s| s.method == "POST"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_credentials_of_an_unchanged_source() {
+    let k = key("GGGG");
+    let s3 = S3Server::start_with_keyring(&k.access, &k.secret, &["data"]).await;
+    s3.write_object("data", "r.txt", b"reloaded");
+    let served = k.clone();
+    let ecs = Fake::start(move |_| credentials_json(&served, Duration::from_secs(3600))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = base_env(dir.path());
+    env.push((
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+        format!("{}/creds", ecs.url()),
+    ));
+    let config = yaml(&s3, "{ source: ecs }");
+    let proxy = start_proxy(&config, env).await;
+    proxy.wait_ready().await;
+    assert_eq!(ecs.seen().len(), 1);
+
+    // Same source: the reloaded stack signs at once with the fetched credentials.
+    proxy.write_config(&config.replace(
+        "readiness_probe_interval_seconds: 1",
+        "readiness_probe_interval_seconds: 2",
+    ));
+    let r = common::send(
+        proxy.admin,
+        "POST",
+        "/admin/reload",
+        &[("x-yatagarasu-admin", "1")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(proxy.main, "/d/r.txt").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        ecs.seen().len(),
+        1,
+        "the unchanged source was fetched again"
+    );
+
+    // A changed source (another region) is a new fetch.
+    proxy.write_config(&yaml(&s3, "{ source: ecs, region: eu-west-1 }"));
+    let r = common::send(
+        proxy.admin,
+        "POST",
+        "/admin/reload",
+        &[("x-yatagarasu-admin", "1")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    get_until(&proxy, "/d/r.txt", |r| r.status == 200).await;
+    assert_eq!(ecs.seen().len(), 2);
+}

@@ -37,7 +37,8 @@ pub(crate) async fn run(live: Weak<LiveCredentials>, readiness: Arc<Readiness>) 
             Ok(credentials) => {
                 failures = 0;
                 let expires = strong.store(credentials);
-                tracing::info!(source = ?source.provider, expires = ?expires.map(httpdate::fmt_http_date), "credentials refreshed");
+                let until = expires.map_or_else(|| "never".to_owned(), httpdate::fmt_http_date);
+                tracing::info!(source = ?source.provider, expires = %until, "credentials refreshed");
                 next_refresh(expires, SystemTime::now())
             }
             Err(e) => {
