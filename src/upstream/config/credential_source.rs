@@ -152,18 +152,7 @@ fn provider(raw: RawCredentialSource, at: &str, top: bool, errs: &mut Errors) ->
         },
         "web_identity" => {
             let token_file = text(raw.token_file, "token_file", errs).map(PathBuf::from);
-            if role_arn.is_some() != token_file.is_some() {
-                errs.push(
-                    at,
-                    "set both role_arn and token_file, or neither (then AWS_ROLE_ARN and \
-                     AWS_WEB_IDENTITY_TOKEN_FILE are read)",
-                );
-            }
-            Provider::WebIdentity {
-                role_arn,
-                token_file,
-                session_name,
-            }
+            web_identity(role_arn, token_file, session_name, at, errs)
         }
         _ => {
             let Some(role_arn) = role_arn else {
@@ -182,6 +171,29 @@ fn provider(raw: RawCredentialSource, at: &str, top: bool, errs: &mut Errors) ->
             }
         }
     })
+}
+
+/// `web_identity`: `role_arn` and `token_file` together, or neither (IRSA's
+/// environment variables).
+fn web_identity(
+    role_arn: Option<String>,
+    token_file: Option<PathBuf>,
+    session_name: Option<String>,
+    at: &str,
+    errs: &mut Errors,
+) -> Provider {
+    if role_arn.is_some() != token_file.is_some() {
+        errs.push(
+            at,
+            "set both role_arn and token_file, or neither (then AWS_ROLE_ARN and \
+             AWS_WEB_IDENTITY_TOKEN_FILE are read)",
+        );
+    }
+    Provider::WebIdentity {
+        role_arn,
+        token_file,
+        session_name,
+    }
 }
 
 /// Every key set that `source` does not take is an error naming it.

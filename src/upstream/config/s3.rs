@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use super::RawS3;
 use super::ca_bundle::ca_bundle;
-use super::credential_source::credential_source;
+use super::credential_source::{CredentialSource, RawCredentialSource, credential_source};
 use super::credentials::{RawCredentials, credentials};
-use super::model::S3Config;
+use super::model::{S3Config, S3Credentials};
 use crate::config::{Bool, Errors, Str};
 
 /// Validates the S3 target of the s3 block at `at`; `env` supplies the
@@ -35,38 +35,14 @@ pub(crate) fn s3_config(
         }
     });
     let region = region(raw.region, endpoint.is_some(), at, errs);
-    let has_source = raw.credentials.is_some();
-    let credential_source = raw.credentials.and_then(|source| {
-        let anonymous = raw.anonymous.is_some_and(|Bool(a)| a);
-        let given = raw_keys(
-            &raw.access_key,
-            &raw.secret_key,
-            &raw.session_token,
-            anonymous,
-        );
-        refuse_static_keys(&given, at, errs);
-        credential_source(
-            source,
-            region.as_deref(),
-            &format!("{at}.credentials"),
-            errs,
-        )
-    });
-    let credentials = if has_source {
-        None
-    } else {
-        credentials(
-            RawCredentials {
-                access_key: raw.access_key,
-                secret_key: raw.secret_key,
-                session_token: raw.session_token,
-                anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
-            },
-            at,
-            env,
-            errs,
-        )
+    let keys = RawCredentials {
+        access_key: raw.access_key,
+        secret_key: raw.secret_key,
+        session_token: raw.session_token,
+        anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
     };
+    let (credentials, credential_source) =
+        signing(raw.credentials, keys, region.as_deref(), at, env, errs);
     let ca_cert_path = ca_bundle(raw.ca_cert_path, endpoint.as_ref(), at, errs);
     if errs.count() != before {
         return None;
@@ -82,33 +58,37 @@ pub(crate) fn s3_config(
     })
 }
 
-/// The static-key options set beside `credentials:`.
-fn raw_keys(
-    access_key: &Option<Str>,
-    secret_key: &Option<Str>,
-    session_token: &Option<Str>,
-    anonymous: bool,
-) -> Vec<&'static str> {
-    [
-        ("access_key", access_key.is_some()),
-        ("secret_key", secret_key.is_some()),
-        ("session_token", session_token.is_some()),
-        ("anonymous", anonymous),
+/// How the target signs: a run-time source (`credentials:`), which
+/// replaces the static keys (both at once is an error naming the keys,
+/// never their values), or the keys (else the `AWS_*` environment).
+fn signing(
+    source: Option<RawCredentialSource>,
+    keys: RawCredentials,
+    region: Option<&str>,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> (Option<S3Credentials>, Option<CredentialSource>) {
+    let Some(source) = source else {
+        return (credentials(keys, at, env, errs), None);
+    };
+    let given: Vec<&str> = [
+        ("access_key", keys.access_key.is_some()),
+        ("secret_key", keys.secret_key.is_some()),
+        ("session_token", keys.session_token.is_some()),
+        ("anonymous", keys.anonymous),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
-    .collect()
-}
-
-/// `credentials:` replaces the static keys: both at once is an error naming
-/// the keys (never their values).
-fn refuse_static_keys(given: &[&str], at: &str, errs: &mut Errors) {
+    .collect();
     if !given.is_empty() {
         errs.push(
             format!("{at}.credentials"),
             format!("cannot be combined with {}", given.join(", ")),
         );
     }
+    let at = format!("{at}.credentials");
+    (None, credential_source(source, region, &at, errs))
 }
 
 /// `bucket:`: every naming rule it breaks is reported.
