@@ -34,6 +34,7 @@ fn backend() -> S3Backend {
             secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             session_token: None,
         }),
+        credential_source: None,
         ca_cert_path: None,
     };
     S3Backend::new(&s3, client).expect("backend")

@@ -147,6 +147,10 @@ pub enum ProxyError {
     /// Building or signing the upstream request failed.
     #[error("could not sign the S3 request: {0}")]
     Signing(String),
+    /// The bucket's run-time credentials (`s3.credentials`) are not loaded
+    /// yet, or expired and could not be refreshed (503, `Retry-After: 5`).
+    #[error("{}", .0.message())]
+    CredentialsUnavailable(CredentialsProblem),
     /// An unexpected state inside the proxy.
     #[error("internal error: {0}")]
     Internal(String),
@@ -241,6 +245,28 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// Why a bucket has no credentials to sign with (the client learns which,
+/// never the credentials nor the provider's error, which go to the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsProblem {
+    /// The provider has not answered yet since the bucket was configured.
+    NotLoaded,
+    /// The last credentials expired and every refresh since failed.
+    Expired,
+}
+
+impl CredentialsProblem {
+    /// The fixed text shown to the client.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotLoaded => "the bucket's storage credentials are not loaded yet; retry shortly",
+            Self::Expired => {
+                "the bucket's storage credentials expired and could not be refreshed; retry later"
+            }
+        }
+    }
+}
+
 /// Why a token was refused; the client learns which, never the token itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenProblem {
@@ -325,7 +351,8 @@ impl ProxyError {
             | Self::Timeout(_)
             | Self::UpstreamProtocol(_)
             | Self::CircuitOpen { .. }
-            | Self::UpstreamBusy => ErrorSource::Upstream,
+            | Self::UpstreamBusy
+            | Self::CredentialsUnavailable(_) => ErrorSource::Upstream,
             // The proxy's own capacity.
             Self::Signing(_) | Self::Internal(_) | Self::Overloaded => ErrorSource::Internal,
         }
@@ -352,7 +379,9 @@ impl ProxyError {
             Self::Signing(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::CorsRejected(_) => StatusCode::FORBIDDEN,
-            Self::AuthorizationUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthorizationUnavailable(_) | Self::CredentialsUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         }
@@ -389,6 +418,7 @@ impl ProxyError {
             Self::InvalidToken(_) => "InvalidToken",
             Self::Forbidden(_) => "AccessDenied",
             Self::AuthorizationUnavailable(_) => "AuthorizationUnavailable",
+            Self::CredentialsUnavailable(_) => "CredentialsUnavailable",
             Self::RangeNotSatisfiable { .. } => "InvalidRange",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::CorsRejected(_) => "CorsRejected",
@@ -428,6 +458,7 @@ impl ProxyError {
             Self::AuthorizationUnavailable(_) => {
                 "the authorization service is unavailable; retry later"
             }
+            Self::CredentialsUnavailable(problem) => problem.message(),
             Self::RangeNotSatisfiable { .. } => "the requested range is not satisfiable",
             Self::PreconditionFailed => "a precondition of the request failed",
             Self::CorsRejected(rejection) => rejection.message(),
@@ -462,9 +493,10 @@ impl ProxyError {
             Self::EmptyKey => "NoSuchKey",
             // Throttling: SDKs back off and retry on SlowDown.
             Self::Overloaded | Self::RateLimited(_) | Self::UpstreamBusy => "SlowDown",
-            Self::CircuitOpen { .. } | Self::AuthorizationUnavailable(_) | Self::Connect(_) => {
-                "ServiceUnavailable"
-            }
+            Self::CircuitOpen { .. }
+            | Self::AuthorizationUnavailable(_)
+            | Self::CredentialsUnavailable(_)
+            | Self::Connect(_) => "ServiceUnavailable",
             Self::Timeout(_) | Self::UpstreamProtocol(_) | Self::Signing(_) | Self::Internal(_) => {
                 "InternalError"
             }
@@ -545,6 +577,9 @@ impl ProxyError {
             }
             Self::Overloaded | Self::UpstreamBusy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::CredentialsUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::RateLimited(throttled) => throttled.write_headers(headers),
             Self::CircuitOpen { retry_after } => {
@@ -865,6 +900,10 @@ mod tests {
                 ProxyError::CircuitOpen {
                     retry_after: Duration::ZERO,
                 },
+                "ServiceUnavailable",
+            ),
+            (
+                ProxyError::CredentialsUnavailable(CredentialsProblem::Expired),
                 "ServiceUnavailable",
             ),
             (ProxyError::NoRoute, "NoSuchBucket"),

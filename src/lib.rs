@@ -42,6 +42,8 @@
 //!   [`authz`], [`website`], [`cache`], [`fallback`],
 //!   [`failover`], then per S3 target [`retry`], [`breaker`], [`s3_request`], [`sigv4`], and the leaf
 //!   [`upstream`], which sends to the bucket's S3 target ([`backend`]).
+//! - [`credentials`]: run-time credentials from the AWS SDK's providers
+//!   (IRSA, IMDS, ECS, assume-role), refreshed in the background.
 //! - [`query`]: the one query-string parser and the parsed form of what is
 //!   forwarded to S3, shared by [`auth`], [`cache`] and [`s3_request`].
 //! - [`headers`]: the header sets passed between client and S3, defined once.
@@ -61,6 +63,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod config;
 pub mod cors;
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;

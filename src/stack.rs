@@ -416,6 +416,11 @@ fn backend(
     let client = staging
         .client(&config.upstream, extra_ca)
         .map_err(|e| BuildError::new(format!("{at}.ca_cert_path"), e))?;
-    let backend = S3Backend::new(s3, client).map_err(|message| BuildError::new(at, message))?;
+    let mut backend = S3Backend::new(s3, client).map_err(|message| BuildError::new(at, message))?;
+    // Run-time credentials: shared with the live generation when the source
+    // is unchanged, so a reload never waits for a fetch.
+    if let Some(source) = &s3.credential_source {
+        backend = backend.with_live_credentials(staging.live_credentials(source));
+    }
     Ok(Arc::new(backend))
 }

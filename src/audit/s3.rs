@@ -62,6 +62,7 @@ pub(super) fn start(
             secret_key,
             session_token: std::env::var("AWS_SESSION_TOKEN").ok().map(Secret::new),
         }),
+        credential_source: None,
         ca_cert_path: None,
     };
     let client = build_client(upstream, None).map_err(io::Error::other)?;

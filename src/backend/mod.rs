@@ -6,12 +6,15 @@
 //! stack holds its own (the S3 request, signing and upstream layers take it
 //! directly), and the readiness probes use the same one.
 
+use std::sync::Arc;
+
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::S3Config;
+use crate::credentials::LiveCredentials;
 use crate::error::ProxyError;
 use crate::sigv4::SignatureMemo;
 use crate::upstream::UpstreamClient;
@@ -41,8 +44,12 @@ pub struct S3Backend {
     bucket_path: String,
     /// The signing region.
     pub region: String,
-    /// Signing identity; `None` for anonymous (public) buckets.
+    /// Signing identity from the configuration's keys; `None` for
+    /// anonymous buckets and for run-time credentials.
     pub identity: Option<Identity>,
+    /// Run-time credentials (`s3.credentials`), read at each signature;
+    /// set by [`S3Backend::with_live_credentials`].
+    pub credentials: Option<Arc<LiveCredentials>>,
     /// The pooled client (shared across reloads).
     pub client: UpstreamClient,
     /// This second's signatures, for requests that repeat within it.
@@ -56,7 +63,10 @@ impl std::fmt::Debug for S3Backend {
             .field("authority", &self.authority)
             .field("bucket_path", &self.bucket_path)
             .field("region", &self.region)
-            .field("signed", &self.identity.is_some())
+            .field(
+                "signed",
+                &(self.identity.is_some() || self.credentials.is_some()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -109,9 +119,18 @@ impl S3Backend {
             },
             region: s3.region.clone(),
             identity,
+            credentials: None,
             client,
             signatures: SignatureMemo::default(),
         })
+    }
+
+    /// Signs with `credentials` (refreshed in the background) instead of
+    /// configured keys.
+    pub fn with_live_credentials(mut self, credentials: Arc<LiveCredentials>) -> Self {
+        self.identity = None;
+        self.credentials = Some(credentials);
+        self
     }
 
     /// The `Host` header value: the authority without a default port, as both
@@ -157,6 +176,7 @@ impl S3Backend {
             endpoint: Some(Uri::from_static("http://127.0.0.1:9")),
             force_path_style: true,
             credentials: None,
+            credential_source: None,
             ca_cert_path: None,
         };
         let client = crate::upstream::build_client(
@@ -196,6 +216,7 @@ mod tests {
             endpoint: endpoint.map(|e| e.parse().unwrap()),
             force_path_style: force,
             credentials: None,
+            credential_source: None,
             ca_cert_path: None,
         }
     }

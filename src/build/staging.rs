@@ -1,7 +1,8 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::config::UpstreamConfig;
+use crate::config::{CredentialSource, UpstreamConfig};
+use crate::credentials::{CredentialRegistry, LiveCredentials};
 use crate::shared::Shared;
 use crate::upstream::{ClientError, UpstreamClient, build_client};
 
@@ -21,6 +22,9 @@ pub(crate) struct ClientKey {
 #[derive(Debug, Default)]
 pub(crate) struct Pools {
     clients: Mutex<HashMap<ClientKey, UpstreamClient>>,
+    /// Run-time credentials by source: like the pools, kept by a reload
+    /// that keeps using them.
+    credentials: CredentialRegistry,
 }
 
 impl Pools {
@@ -87,6 +91,13 @@ impl<'a> Staging<'a> {
             staged.used.push(key);
         }
         Ok(client)
+    }
+
+    /// The live credentials of `source`: those in use when a live
+    /// generation has the same source, else new ones refreshed from commit on.
+    pub(crate) fn live_credentials(&mut self, source: &CredentialSource) -> Arc<LiveCredentials> {
+        let pools = self.pools;
+        pools.credentials.stage(self, source)
     }
 
     /// Runs `action` when the generation goes live (never, if the build fails).

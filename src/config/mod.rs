@@ -505,6 +505,14 @@ buckets:
             "plain_address:",
             "client_ca_path:",
             "cluster_nodes:",
+            "credentials:",
+            "source:",
+            "role_arn:",
+            "token_file:",
+            "session_name:",
+            "external_id:",
+            "profile:",
+            "base:",
         ] {
             assert!(text.contains(key), "example.yaml does not mention {key}");
         }

@@ -34,7 +34,9 @@ pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, Use
 pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
-pub use crate::upstream::config::{CaBundle, S3Config, S3Credentials, UpstreamConfig};
+pub use crate::upstream::config::{
+    CaBundle, CredentialSource, Provider, S3Config, S3Credentials, UpstreamConfig,
+};
 pub use crate::website::WebsiteConfig;
 
 /// A string that must never be printed: credentials, tokens.

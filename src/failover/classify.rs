@@ -7,14 +7,16 @@ use crate::error::ProxyError;
 ///
 /// Retriable: no connection, no response head in time, a broken exchange
 /// before the head, S3 500/502/503/504, S3's `SlowDown` (whatever status it
-/// came with), and a target whose circuit breaker is open. Never a 4xx
+/// came with), a target whose circuit breaker is open, and a target whose
+/// run-time credentials expired or are not loaded yet. Never a 4xx
 /// such as 403, 404, 412 or 416: another replica would say the same.
 pub fn is_retriable(error: &ProxyError) -> bool {
     match error {
         ProxyError::Connect(_)
         | ProxyError::Timeout(_)
         | ProxyError::UpstreamProtocol(_)
-        | ProxyError::CircuitOpen { .. } => true,
+        | ProxyError::CircuitOpen { .. }
+        | ProxyError::CredentialsUnavailable(_) => true,
         ProxyError::S3 { status, code, .. } => {
             matches!(
                 *status,
@@ -56,6 +58,7 @@ mod tests {
             s3(503, "SlowDown"),
             s3(504, ""),
             s3(400, "SlowDown"),
+            ProxyError::CredentialsUnavailable(crate::error::CredentialsProblem::Expired),
         ] {
             assert!(is_retriable(&e), "{e}");
         }

@@ -9,13 +9,17 @@
 //! running the signer (about 6 µs) again. The memo forgets everything when
 //! the second changes and holds at most [`MAX_ENTRIES`] requests. Only
 //! requests whose sole signed header is `Host` are remembered; a request
-//! carrying `x-amz-*` headers is always signed afresh.
+//! carrying `x-amz-*` headers is always signed afresh. Run-time credentials
+//! carry a generation: when they are refreshed, the memo forgets what was
+//! signed with the previous ones.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Request, header};
+
+use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::sign::{SigningHeaders, apply, is_signed, signing_headers};
 use crate::backend::S3Backend;
@@ -33,6 +37,9 @@ pub struct SignatureMemo {
 #[derive(Debug, Default)]
 struct Second {
     at: u64,
+    /// The credentials' generation the signatures were made with (0 for
+    /// configured keys).
+    generation: u64,
     signed: HashMap<MemoKey, Arc<SigningHeaders>>,
 }
 
@@ -59,16 +66,40 @@ pub enum Signed {
 
 impl SignatureMemo {
     /// Signs `request` for `backend` at `time`, reusing this second's
-    /// signature of the same request when there is one.
+    /// signature of the same request when there is one. With run-time
+    /// credentials, fails with [`ProxyError::CredentialsUnavailable`] when
+    /// none are valid at `time`.
     pub fn sign<B>(
         &self,
         request: &mut Request<B>,
         backend: &S3Backend,
         time: SystemTime,
     ) -> Result<Signed, ProxyError> {
+        if let Some(live) = &backend.credentials {
+            return live.with_current(time, |current| {
+                self.sign_with(
+                    request,
+                    backend,
+                    &current.identity,
+                    current.generation,
+                    time,
+                )
+            })?;
+        }
         let Some(identity) = &backend.identity else {
             return Ok(Signed::Anonymous);
         };
+        self.sign_with(request, backend, identity, 0, time)
+    }
+
+    fn sign_with<B>(
+        &self,
+        request: &mut Request<B>,
+        backend: &S3Backend,
+        identity: &Identity,
+        generation: u64,
+        time: SystemTime,
+    ) -> Result<Signed, ProxyError> {
         let second = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let key = MemoKey {
             method: request.method().clone(),
@@ -79,7 +110,7 @@ impl SignatureMemo {
             .headers()
             .keys()
             .all(|name| name == header::HOST || !is_signed(name));
-        if memorable && let Some(signing) = self.lookup(second, &key) {
+        if memorable && let Some(signing) = self.lookup(second, generation, &key) {
             apply(request, &signing);
             return Ok(Signed::Reused);
         }
@@ -93,26 +124,27 @@ impl SignatureMemo {
         )?;
         apply(request, &signing);
         if memorable {
-            self.remember(second, key, Arc::new(signing));
+            self.remember(second, generation, key, Arc::new(signing));
         }
         Ok(Signed::Fresh)
     }
 
-    fn lookup(&self, second: u64, key: &MemoKey) -> Option<Arc<SigningHeaders>> {
+    fn lookup(&self, second: u64, generation: u64, key: &MemoKey) -> Option<Arc<SigningHeaders>> {
         let current = self.current.lock().ok()?;
-        if current.at != second {
+        if current.at != second || current.generation != generation {
             return None;
         }
         current.signed.get(key).cloned()
     }
 
-    fn remember(&self, second: u64, key: MemoKey, signing: Arc<SigningHeaders>) {
+    fn remember(&self, second: u64, generation: u64, key: MemoKey, signing: Arc<SigningHeaders>) {
         // A poisoned lock only costs the reuse.
         let Ok(mut current) = self.current.lock() else {
             return;
         };
-        if current.at != second {
+        if current.at != second || current.generation != generation {
             current.at = second;
+            current.generation = generation;
             current.signed.clear();
         }
         if current.signed.len() < MAX_ENTRIES {
@@ -249,6 +281,69 @@ mod tests {
             memo.sign(&mut a_again, &backend, t).unwrap(),
             Signed::Reused
         );
+    }
+
+    #[test]
+    fn refreshed_credentials_are_never_signed_with_the_old_signature() {
+        use crate::config::{CredentialSource, Provider};
+        use crate::credentials::LiveCredentials;
+        use aws_credential_types::Credentials;
+
+        let live = Arc::new(LiveCredentials::new(CredentialSource {
+            provider: Provider::Imds,
+            region: "eu-west-1".into(),
+        }));
+        let backend = S3Backend::for_tests().with_live_credentials(live.clone());
+        let memo = SignatureMemo::default();
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let mut r = request(&backend, Method::GET, "a.bin");
+        let err = memo.sign(&mut r, &backend, t).unwrap_err();
+        assert_eq!(err.code(), "CredentialsUnavailable");
+        assert!(!r.headers().contains_key(AUTHORIZATION));
+
+        let expires = t + Duration::from_secs(60);
+        live.store(Credentials::new(
+            "AKIDA",
+            "secret-a",
+            Some("token-a".into()),
+            Some(expires),
+            "t",
+        ));
+        let mut a = request(&backend, Method::GET, "a.bin");
+        assert_eq!(memo.sign(&mut a, &backend, t).unwrap(), Signed::Fresh);
+        assert_eq!(a.headers()["x-amz-security-token"], "token-a");
+        let mut again = request(&backend, Method::GET, "a.bin");
+        assert_eq!(memo.sign(&mut again, &backend, t).unwrap(), Signed::Reused);
+
+        live.store(Credentials::new(
+            "AKIDB",
+            "secret-b",
+            Some("token-b".into()),
+            None,
+            "t",
+        ));
+        let mut b = request(&backend, Method::GET, "a.bin");
+        assert_eq!(memo.sign(&mut b, &backend, t).unwrap(), Signed::Fresh);
+        assert_eq!(b.headers()["x-amz-security-token"], "token-b");
+        assert!(
+            b.headers()[AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .contains("Credential=AKIDB/")
+        );
+
+        // Expired credentials that could not be refreshed: nothing is signed.
+        live.store(Credentials::new(
+            "AKIDC",
+            "secret-c",
+            None,
+            Some(expires),
+            "t",
+        ));
+        let mut late = request(&backend, Method::GET, "a.bin");
+        let err = memo.sign(&mut late, &backend, expires).unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!err.to_string().contains("secret-c"));
     }
 
     #[test]

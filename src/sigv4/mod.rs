@@ -32,6 +32,7 @@ fn backend_for_tests(session_token: Option<&str>) -> crate::backend::S3Backend {
             secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             session_token: session_token.map(Secret::new),
         }),
+        credential_source: None,
         ca_cert_path: None,
     };
     let client = crate::upstream::build_client(&UpstreamConfig::default(), None)

@@ -40,7 +40,8 @@ pub(crate) fn is_signed(name: &HeaderName) -> bool {
 /// `x-amz-security-token`.
 pub(crate) type SigningHeaders = Vec<(HeaderName, HeaderValue)>;
 
-/// Signs `request` in place for `backend` (no-op for anonymous buckets).
+/// Signs `request` in place for `backend` (no-op for anonymous buckets);
+/// with run-time credentials, fails when none are valid at `time`.
 ///
 /// The request must already carry every header that will be sent (`Host`
 /// included); headers added afterwards are not covered by the signature.
@@ -49,13 +50,27 @@ pub fn sign_request<B>(
     backend: &S3Backend,
     time: SystemTime,
 ) -> Result<(), ProxyError> {
-    let Some(identity) = &backend.identity else {
-        return Ok(());
-    };
+    if let Some(live) = &backend.credentials {
+        return live.with_current(time, |current| {
+            sign_with(request, &current.identity, &backend.region, time)
+        })?;
+    }
+    match &backend.identity {
+        Some(identity) => sign_with(request, identity, &backend.region, time),
+        None => Ok(()),
+    }
+}
+
+fn sign_with<B>(
+    request: &mut Request<B>,
+    identity: &Identity,
+    region: &str,
+    time: SystemTime,
+) -> Result<(), ProxyError> {
     let uri = request.uri().to_string();
     let signing = signing_headers(
         identity,
-        &backend.region,
+        region,
         request.method(),
         &uri,
         request.headers(),

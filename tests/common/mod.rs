@@ -1252,6 +1252,15 @@ impl Proxy {
 
     /// Starts `yatagarasu <args_before> --config FILE` with `yaml` as FILE.
     pub(crate) async fn start_yaml(yaml: &str, args_before: &[&str]) -> Proxy {
+        Self::start_yaml_env(yaml, args_before, &[]).await
+    }
+
+    /// [`Proxy::start_yaml`] with extra environment variables for the process.
+    pub(crate) async fn start_yaml_env(
+        yaml: &str,
+        args_before: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("yatagarasu.yaml");
         std::fs::write(&config_path, yaml).unwrap();
@@ -1259,6 +1268,7 @@ impl Proxy {
             .args(args_before)
             .arg("--config")
             .arg(&config_path)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -13,12 +13,14 @@ use crate::config::{Bool, Str, U64};
 use crate::rate_limit::config::RawRate;
 
 mod ca_bundle;
+mod credential_source;
 mod credentials;
 mod model;
 mod pool;
 mod s3;
 
 pub use ca_bundle::CaBundle;
+pub use credential_source::{CredentialSource, Provider};
 pub use model::{S3Config, S3Credentials, UpstreamConfig};
 pub(crate) use pool::upstream;
 pub(crate) use s3::s3_config;
@@ -57,6 +59,8 @@ pub(crate) struct RawS3 {
     pub(crate) secret_key: Option<Str>,
     pub(crate) session_token: Option<Str>,
     pub(crate) anonymous: Option<Bool>,
+    /// Where the signing credentials come from at run time (instead of keys).
+    pub(crate) credentials: Option<credential_source::RawCredentialSource>,
     pub(crate) ca_cert_path: Option<Str>,
     /// A replica's name, priority and request timeout (`crate::failover`).
     pub(crate) name: Option<Str>,

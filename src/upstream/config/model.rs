@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::CaBundle;
+use super::{CaBundle, CredentialSource};
 use crate::config::Secret;
 
 /// Settings of the pooled hyper client that talks to S3.
@@ -73,6 +73,9 @@ pub struct S3Config {
     pub force_path_style: bool,
     /// Signing credentials; `None` sends unsigned requests (public buckets).
     pub credentials: Option<S3Credentials>,
+    /// Credentials fetched and refreshed at run time by an AWS SDK provider
+    /// (`credentials:`); set only when [`Self::credentials`] is `None`.
+    pub credential_source: Option<CredentialSource>,
     /// Extra PEM CA bundle trusted for this bucket's HTTPS endpoint, read
     /// at validation (it dereferences to its path).
     pub ca_cert_path: Option<CaBundle>,

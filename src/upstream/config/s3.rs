@@ -6,8 +6,9 @@ use std::net::Ipv4Addr;
 
 use super::RawS3;
 use super::ca_bundle::ca_bundle;
+use super::credential_source::{CredentialSource, RawCredentialSource, credential_source};
 use super::credentials::{RawCredentials, credentials};
-use super::model::S3Config;
+use super::model::{S3Config, S3Credentials};
 use crate::config::{Bool, Errors, Str};
 
 /// Validates the S3 target of the s3 block at `at`; `env` supplies the
@@ -34,17 +35,14 @@ pub(crate) fn s3_config(
         }
     });
     let region = region(raw.region, endpoint.is_some(), at, errs);
-    let credentials = credentials(
-        RawCredentials {
-            access_key: raw.access_key,
-            secret_key: raw.secret_key,
-            session_token: raw.session_token,
-            anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
-        },
-        at,
-        env,
-        errs,
-    );
+    let keys = RawCredentials {
+        access_key: raw.access_key,
+        secret_key: raw.secret_key,
+        session_token: raw.session_token,
+        anonymous: raw.anonymous.is_some_and(|Bool(a)| a),
+    };
+    let (credentials, credential_source) =
+        signing(raw.credentials, keys, region.as_deref(), at, env, errs);
     let ca_cert_path = ca_bundle(raw.ca_cert_path, endpoint.as_ref(), at, errs);
     if errs.count() != before {
         return None;
@@ -55,8 +53,42 @@ pub(crate) fn s3_config(
         endpoint,
         force_path_style: raw.force_path_style.is_some_and(|Bool(b)| b),
         credentials,
+        credential_source,
         ca_cert_path,
     })
+}
+
+/// How the target signs: a run-time source (`credentials:`), which
+/// replaces the static keys (both at once is an error naming the keys,
+/// never their values), or the keys (else the `AWS_*` environment).
+fn signing(
+    source: Option<RawCredentialSource>,
+    keys: RawCredentials,
+    region: Option<&str>,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> (Option<S3Credentials>, Option<CredentialSource>) {
+    let Some(source) = source else {
+        return (credentials(keys, at, env, errs), None);
+    };
+    let given: Vec<&str> = [
+        ("access_key", keys.access_key.is_some()),
+        ("secret_key", keys.secret_key.is_some()),
+        ("session_token", keys.session_token.is_some()),
+        ("anonymous", keys.anonymous),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect();
+    if !given.is_empty() {
+        errs.push(
+            format!("{at}.credentials"),
+            format!("cannot be combined with {}", given.join(", ")),
+        );
+    }
+    let at = format!("{at}.credentials");
+    (None, credential_source(source, region, &at, errs))
 }
 
 /// `bucket:`: every naming rule it breaks is reported.
