@@ -149,7 +149,7 @@ fn run(
     // The slow-request log (`observability.slow_query`), fixed at start.
     yatagarasu::telemetry::otel::slow::configure(config.observability.slow_query);
     // The guard lives until `run` returns, so queued log lines are flushed on exit.
-    let logging = yatagarasu::telemetry::logging::init(&config.logging, tracer);
+    let logging = yatagarasu::telemetry::logging::init_with_tracer(&config.logging, tracer);
     let (log_level, _log_guard) = match logging {
         Ok(logging) => logging,
         Err(e) => {

@@ -65,13 +65,16 @@ impl LogLevelHandle {
 /// Installs the global subscriber writing to stdout; keep the guard until exit.
 ///
 /// `RUST_LOG`, when set, overrides the configured level (handy when debugging).
-///
-/// With a `tracer` (`observability.tracing`), this crate's spans are also
+pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String> {
+    init_with_tracer(config, None)
+}
+
+/// [`init`], and with a `tracer` (`observability.tracing`), this crate's spans are also
 /// handed to OpenTelemetry; the level then filters the log lines only (a
 /// per-layer filter), so `level: warn` still exports every span, and the
 /// spans made for the traces alone ([`crate::telemetry::otel::SPAN_TARGET`])
 /// never become a log line's `span`.
-pub fn init(
+pub fn init_with_tracer(
     config: &LoggingConfig,
     tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 ) -> Result<(LogLevelHandle, LogGuard), String> {

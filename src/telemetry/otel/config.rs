@@ -304,8 +304,8 @@ mod tests {
         );
         assert_error(
             &with_section("observability:\n  tracing: { enabled: true, sample: 1 }"),
-            "observability.tracing",
-            "sample",
+            "observability.tracing.sample",
+            "unknown field",
         );
     }
 
