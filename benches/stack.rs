@@ -18,6 +18,15 @@
 //!    `warn`, writing to `io::sink` (what `logging.level: warn` costs);
 //! 4. `stack_metrics_log_info`: the same at `info` (the access-log line is formatted
 //!    for every request; writing it to stdout is not included).
+//! 5. `stack_trace_ratio_0`, `stack_trace_ratio_1`: `observability.tracing`
+//!    on, sampling no new trace or every one: the production subscriber of
+//!    that case (log lines at `info` behind a per-layer filter, plus the
+//!    OpenTelemetry layer and its batch processor, exporting to a closed
+//!    loopback port), compared with `stack_metrics_log_info`.
+//!
+//! `stack_audit` (after `stack_protected`): the audit layer with a file
+//! output, compared with `stack` (the record is built, queued and written by
+//! the writer task, which runs between requests on the bench's runtime).
 //!
 //! Each variant measures a 200 with a 1 KiB body, a 404 (unmapped path) and a
 //! 400 (traversal), plus `leaf_only` (the fake upstream alone) for reference.
@@ -47,12 +56,15 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, reload};
+use tracing_subscriber::{EnvFilter, Layer, reload};
 use yatagarasu::access_log::ClientAddr;
 use yatagarasu::body::ProxyBody;
+use yatagarasu::config::TracingConfig;
 use yatagarasu::error::ProxyError;
+use yatagarasu::telemetry::otel;
 use yatagarasu::upstream::LeafService;
 use yatagarasu::{Config, Proxy};
 
@@ -199,7 +211,10 @@ fn variant(c: &mut Criterion, name: &str) {
 }
 
 fn variant_of(c: &mut Criterion, name: &str, proxy: Proxy) {
-    let rt = runtime();
+    variant_on(c, name, proxy, runtime());
+}
+
+fn variant_on(c: &mut Criterion, name: &str, proxy: Proxy, rt: Runtime) {
     // Sanity: the three answers are what the names say.
     rt.block_on(async {
         assert_eq!(one(&proxy, OK).await, (StatusCode::OK, 1024));
@@ -244,6 +259,24 @@ fn variant_of(c: &mut Criterion, name: &str, proxy: Proxy) {
 fn bare(c: &mut Criterion) {
     variant(c, "stack");
     variant_of(c, "stack_protected", proxy_from(&protected_config()));
+    audited(c);
+}
+
+/// `CONFIG` with the audit log written to a file in a temporary directory.
+fn audited(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("audit.jsonl");
+    let yaml = format!(
+        "{CONFIG}audit_log:\n  enabled: true\n  outputs: [file]\n  file:\n    path: {:?}\n",
+        path.display().to_string()
+    );
+    // The file writer is a task of the runtime the proxy is built on.
+    let rt = runtime();
+    let proxy = {
+        let _entered = rt.enter();
+        proxy_from(&yaml)
+    };
+    variant_on(c, "stack_audit", proxy, rt);
 }
 
 fn with_metrics(c: &mut Criterion) {
@@ -278,5 +311,45 @@ fn with_logging(c: &mut Criterion) {
     variant(c, "stack_metrics_log_info");
 }
 
-criterion_group!(benches, bare, with_metrics, with_logging);
+/// `observability.tracing` at sampling ratios 0 and 1: the subscriber the
+/// binary installs then (`telemetry::logging::init` with a tracer), made the
+/// default for the bench's thread, since the global one is taken.
+fn with_tracing(c: &mut Criterion) {
+    for (name, ratio) in [("stack_trace_ratio_0", 0.0), ("stack_trace_ratio_1", 1.0)] {
+        let rt = runtime();
+        // Nobody listens there: every export fails at once (and is logged once).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let endpoint = format!("http://{}/v1/traces", closed.local_addr().expect("address"));
+        drop(closed);
+        let config = Config::from_yaml_str_with_env(CONFIG, &|_| None).expect("valid config");
+        let settings = TracingConfig {
+            endpoint,
+            service_name: "bench".to_owned(),
+            sampling_ratio: ratio,
+        };
+        let (guard, tracer) =
+            otel::install(&settings, &config.upstream, rt.handle().clone()).expect("tracer");
+        let hide = Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_target(otel::SPAN_TARGET, LevelFilter::OFF);
+        let lines = tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::sink)
+            .with_filter(EnvFilter::new("info").and(hide));
+        let subscriber = tracing_subscriber::registry()
+            .with(lines)
+            .with(otel::layer(tracer));
+        let default = tracing::subscriber::set_default(subscriber);
+        variant_on(c, name, proxy(), rt);
+        drop(default);
+        // Off the runtime: its export requests need no reactor any more
+        // (they fail at once), and the last batch is dropped.
+        std::thread::spawn(move || guard.shutdown());
+    }
+}
+
+criterion_group!(benches, bare, with_metrics, with_logging, with_tracing);
 criterion_main!(benches);

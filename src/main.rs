@@ -213,8 +213,16 @@ fn run(
     config: Config,
     loader: Option<server::ConfigLoader>,
 ) -> ExitCode {
+    let (trace_export, tracer) = match start_tracing(runtime, &config) {
+        Ok(Some((guard, tracer))) => (Some(guard), Some(tracer)),
+        Ok(None) => (None, None),
+        Err(code) => return code,
+    };
+    // The slow-request log (`observability.slow_query`), fixed at start.
+    yatagarasu::telemetry::otel::slow::configure(config.observability.slow_query);
     // The guard lives until `run` returns, so queued log lines are flushed on exit.
-    let (log_level, _log_guard) = match yatagarasu::telemetry::logging::init(&config.logging) {
+    let logging = yatagarasu::telemetry::logging::init_with_tracer(&config.logging, tracer);
+    let (log_level, _log_guard) = match logging {
         Ok(logging) => logging,
         Err(e) => {
             eprintln!("error: {e}");
@@ -243,7 +251,13 @@ fn run(
             log_level: Some(log_level),
             metrics,
         };
-        match server::run(config, options).await {
+        let served = server::run(config, options).await;
+        if let Some(trace_export) = trace_export {
+            // The spans still queued are exported (blocking, on a blocking
+            // thread) while this runtime carries the export's requests.
+            let _ = tokio::task::spawn_blocking(move || trace_export.shutdown()).await;
+        }
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "server failed");
@@ -251,6 +265,28 @@ fn run(
             }
         }
     })
+}
+
+/// The OpenTelemetry tracer provider, when `observability.tracing` is enabled.
+fn start_tracing(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+) -> Result<
+    Option<(
+        yatagarasu::telemetry::otel::TracingGuard,
+        opentelemetry_sdk::trace::SdkTracer,
+    )>,
+    ExitCode,
+> {
+    let Some(tracing) = &config.observability.tracing else {
+        return Ok(None);
+    };
+    yatagarasu::telemetry::otel::install(tracing, &config.upstream, runtime.handle().clone())
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 #[cfg(feature = "demo")]

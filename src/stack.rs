@@ -332,7 +332,9 @@ fn target_stack(
                 shared.route.metrics.clone(),
                 target.timeout,
             )
-            .with_connection_cap(shared.cap.clone()),
+            .with_connection_cap(shared.cap.clone())
+            // Its spans name the target (OpenTelemetry, when tracing is on).
+            .with_replica(target.name.clone()),
         ),
     };
     let service = ServiceBuilder::new()

@@ -110,6 +110,7 @@ const FIELDS: &[(&str, u64)] = &[
     ("audit_log.file.max_file_size_mb", 50),
     ("audit_log.file.max_backup_files", 5),
     ("audit_log.file.buffer_size", 10_000),
+    ("observability.slow_query.threshold_ms", 1000),
 ];
 
 /// The fixed extremes every key is tried with.
@@ -203,6 +204,18 @@ audit_log:
     max_backup_files: «audit_log.file.max_backup_files»
     rotation_policy: size
     buffer_size: «audit_log.file.buffer_size»
+observability:
+  tracing:
+    enabled: true
+    exporter: otlp
+    otlp_endpoint: "http://127.0.0.1:1"
+    protocol: http/protobuf
+    service_name: yatagarasu
+    sampling_ratio: 0.5
+  slow_query:
+    enabled: true
+    threshold_ms: «observability.slow_query.threshold_ms»
+    include_breakdown: true
 cors:
   allowed_origins: ["https://app.example.com", "https://*.example.org"]
   allowed_methods: [GET, HEAD]

@@ -13,6 +13,7 @@ use crate::body::{BoxError, ProxyBody};
 use crate::telemetry::metrics::{
     HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL, HTTP_RESPONSE_BYTES_TOTAL,
 };
+use crate::telemetry::otel;
 
 /// What the access log needs once the body is done; dropping it ends the in-flight count.
 pub(super) struct Finish {
@@ -25,6 +26,15 @@ pub(super) struct Finish {
     pub(super) span: tracing::Span,
     /// Decremented when the request is finished (on drop).
     pub(super) in_flight: metrics::Gauge,
+    /// While the slow-request log is on: what its line needs besides the above.
+    pub(super) slow: Option<SlowTiming>,
+}
+
+/// What the slow-request log needs that the access log does not keep.
+pub(super) struct SlowTiming {
+    pub(super) request_id: Option<crate::request_id::RequestId>,
+    /// Arrival to the response head.
+    pub(super) head_after: Option<std::time::Duration>,
 }
 
 /// Longest path written to the access log; longer ones are cut (with `…`).
@@ -79,6 +89,16 @@ impl Finish {
             completed,
         });
         let bucket = self.count(status, bytes, elapsed);
+        otel::record_status(&self.span, status);
+        // For this line and the audit record (which reads the context).
+        let trace_id = otel::trace_id(&self.span);
+        if let Some(trace_id) = &trace_id {
+            self.context.set_trace_id(trace_id);
+        }
+        if let Some(slow) = &self.slow {
+            self.span
+                .in_scope(|| self.report_slow(slow, &bucket, status, elapsed));
+        }
         let probe = self.context.is_probe();
         let enabled = if probe {
             tracing::enabled!(target: "access", tracing::Level::DEBUG)
@@ -104,6 +124,7 @@ impl Finish {
                     peer = peer.as_deref(),
                     sub = self.context.subject(),
                     kid = self.context.key_id(),
+                    trace_id = trace_id.as_deref(),
                     completed,
                     "request finished"
                 )
@@ -115,6 +136,29 @@ impl Finish {
             } else {
                 access_event!(info);
             }
+        });
+    }
+}
+
+impl Finish {
+    /// The slow-request log line, when the request was slow.
+    fn report_slow(
+        &self,
+        slow: &SlowTiming,
+        bucket: &str,
+        status: StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        let path = truncate(&self.path, MAX_LOGGED_PATH);
+        otel::slow::report(&otel::slow::SlowRequest {
+            request_id: slow.request_id.as_ref().map(|id| id.as_str()),
+            method: self.method,
+            path: &path,
+            bucket,
+            status: status.as_u16(),
+            elapsed,
+            head_after: slow.head_after,
+            phases: self.context.phases(),
         });
     }
 }

@@ -47,6 +47,10 @@ pub struct LogContext {
     claims: OnceLock<Arc<serde_json::Map<String, serde_json::Value>>>,
     /// What the access log measured, once the response body ended.
     finished: OnceLock<Finished>,
+    /// The request's OpenTelemetry trace id, when it was traced and sampled.
+    trace_id: OnceLock<Box<str>>,
+    /// Time in each phase, filled while the slow-request log is on.
+    phases: crate::telemetry::otel::phase::PhaseTimes,
 }
 
 /// The outcome of a request as the access log measured it, shared with the
@@ -154,6 +158,21 @@ impl LogContext {
     /// The request's outcome, once its response body ended.
     pub fn finished(&self) -> Option<Finished> {
         self.finished.get().copied()
+    }
+
+    /// Records the request's trace id (first call wins).
+    pub fn set_trace_id(&self, trace_id: &str) {
+        let _ = self.trace_id.set(trace_id.into());
+    }
+
+    /// The request's trace id, when it was traced and sampled.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace_id.get().map(|t| &**t)
+    }
+
+    /// Time spent in each phase so far (filled while the slow log is on).
+    pub fn phases(&self) -> &crate::telemetry::otel::phase::PhaseTimes {
+        &self.phases
     }
 
     /// Whether the request was a probe.

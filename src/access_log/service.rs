@@ -9,10 +9,13 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 
+use super::body::SlowTiming;
 use super::body::{Finish, LoggedBody};
 use super::{ClientAddr, LogContext, SharedLogContext};
 use crate::body::ProxyBody;
+use crate::request_id::RequestId;
 use crate::telemetry::metrics::method_label;
+use crate::telemetry::otel::slow;
 
 /// The service made by [`super::AccessLogLayer`].
 #[derive(Debug, Clone)]
@@ -55,6 +58,11 @@ where
             context,
             span: tracing::Span::current(),
             in_flight: self.in_flight.clone(),
+            // The slow-request log names the request (`otel::slow`).
+            slow: slow::enabled().then(|| SlowTiming {
+                request_id: request.extensions().get::<RequestId>().cloned(),
+                head_after: None,
+            }),
         };
         ResponseFuture {
             inner: self.inner.call(request),
@@ -87,9 +95,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        let Some(finish) = this.finish.take() else {
+        let Some(mut finish) = this.finish.take() else {
             return Poll::Ready(result);
         };
+        if let Some(slow) = &mut finish.slow {
+            slow.head_after = Some(finish.start.elapsed());
+        }
         Poll::Ready(result.map(|response| {
             let status = response.status();
             response.map(|body| LoggedBody::wrap(body, finish, status))

@@ -71,6 +71,7 @@ impl Pending {
             referer: self.referer,
             error_code: self.error.map(|e| e.code),
             denial_reason: self.error.filter(|_| refused).map(|e| e.message),
+            trace_id: context.trace_id().map(Into::into),
         };
         self.sink.send(record);
     }

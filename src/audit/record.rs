@@ -62,6 +62,9 @@ pub(crate) struct Record {
     /// Why a 401, 403 or 429 was answered (the IP filter, a token problem, a rate limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) denial_reason: Option<&'static str>,
+    /// The OpenTelemetry trace id, when the request was traced and sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trace_id: Option<Box<str>>,
 }
 
 impl Record {

@@ -15,6 +15,8 @@ use super::verifier::{Verified, VerifyError};
 use crate::access_log::SharedLogContext;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
+use crate::telemetry::otel::phase::{Phase, PhaseTimer};
+use crate::telemetry::otel::{SPAN_TARGET, bucket_of};
 
 /// The message of a 403 for claims that do not satisfy the rules.
 const CLAIMS_DENIED: &str = "the token's claims do not allow this request";
@@ -91,6 +93,13 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let bucket = &self.bucket;
+        // A child span of the request and the slow log's `auth_ms` (when on);
+        // ended before the inner call, so later phases are not inside it.
+        let phase = PhaseTimer::start(
+            Phase::Auth,
+            &request,
+            || tracing::info_span!(target: SPAN_TARGET, "auth", bucket = bucket_of(&request)),
+        );
         let token = find_token(&bucket.sources, request.headers(), request.uri());
         // Query tokens leave the request before any later layer sees it.
         if let Some(uri) = without_query_params(request.uri(), &bucket.query_names) {
@@ -100,13 +109,14 @@ where
             bucket.counters.record(Outcome::Missing);
             return Either::Left(ready(Err(ProxyError::MissingToken)));
         };
-        let verification = bucket.verifier.verify(&token);
+        let verification = phase.in_scope(|| bucket.verifier.verify(&token));
         bucket
             .counters
             .record_token_cache(matches!(&verification, Ok(v) if v.cached));
         match verification {
             Ok(verified) => match accept(bucket, &mut request, verified) {
                 Ok(()) => {
+                    drop(phase);
                     let answer = self.inner.call(request).map_ok(privatize as Privatize);
                     Either::Right(Either::Left(answer))
                 }

@@ -15,6 +15,8 @@ use crate::client_addr::client_ip;
 use crate::error::ProxyError;
 use crate::limits::SafePath;
 use crate::route::ObjectKey;
+use crate::telemetry::otel::phase::{Phase, PhaseTimer};
+use crate::telemetry::otel::{SPAN_TARGET, bucket_of};
 
 /// A decision being made by an engine.
 type Decision = Pin<Box<dyn Future<Output = Result<(), ProxyError>> + Send>>;
@@ -146,8 +148,15 @@ where
     }
 
     fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
-        let (key, query) = match self.lookup(&request) {
+        // A child span of the request and the slow log's `authz_ms` (when on).
+        let phase = PhaseTimer::start(
+            Phase::Authz,
+            &request,
+            || tracing::info_span!(target: SPAN_TARGET, "authz", bucket = bucket_of(&request)),
+        );
+        let (key, query) = match phase.in_scope(|| self.lookup(&request)) {
             Ok(Lookup::Cached(true)) => {
+                drop(phase);
                 return ResponseFuture::inner(self.inner.call(request));
             }
             Ok(Lookup::Cached(false)) => {
@@ -163,7 +172,8 @@ where
         ResponseFuture {
             state: State::Deciding {
                 decision: Box::pin(
-                    async move { policy.decide(key.as_deref(), query.as_deref()).await },
+                    phase
+                        .wrap(async move { policy.decide(key.as_deref(), query.as_deref()).await }),
                 ),
                 next: Some((inner, request)),
             },

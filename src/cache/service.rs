@@ -28,6 +28,8 @@ use crate::error::ProxyError;
 use crate::headers::CONDITIONAL;
 use crate::query::ForwardedQuery;
 use crate::route::{BucketService, ObjectKey};
+use crate::telemetry::otel::phase::{Phase, PhaseTimer};
+use crate::telemetry::otel::{SPAN_TARGET, bucket_of};
 
 /// `X-Cache`: what the cache did.
 pub const X_CACHE: http::HeaderName = http::HeaderName::from_static("x-cache");
@@ -87,16 +89,23 @@ impl<S: BucketService> Service<Request<ProxyBody>> for Cache<S> {
         let context = &self.context;
         // Parsed once: the key, the bypass and the S3 request all read this form.
         ForwardedQuery::remember(&mut request);
+        // A child span of the request and the slow log's `cache_ms` (when on).
+        let phase = PhaseTimer::start(
+            Phase::Cache,
+            &request,
+            || tracing::info_span!(target: SPAN_TARGET, "cache.lookup", bucket = bucket_of(&request), tier = "memory"),
+        );
         // The hot path: fresh in the memory tier (looked up first) is
         // answered here, with no task, no boxed future and no inner clone.
         if let Ok(target) = classify(&self.bucket, &request)
-            && let Some(object) = context.store.fresh_memory_hit(&target.key)
+            && let Some(object) = phase.in_scope(|| context.store.fresh_memory_hit(&target.key))
         {
             target.policy.counters.record(Outcome::Hit);
             let (parts, _) = request.into_parts();
             let answer = serve(&parts, &object, Marker::Hit(CacheTierKind::Memory));
             return Either::Right(Either::Left(ready(answer)));
         }
+        drop(phase);
         // The service polled ready is the one used first (tower's clone idiom).
         let clone = self.inner.clone();
         let inner = Inner::new(std::mem::replace(&mut self.inner, clone));
@@ -161,7 +170,12 @@ async fn handle(
     let found = if sliced {
         None
     } else {
-        store.lookup(&target.key).await
+        let phase = PhaseTimer::start(
+            Phase::Cache,
+            &request,
+            || tracing::info_span!(target: SPAN_TARGET, "cache.lookup", bucket = &*bucket.name, tier = "all"),
+        );
+        phase.wrap(store.lookup(&target.key)).await
     };
     match found {
         Some(found) if is_fresh(&found.object) => {

@@ -34,6 +34,7 @@ pub use crate::rate_limit::config::{BucketRateLimits, Rate, RateLimitConfig, Use
 pub use crate::retry::config::RetryConfig;
 pub use crate::server::config::{AdminConfig, MetricsConfig, ServerConfig};
 pub use crate::telemetry::config::{LogFormat, LoggingConfig};
+pub use crate::telemetry::otel::config::{ObservabilityConfig, SlowQueryConfig, TracingConfig};
 pub use crate::upstream::config::{
     CaBundle, CredentialSource, Provider, S3Config, S3Credentials, UpstreamConfig,
 };
@@ -91,6 +92,9 @@ pub struct Config {
     pub cors: Option<CorsConfig>,
     /// `audit_log:`, when enabled (see [`crate::audit`]); fixed at start.
     pub audit_log: Option<AuditLogConfig>,
+    /// `observability:`: trace export and the slow-request log (see
+    /// [`crate::telemetry::otel`]); fixed at start.
+    pub observability: ObservabilityConfig,
 }
 
 /// One path prefix mapped to one S3 bucket.

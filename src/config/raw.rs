@@ -20,6 +20,7 @@ use crate::ip_filter::config::RawIpFilter;
 use crate::rate_limit::config::RawUserRate;
 use crate::server::config::{RawAdmin, RawMetrics, RawServer};
 use crate::telemetry::config::RawLogging;
+use crate::telemetry::otel::config::RawObservability;
 use crate::upstream::config::{RawS3, RawUpstream};
 use crate::website::config::RawWebsite;
 
@@ -82,6 +83,7 @@ pub(crate) struct RawConfig {
     pub(crate) cache: Option<RawCache>,
     pub(crate) cors: Option<RawCors>,
     pub(crate) audit_log: Option<RawAuditLog>,
+    pub(crate) observability: Option<RawObservability>,
 }
 
 /// One entry of `buckets:`.

@@ -27,6 +27,7 @@ pub(crate) fn validate(
     let cache = cache::config::cache(raw.cache, &mut errs);
     let cors = cors::config::cors(raw.cors, "cors", &mut errs);
     let audit_log = audit::config::audit_log(raw.audit_log, &mut errs);
+    let observability = telemetry::otel::config::observability(raw.observability, &mut errs);
     let buckets = match (&global_jwt, &cache) {
         (Some(jwt), Some(cache)) => buckets(raw.buckets, env, jwt.as_ref(), cache, &mut errs),
         _ => None,
@@ -55,6 +56,7 @@ pub(crate) fn validate(
             cache,
             cors,
             audit_log,
+            observability,
         }),
         _ => {
             debug_assert!(!errs.0.is_empty(), "a section failed without an error");

@@ -36,7 +36,8 @@ where
             .unwrap_or_else(RequestId::generate);
         // Visible ASCII only, so this conversion cannot fail; fall back to no header if it ever did.
         let header = HeaderValue::from_str(id.as_str()).ok();
-        let span = tracing::info_span!("request", request_id = %id);
+        // With tracing on, it also continues the client's `traceparent`.
+        let span = crate::telemetry::otel::request_span(&request, &id);
         request.extensions_mut().insert(id);
         let future = span.in_scope(|| self.inner.call(request));
         ResponseFuture {

@@ -93,7 +93,10 @@ impl Policy<Request<ProxyBody>, Response<ProxyBody>, ProxyError> for RetryPolicy
         if self.shared.config.max_attempts <= 1 {
             return None;
         }
-        replayable_copy(request)
+        let mut copy = replayable_copy(request)?;
+        // The copy is the next attempt: its upstream span says which retry it is.
+        crate::telemetry::otel::Attempt::mark(&mut copy, self.tries + 1);
+        Some(copy)
     }
 }
 

@@ -85,6 +85,8 @@ impl<S: Clone> Route<S> {
         if let Some(context) = request.extensions().get::<SharedLogContext>() {
             context.set_bucket(mounted.route.metrics.clone());
         }
+        // The request span's `http.route` (OpenTelemetry, when tracing is on).
+        crate::telemetry::otel::record_route(request.method(), &mounted.route.path_prefix);
         if key.is_empty() && !mounted.route.serves_bare_prefix {
             return Err(ProxyError::EmptyKey);
         }

@@ -13,6 +13,7 @@ mod escape;
 
 use tracing::Subscriber;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{
@@ -65,6 +66,18 @@ impl LogLevelHandle {
 ///
 /// `RUST_LOG`, when set, overrides the configured level (handy when debugging).
 pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String> {
+    init_with_tracer(config, None)
+}
+
+/// [`init`], and with a `tracer` (`observability.tracing`), this crate's spans are also
+/// handed to OpenTelemetry; the level then filters the log lines only (a
+/// per-layer filter), so `level: warn` still exports every span, and the
+/// spans made for the traces alone ([`crate::telemetry::otel::SPAN_TARGET`])
+/// never become a log line's `span`.
+pub fn init_with_tracer(
+    config: &LoggingConfig,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> Result<(LogLevelHandle, LogGuard), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives),
         _ => EnvFilter::try_new(&config.level),
@@ -76,18 +89,30 @@ pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String
         .thread_name("yatagarasu-log")
         .finish(std::io::stdout());
     let dropped = writer.error_counter();
+    if let Some(tracer) = tracer {
+        let hide = Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_target(crate::telemetry::otel::SPAN_TARGET, LevelFilter::OFF);
+        let lines: Box<dyn Layer<Registry> + Send + Sync> = match config.format {
+            LogFormat::Json => json_layer(writer).boxed(),
+            LogFormat::Text => text_layer(writer).boxed(),
+        };
+        tracing_subscriber::registry()
+            .with(lines.with_filter(filter.and(hide)))
+            .with(crate::telemetry::otel::layer(tracer))
+            .try_init()
+            .map_err(|e| e.to_string())?;
+        return Ok((
+            LogLevelHandle {
+                filter: handle,
+                dropped,
+            },
+            LogGuard { _writer: guard },
+        ));
+    }
     let registry = tracing_subscriber::registry().with(filter);
     let result = match config.format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(writer)
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init(),
+        LogFormat::Json => registry.with(json_layer(writer)).try_init(),
         LogFormat::Text => registry.with(text_layer(writer)).try_init(),
     };
     result.map_err(|e| e.to_string())?;
@@ -98,6 +123,21 @@ pub fn init(config: &LoggingConfig) -> Result<(LogLevelHandle, LogGuard), String
         },
         LogGuard { _writer: guard },
     ))
+}
+
+/// The `logging.format: json` layer: one flat object per event, with the
+/// current span (the request's, with its id).
+fn json_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
 }
 
 /// The `logging.format: text` layer: one line per event, no colours, and

@@ -16,6 +16,8 @@ use crate::body::{ProxyBody, boxed};
 use crate::error::ProxyError;
 use crate::headers::is_forwarded_response_header;
 use crate::telemetry::metrics::{BucketMetrics, UPSTREAM_REQUESTS_TOTAL};
+use crate::telemetry::otel::phase::{Phase, PhaseTimer};
+use crate::telemetry::otel::{self, Attempt, SPAN_TARGET};
 
 /// Largest S3 error document read to find its code.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -28,6 +30,9 @@ pub struct Upstream {
     timeout: Duration,
     /// The bucket's share of the upstream connections; `None`: no cap.
     cap: Option<ConnectionCap>,
+    /// The target's name (`primary`, a replica's, `fallback_on_404`): the
+    /// `replica` attribute of its spans.
+    replica: Option<Arc<str>>,
 }
 
 impl Upstream {
@@ -40,7 +45,14 @@ impl Upstream {
             metrics,
             timeout,
             cap: None,
+            replica: None,
         }
+    }
+
+    /// Names the target in its upstream spans.
+    pub fn with_replica(mut self, name: Arc<str>) -> Self {
+        self.replica = Some(name);
+        self
     }
 
     /// Holds a permit of `cap` (the bucket's, shared by every service that
@@ -62,8 +74,22 @@ impl Service<Request<ProxyBody>> for Upstream {
     }
 
     fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
+        // One child span of the request per attempt, and the slow log's
+        // `s3_headers_ms` (each only when on).
+        let phase = PhaseTimer::start(Phase::S3Headers, &request, || {
+            tracing::info_span!(
+                target: SPAN_TARGET,
+                "upstream",
+                otel.kind = "client",
+                bucket = &*self.metrics.name,
+                replica = self.replica.as_deref(),
+                retry = Attempt::of(&request),
+                http.request.method = request.method().as_str(),
+                http.response.status_code = tracing::field::Empty,
+            )
+        });
         let this = self.clone();
-        Box::pin(async move { this.send(request).await })
+        Box::pin(phase.wrap(async move { this.send(request).await }))
     }
 }
 
@@ -78,6 +104,9 @@ impl Upstream {
         let lease = Lease::new(permit, self.metrics.upstream_active.clone());
         let response = self.exchange(request).await?;
         let status = response.status();
+        if otel::enabled() {
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
+        }
         self.metrics.count_upstream(status);
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             let (parts, body) = response.into_parts();

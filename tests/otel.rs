@@ -1,0 +1,354 @@
+//! OpenTelemetry traces and the slow-request log, through the real binary:
+//! an OTLP/HTTP receiver in the test process decodes what the proxy exports
+//! (`opentelemetry-proto`); the proxy is stopped with SIGTERM, which exports
+//! every queued span before it exits, so no test waits on the batch timer.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::routing::post;
+use common::jwks::{SECRET, claims, sign};
+use common::*;
+use jsonwebtoken::Algorithm;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use prost::Message;
+use serde_json::{Value, json};
+
+const BKT: &str = "otel-bkt";
+const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// One exported span, as the receiver decoded it.
+#[derive(Debug, Clone)]
+struct Exported {
+    service: String,
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    attributes: HashMap<String, String>,
+}
+
+/// An OTLP/HTTP collector on 127.0.0.1:0 keeping every span it is sent.
+struct Collector {
+    addr: SocketAddr,
+    spans: Arc<Mutex<Vec<Exported>>>,
+    posts: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        Some(AnyValue::IntValue(i)) => i.to_string(),
+        Some(AnyValue::BoolValue(b)) => b.to_string(),
+        Some(AnyValue::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn decode(body: &[u8]) -> Vec<Exported> {
+    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+    let mut out = Vec::new();
+    for resource in request.resource_spans {
+        let service = (resource.resource.iter())
+            .flat_map(|r| &r.attributes)
+            .find(|a| a.key == "service.name")
+            .map(|a| text(a.value.as_ref()))
+            .unwrap_or_default();
+        for scope in resource.scope_spans {
+            for span in scope.spans {
+                out.push(Exported {
+                    service: service.clone(),
+                    name: span.name,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent: hex(&span.parent_span_id),
+                    attributes: (span.attributes.iter())
+                        .map(|a| (a.key.clone(), text(a.value.as_ref())))
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        let spans: Arc<Mutex<Vec<Exported>>> = Arc::default();
+        let posts: Arc<Mutex<usize>> = Arc::default();
+        let (s, p) = (spans.clone(), posts.clone());
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            post(move |body: Bytes| {
+                let (s, p) = (s.clone(), p.clone());
+                async move {
+                    *p.lock().unwrap() += 1;
+                    s.lock().unwrap().extend(decode(&body));
+                    ([("content-type", "application/x-protobuf")], Bytes::new())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Collector {
+            addr,
+            spans,
+            posts,
+            task,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn spans(&self) -> Vec<Exported> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    fn posts(&self) -> usize {
+        *self.posts.lock().unwrap()
+    }
+}
+
+fn tracing_yaml(endpoint: &str, ratio: &str, service: &str) -> String {
+    format!(
+        "observability:\n  tracing:\n    enabled: true\n    exporter: otlp\n    otlp_endpoint: {}\n    \
+         protocol: http/protobuf\n    service_name: {service}\n    sampling_ratio: {ratio}\n",
+        q(endpoint)
+    )
+}
+
+/// Stops the proxy with SIGTERM: it exports what is queued, then exits.
+async fn stop(proxy: &mut Proxy) {
+    proxy.signal("TERM");
+    let status = proxy.wait_exit(DEADLINE).await;
+    assert!(status.success(), "exit {status}\n{}", proxy.log_dump());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(3000);
+    s3.write_object(BKT, "a.bin", &body);
+    let collector = Collector::start().await;
+    let mut bucket = BucketCfg::new("traced", &s3, BKT);
+    bucket.extra_yaml = format!(
+        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
+        q(SECRET)
+    );
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
+         default_ttl_seconds: 3600\n{}",
+        tracing_yaml(&collector.endpoint(), "1.0", "otel-test")
+    );
+    let mut proxy = Proxy::start(&cfg).await;
+    let token = sign(Algorithm::HS256, "", None, &claims(json!({})));
+    let bearer = format!("Bearer {token}");
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let r = send(
+        proxy.main,
+        "GET",
+        "/traced/a.bin",
+        &[
+            ("authorization", &bearer),
+            ("traceparent", &traceparent),
+            ("x-request-id", "otel-1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), &body[..]);
+    let access = proxy.wait_access_log("otel-1").await;
+    assert_eq!(access["trace_id"], CLIENT_TRACE, "{access}");
+    stop(&mut proxy).await;
+
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.trace_id == CLIENT_TRACE && s.parent == CLIENT_SPAN)
+        .unwrap_or_else(|| panic!("no request span continuing the client's trace: {spans:#?}"));
+    assert_eq!(request.service, "otel-test");
+    assert_eq!(request.name, "GET /traced", "{request:#?}");
+    let attr = |span: &Exported, key: &str| span.attributes.get(key).cloned().unwrap_or_default();
+    assert_eq!(attr(request, "http.request.method"), "GET");
+    assert_eq!(attr(request, "http.route"), "/traced");
+    assert_eq!(attr(request, "http.response.status_code"), "200");
+    assert_eq!(attr(request, "request_id"), "otel-1");
+    let children: Vec<&Exported> = spans
+        .iter()
+        .filter(|s| s.parent == request.span_id)
+        .collect();
+    for s in &children {
+        assert_eq!(s.trace_id, CLIENT_TRACE, "{s:#?}");
+    }
+    let child = |name: &str| {
+        *children
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` child of the request span: {spans:#?}"))
+    };
+    assert_eq!(attr(child("auth"), "bucket"), "traced");
+    assert_eq!(attr(child("cache.lookup"), "bucket"), "traced");
+    let upstream = child("upstream");
+    assert_eq!(attr(upstream, "bucket"), "traced");
+    assert_eq!(attr(upstream, "replica"), "primary");
+    assert_eq!(attr(upstream, "retry"), "0");
+    assert_eq!(attr(upstream, "http.response.status_code"), "200");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_ratio_zero_exports_nothing() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"sampled or not");
+    let (none, all) = (Collector::start().await, Collector::start().await);
+    let start = |collector: &Collector, ratio: &str| {
+        let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+        cfg.readiness_probe_interval_seconds = 3600;
+        cfg.extra_yaml = tracing_yaml(&collector.endpoint(), ratio, "ratio");
+        cfg
+    };
+    let mut unsampled = Proxy::start(&start(&none, "0")).await;
+    let mut control = Proxy::start(&start(&all, "1")).await;
+    for proxy in [&unsampled, &control] {
+        let r = send(
+            proxy.main,
+            "GET",
+            "/b/a.txt",
+            &[("x-request-id", "ratio-1")],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.body.as_ref(), b"sampled or not");
+    }
+    let access = unsampled.wait_access_log("ratio-1").await;
+    assert!(access.get("trace_id").is_none(), "{access}");
+    stop(&mut unsampled).await;
+    stop(&mut control).await;
+    // The control proxy, configured alike but sampling everything, exported
+    // its request by the time it exited; the other sent nothing at all.
+    assert!(
+        control_has_request(&all.spans()),
+        "control exported {:#?}",
+        all.spans()
+    );
+    assert_eq!(none.posts(), 0, "{:#?}", none.spans());
+}
+
+fn control_has_request(spans: &[Exported]) -> bool {
+    spans.iter().any(|s| {
+        s.name == "GET /b" && s.attributes.get("request_id").map(String::as_str) == Some("ratio-1")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_changes_nothing_for_clients() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(20_000);
+    s3.write_object(BKT, "big.bin", &body);
+    // A port nobody listens on any more: every export is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = tracing_yaml(&dead, "1.0", "down");
+    let mut proxy = Proxy::start(&cfg).await;
+    for i in 0..20 {
+        let r = send(
+            proxy.main,
+            "GET",
+            "/b/big.bin",
+            &[("x-request-id", &format!("down-{i}"))],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.body.as_ref(), &body[..], "request {i}");
+        let missing = send(proxy.main, "GET", "/b/missing.bin", &[]).await;
+        assert_eq!(missing.status, 404, "{}", missing.describe());
+    }
+    stop(&mut proxy).await;
+    // The shutdown export failed too, within the same interval: one line.
+    let failures: Vec<Value> = proxy
+        .json_logs()
+        .into_iter()
+        .filter(|v| log_message(v).is_some_and(|m| m.starts_with("trace export failed")))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:#?}\n{}", proxy.log_dump());
+    assert_eq!(failures[0]["level"], "WARN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_is_logged_with_its_breakdown() {
+    let delay = Duration::from_millis(60);
+    let upstream =
+        ScriptedUpstream::start(move |_| Reply::ok(b"late but whole".to_vec()).delayed(delay))
+            .await;
+    let bucket = BucketCfg::at(
+        "slow",
+        &upstream.endpoint(),
+        "bkt",
+        "AKIDSLOW",
+        "slow-secret",
+    );
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = "observability:\n  slow_query:\n    enabled: true\n    threshold_ms: 1\n    \
+                      include_breakdown: true\n"
+        .to_owned();
+    let proxy = Proxy::start(&cfg).await;
+    let r = send(
+        proxy.main,
+        "GET",
+        "/slow/k.txt",
+        &[("x-request-id", "slow-1")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"late but whole");
+    let (_, line) = proxy
+        .wait_for_log(0, "slow request line", DEADLINE, |v| {
+            v["target"] == "slow_request" && v["request_id"] == "slow-1"
+        })
+        .await;
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["message"], "slow request");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/slow/k.txt");
+    assert_eq!(line["bucket"], "slow");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["threshold_ms"], 1);
+    for field in ["auth_ms", "authz_ms", "cache_ms", "streaming_ms"] {
+        assert!(line[field].is_number(), "{field}: {line}");
+    }
+    // The upstream held its headers back for `delay`: that time is S3's.
+    let s3_ms = line["s3_headers_ms"].as_f64().unwrap_or(-1.0);
+    assert!(s3_ms >= delay.as_millis() as f64, "{line}");
+    assert!(
+        line["duration_ms"].as_f64().unwrap_or(0.0) >= s3_ms,
+        "{line}"
+    );
+}
