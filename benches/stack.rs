@@ -326,6 +326,7 @@ fn with_tracing(c: &mut Criterion) {
             endpoint,
             service_name: "bench".to_owned(),
             sampling_ratio: ratio,
+            propagate_context: true,
         };
         let (guard, tracer) =
             otel::install(&settings, &config.upstream, rt.handle().clone()).expect("tracer");

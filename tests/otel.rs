@@ -220,6 +220,43 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     assert_eq!(attr(upstream, "http.response.status_code"), "200");
 }
 
+/// `propagate_context: false` (the original's key): a client's
+/// `traceparent` is not continued; the request starts a trace of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_propagation_a_request_starts_its_own_trace() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"own trace");
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "{}    propagate_context: false\n",
+        tracing_yaml(&collector.endpoint(), "1", "ratio")
+    );
+    let mut proxy = Proxy::start(&cfg).await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let headers = [
+        ("traceparent", traceparent.as_str()),
+        ("x-request-id", "ratio-1"),
+    ];
+    let r = send(proxy.main, "GET", "/b/a.txt", &headers).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"own trace");
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    assert!(control_has_request(&spans), "{spans:#?}");
+    let request = spans
+        .iter()
+        .find(|s| s.name == "GET /b")
+        .expect("request span");
+    assert_ne!(request.trace_id, CLIENT_TRACE, "{request:#?}");
+    assert!(request.parent.is_empty(), "{request:#?}");
+    assert!(
+        spans.iter().all(|s| s.trace_id != CLIENT_TRACE),
+        "{spans:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_ratio_zero_exports_nothing() {
     let s3 = S3Server::start(&[BKT]).await;

@@ -147,22 +147,6 @@ const REFUSED: &[(&str, &str)] = &[
         "remove it: response compression is not supported",
     ),
     (
-        "observability.tracing.jaeger_endpoint",
-        "use observability.tracing.otlp_endpoint (Jaeger takes OTLP/HTTP on port 4318)",
-    ),
-    (
-        "observability.tracing.zipkin_endpoint",
-        "use observability.tracing.otlp_endpoint (through an OpenTelemetry Collector for Zipkin)",
-    ),
-    (
-        "observability.tracing.propagate_context",
-        "remove it: W3C traceparent and tracestate are always continued",
-    ),
-    (
-        "observability.slow_query.log_level",
-        "remove it: the slow-request line is always a WARN",
-    ),
-    (
         "observability.request_logging",
         "use audit_log for a record of every request",
     ),

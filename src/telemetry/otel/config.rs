@@ -38,6 +38,11 @@ struct RawTracing {
     protocol: Option<Str>,
     service_name: Option<Str>,
     sampling_ratio: Option<Ratio>,
+    /// The original's Jaeger and Zipkin exporters' addresses: read only with
+    /// `exporter: jaeger` / `zipkin` there, which is refused here.
+    jaeger_endpoint: Option<Str>,
+    zipkin_endpoint: Option<Str>,
+    propagate_context: Option<Bool>,
 }
 
 /// `observability.slow_query:` as written.
@@ -51,6 +56,8 @@ struct RawSlowQuery {
     enabled: Option<Bool>,
     threshold_ms: Option<U64>,
     include_breakdown: Option<Bool>,
+    /// The original's level of the line: only `warn`, the level it has here.
+    log_level: Option<Str>,
 }
 
 /// A number as written (`0.1`, `1`, `"0.5"`); `None`: not a number.
@@ -104,6 +111,9 @@ pub struct TracingConfig {
     /// Fraction of new traces sampled (a client's sampled `traceparent`
     /// is followed whatever the ratio).
     pub sampling_ratio: f64,
+    /// Whether a client's `traceparent`/`tracestate` is continued
+    /// (`propagate_context`, default true); false starts a trace of our own.
+    pub propagate_context: bool,
 }
 
 /// `observability.slow_query`, when enabled.
@@ -133,7 +143,11 @@ fn tracing(raw: RawTracing, errs: &mut Errors) -> Option<TracingConfig> {
     if let Some(Str(exporter)) = &raw.exporter
         && !exporter.trim().eq_ignore_ascii_case("otlp")
     {
-        errs.push(format!("{AT}.exporter"), "must be otlp");
+        errs.push(
+            format!("{AT}.exporter"),
+            "must be otlp (Jaeger takes OTLP/HTTP itself on port 4318; an OpenTelemetry \
+             Collector forwards to Zipkin)",
+        );
     }
     if let Some(Str(protocol)) = &raw.protocol {
         let protocol = protocol.trim();
@@ -174,6 +188,7 @@ fn tracing(raw: RawTracing, errs: &mut Errors) -> Option<TracingConfig> {
             endpoint,
             service_name,
             sampling_ratio,
+            propagate_context: raw.propagate_context.is_none_or(|Bool(b)| b),
         }),
         _ => None,
     }
@@ -208,6 +223,15 @@ fn slow_query(raw: RawSlowQuery, errs: &mut Errors) -> Option<SlowQueryConfig> {
         }
         Some(U64(ms)) => ms,
     };
+    if let Some(Str(level)) = &raw.log_level
+        && !level.trim().eq_ignore_ascii_case("warn")
+    {
+        errs.push(
+            "observability.slow_query.log_level",
+            "must be warn: the slow-request line is a WARN",
+        );
+        return None;
+    }
     let enabled = raw.enabled.is_some_and(|Bool(b)| b);
     enabled.then_some(SlowQueryConfig {
         threshold: Duration::from_millis(threshold_ms),
@@ -239,6 +263,32 @@ mod tests {
         let slow = c.observability.slow_query.unwrap();
         assert_eq!(slow.threshold, Duration::from_secs(1));
         assert!(slow.include_breakdown);
+    }
+
+    #[test]
+    fn the_originals_other_exporters_keys_and_propagation_load() {
+        let c = load(
+            &with_section(
+                "observability:\n  tracing: { enabled: true, exporter: otlp, jaeger_endpoint: \
+                 \"http://jaeger:14268/api/traces\", zipkin_endpoint: \"http://zipkin:9411\", \
+                 propagate_context: false }\n  slow_query: { enabled: true, log_level: WARN }",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert!(!c.observability.tracing.unwrap().propagate_context);
+        assert!(c.observability.slow_query.is_some());
+        let c = load(
+            &with_section("observability:\n  tracing: { enabled: true }"),
+            &[],
+        )
+        .unwrap();
+        assert!(c.observability.tracing.unwrap().propagate_context);
+        assert_error(
+            &with_section("observability:\n  slow_query: { enabled: true, log_level: info }"),
+            "observability.slow_query.log_level",
+            "must be warn",
+        );
     }
 
     #[test]

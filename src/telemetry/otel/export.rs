@@ -67,6 +67,7 @@ pub fn install(
         .with_batch_exporter(exporter)
         .build();
     let tracer = provider.tracer("yatagarasu");
+    super::set_propagate(config.propagate_context);
     super::set_enabled(true);
     Ok((TracingGuard { provider }, tracer))
 }

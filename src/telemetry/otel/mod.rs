@@ -39,6 +39,9 @@ pub const SPAN_TARGET: &str = "yatagarasu::otel";
 /// Whether spans are exported (set once, at start, by [`install`]).
 static TRACING: AtomicBool = AtomicBool::new(false);
 
+/// Whether a client's trace context is continued (`propagate_context`).
+static PROPAGATE: AtomicBool = AtomicBool::new(true);
+
 /// Whether spans are exported: layers skip making spans when not.
 #[inline]
 pub fn enabled() -> bool {
@@ -49,6 +52,12 @@ pub fn enabled() -> bool {
 /// it on; benches and tests that install their own subscriber use this.
 pub fn set_enabled(on: bool) {
     TRACING.store(on, Ordering::Relaxed);
+}
+
+/// Sets whether a client's `traceparent`/`tracestate` is continued
+/// ([`install`] sets it from `propagate_context`).
+pub fn set_propagate(on: bool) {
+    PROPAGATE.store(on, Ordering::Relaxed);
 }
 
 /// Which retry of its request an upstream attempt is (absent: the first try).
@@ -101,9 +110,11 @@ pub fn request_span<B>(request: &http::Request<B>, id: &crate::request_id::Reque
         http.response.status_code = Empty,
         otel.status_code = Empty,
     );
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-    // Fails only if the span was disabled by the filter: then nothing is exported anyway.
-    let _ = span.set_parent(parent);
+    if PROPAGATE.load(Ordering::Relaxed) {
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+        // Fails only if the span was disabled by the filter: then nothing is exported anyway.
+        let _ = span.set_parent(parent);
+    }
     span
 }
 
