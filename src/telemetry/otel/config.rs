@@ -140,8 +140,11 @@ pub(crate) fn observability(
 fn tracing(raw: RawTracing, errs: &mut Errors) -> Option<TracingConfig> {
     const AT: &str = "observability.tracing";
     let before = errs.count();
+    // The original's `none`: tracing on, nothing exported: no spans at all.
+    let none = (raw.exporter.as_ref()).is_some_and(|Str(e)| e.trim().eq_ignore_ascii_case("none"));
     if let Some(Str(exporter)) = &raw.exporter
         && !exporter.trim().eq_ignore_ascii_case("otlp")
+        && !none
     {
         errs.push(
             format!("{AT}.exporter"),
@@ -182,7 +185,7 @@ fn tracing(raw: RawTracing, errs: &mut Errors) -> Option<TracingConfig> {
             0.0
         }
     };
-    let enabled = raw.enabled.is_some_and(|Bool(b)| b);
+    let enabled = raw.enabled.is_some_and(|Bool(b)| b) && !none;
     match endpoint {
         Ok(endpoint) if enabled && errs.count() == before => Some(TracingConfig {
             endpoint,
@@ -284,6 +287,15 @@ mod tests {
         )
         .unwrap();
         assert!(c.observability.tracing.unwrap().propagate_context);
+        let c = load(
+            &with_section("observability:\n  tracing: { enabled: true, exporter: none }"),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            c.observability.tracing.is_none(),
+            "exporter none exports nothing"
+        );
         assert_error(
             &with_section("observability:\n  slow_query: { enabled: true, log_level: info }"),
             "observability.slow_query.log_level",
