@@ -205,14 +205,15 @@ fn move_key(document: &mut Value, segments: &[&str], target: &str, errors: &mut 
     let mut node = document;
     let (sections, key) = target.rsplit_once('.').unwrap_or(("", target));
     for part in path_parts(sections) {
-        let Some(map) = node.as_mapping_mut() else {
+        let Some(map) = as_section(node) else {
             return;
         };
         node = map
             .entry(Value::from(part))
             .or_insert_with(|| Value::Mapping(Mapping::new()));
     }
-    let Some(map) = node.as_mapping_mut() else {
+    // A section that is not a mapping fails deserialisation with its path.
+    let Some(map) = as_section(node) else {
         return;
     };
     if map.contains_key(key) {
@@ -223,6 +224,15 @@ fn move_key(document: &mut Value, segments: &[&str], target: &str, errors: &mut 
         return;
     }
     map.insert(Value::from(key), value);
+}
+
+/// `node` as a section to write into: an empty one (`server:` with no
+/// value) becomes a mapping.
+fn as_section(node: &mut Value) -> Option<&mut Mapping> {
+    if node.is_null() {
+        *node = Value::Mapping(Mapping::new());
+    }
+    node.as_mapping_mut()
 }
 
 /// The sections of a dotted path (none for the top).
@@ -373,6 +383,15 @@ mod tests {
              buckets:\n  - cache: {ttl_seconds: 60}\n  - auth: {jwt: {jwks_refresh_interval_seconds: 9}}\n",
         )
         .unwrap();
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn a_move_into_an_empty_section_keeps_the_value() {
+        let (value, errors) = renamed("server:\nshutdown: {timeout_seconds: 30}\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        let expected: Value =
+            serde_norway::from_str("server: {graceful_shutdown_timeout_seconds: 30}\n").unwrap();
         assert_eq!(value, expected);
     }
 

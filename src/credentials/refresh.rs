@@ -37,7 +37,7 @@ pub(crate) async fn run(live: Weak<LiveCredentials>, readiness: Arc<Readiness>) 
             Ok(credentials) => {
                 failures = 0;
                 let expires = strong.store(credentials);
-                let until = expires.map_or_else(|| "never".to_owned(), httpdate::fmt_http_date);
+                let until = expires.map_or_else(|| "never".to_owned(), unix_seconds);
                 tracing::info!(source = ?source.provider, expires = %until, "credentials refreshed");
                 next_refresh(expires, SystemTime::now())
             }
@@ -96,8 +96,27 @@ fn retry_delay(failures: u32, expires: Option<SystemTime>, now: SystemTime) -> D
     }
 }
 
+/// `expires` as Unix seconds for the log (`httpdate` panics on dates
+/// before 1970 or after 9999, which a provider could send).
+fn unix_seconds(expires: SystemTime) -> String {
+    match expires.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => format!("{} (Unix seconds)", since.as_secs()),
+        Err(_) => "before 1970".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn any_expiry_can_be_logged() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(super::unix_seconds(far), "400000000000 (Unix seconds)");
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(super::unix_seconds(before), "before 1970");
+    }
+
     use super::*;
 
     #[test]

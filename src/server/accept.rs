@@ -37,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// What one listener enforces.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Limits {
     /// The listener's name in logs (`main`, `admin`, `metrics`).
     pub(super) listener: &'static str,
@@ -45,6 +45,9 @@ pub(super) struct Limits {
     pub(super) max_connections: usize,
     /// How close to the open-file limit it may take descriptors.
     pub(super) share: Share,
+    /// The cap's slots when listeners share one (the main and plain data
+    /// listeners share `server.max_connections`); `None`: a cap of its own.
+    pub(super) shared: Option<Arc<Semaphore>>,
 }
 
 /// A connection's place under its listener's cap, and its mark in the open
@@ -85,7 +88,8 @@ pub(super) async fn accept_loop<F>(
     // Registered before the first connection, so the gauge shows 0, not nothing.
     let open = metrics::gauge!(CLIENT_CONNECTIONS_OPEN, "listener" => limits.listener);
     let mut acceptor = Acceptor {
-        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        slots: (limits.shared.clone())
+            .unwrap_or_else(|| Arc::new(Semaphore::new(limits.max_connections))),
         limits,
         warnings: Warnings::default(),
         backoff: FIRST_BACKOFF,

@@ -45,6 +45,7 @@ pub(super) async fn serve_internal<S>(
     let timeouts = Timeouts::of(config);
     let drain = Drain::new();
     let limits = Limits {
+        shared: None,
         listener: name,
         max_connections: INTERNAL_MAX_CONNECTIONS,
         share: Share::Operators,

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tower::Service;
 
 use super::accept::{Limits, accept_loop};
@@ -80,6 +80,8 @@ pub(super) struct DataListener {
     pub(super) name: &'static str,
     /// The TLS settings new connections get; `None`: plain HTTP.
     pub(super) tls: Option<Arc<TlsState>>,
+    /// `server.max_connections`, shared by every data listener.
+    pub(super) slots: Arc<Semaphore>,
 }
 
 /// Accepts connections until `shutdown` flips, then hands back the ones in flight.
@@ -97,6 +99,7 @@ pub(super) async fn serve(
         listener: kind.name,
         max_connections: config.max_connections,
         share: Share::Clients,
+        shared: Some(kind.slots.clone()),
     };
     accept_loop(listener, limits, shutdown, |stream, peer, permit| {
         let _ = stream.set_nodelay(true);

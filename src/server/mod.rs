@@ -40,7 +40,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use connection::Drain;
@@ -162,7 +162,16 @@ async fn bind_data_listeners(
     tls: Option<Arc<TlsState>>,
 ) -> Result<Vec<(TcpListener, DataListener)>, ServerError> {
     let main = bind("main", config.server.address).await?;
-    let mut listeners = vec![(main, DataListener { name: "main", tls })];
+    // One cap for both: the plain listener does not double the connections.
+    let slots = Arc::new(Semaphore::new(config.server.max_connections));
+    let mut listeners = vec![(
+        main,
+        DataListener {
+            name: "main",
+            tls,
+            slots: slots.clone(),
+        },
+    )];
     if let Some(address) = (config.server.https.as_ref()).and_then(|h| h.plain_address) {
         let plain = bind("plain", address).await?;
         listeners.push((
@@ -170,6 +179,7 @@ async fn bind_data_listeners(
             DataListener {
                 name: "plain",
                 tls: None,
+                slots,
             },
         ));
     }

@@ -32,10 +32,15 @@ impl Generations {
         (read_at.elapsed() < Self::MAX_AGE).then_some(*value)
     }
 
-    /// Remembers `value` as the number under `key`, read just now.
+    /// Remembers `value` as the number under `key`, read just now. Numbers
+    /// only go up: a reply older than this instance's own purge (read before
+    /// its `INCR`) does not replace the newer number while that is fresh.
     pub(crate) fn set(&self, key: &str, value: u64) {
         let mut known = self.lock();
         match known.get_mut(key) {
+            Some(slot) if slot.1.elapsed() < Self::MAX_AGE => {
+                *slot = (slot.0.max(value), Instant::now());
+            }
             Some(slot) => *slot = (value, Instant::now()),
             None => {
                 known.insert(key.to_owned(), (value, Instant::now()));
@@ -50,6 +55,17 @@ impl Generations {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_late_reply_does_not_undo_a_newer_number() {
+        let generations = super::Generations::default();
+        generations.set("gen:{b}", 5);
+        // A purge here stored 6; a GET sent before it answers 5 afterwards.
+        generations.set("gen:{b}", 6);
+        generations.set("gen:{b}", 5);
+        assert_eq!(generations.get("gen:{b}"), Some(6));
+    }
+
     use super::*;
 
     #[test]

@@ -60,6 +60,13 @@ pub(crate) fn https(raw: Option<RawHttps>, errs: &mut Errors) -> Option<HttpsCon
     let cert_path = required(raw.cert_path, "server.https.cert_path");
     let key_path = required(raw.key_path, "server.https.key_path");
     let client_ca_path = raw.client_ca_path.map(|Str(p)| PathBuf::from(p));
+    if client_ca_path.is_some() && plain_address.is_some() {
+        // Every request on the plain listener would skip the certificate.
+        errs.push(
+            "server.https.plain_address",
+            "not allowed with client_ca_path: it would serve clients without a certificate",
+        );
+    }
     let (Some(cert_path), Some(key_path)) = (cert_path, key_path) else {
         return None;
     };

@@ -381,6 +381,16 @@ mod tests {
             "server.https.cert_path",
             "cannot read /nonexistent/c.pem",
         );
+        // The plain listener would serve clients without a certificate.
+        assert_error(
+            &with_section(
+                "server:\n  https:\n    enabled: true\n    cert_path: /nonexistent/c.pem\n    \
+                 key_path: /nonexistent/k.pem\n    client_ca_path: /nonexistent/ca.pem\n    \
+                 plain_address: \"127.0.0.1:8081\"",
+            ),
+            "server.https.plain_address",
+            "not allowed with client_ca_path",
+        );
         assert_error(
             &with_section("server:\n  https:\n    min_tls_version: \"1.0\""),
             "server.https.min_tls_version",
