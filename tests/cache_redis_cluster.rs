@@ -208,8 +208,10 @@ async fn entries_of(node: &Node, object: &str) -> Vec<String> {
     eventually("the entry written to the cluster", DEADLINE, || {
         let mut conn = conn.clone();
         async move {
-            let listed: Vec<String> = ::redis::cmd("SMEMBERS")
+            let listed: Vec<String> = ::redis::cmd("ZRANGE")
                 .arg(index_key(object))
+                .arg(0)
+                .arg(-1)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -221,8 +223,10 @@ async fn entries_of(node: &Node, object: &str) -> Vec<String> {
         }
     })
     .await;
-    ::redis::cmd("SMEMBERS")
+    ::redis::cmd("ZRANGE")
         .arg(index_key(object))
+        .arg(0)
+        .arg(-1)
         .query_async(&mut conn)
         .await
         .unwrap()

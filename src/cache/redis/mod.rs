@@ -15,7 +15,8 @@
 //! tags so one object's keys share a slot; a bucket or whole-cache purge
 //! bumps a generation number that is part of every key (see
 //! `generation.rs`), and an object purge removes the keys listed in the
-//! object's index set; no purge scans a node. Either way purges are
+//! object's index (a sorted set scored by expiry, pruned as entries are
+//! written); no purge scans a node. Either way purges are
 //! broadcast to the other instances (see [`PurgeSubscription`]); `PUBLISH`
 //! on a cluster reaches the subscribers of every node.
 
@@ -254,15 +255,24 @@ impl RedisTier {
         if !self.inner.link.is_cluster() {
             return self.run(&set).await;
         }
-        // The object's index lists the entry for object purges; same slot,
-        // so one round trip to one node.
+        // The object's index lists the entry for object purges, scored by
+        // when it expires, and drops the expired ones as it goes (it stays
+        // as small as the entries alive); same slot, so one round trip to
+        // one node.
         let index = slotted::object_index(&self.inner.prefix, &key.bucket, &key.object);
+        let now_ms = unix_millis();
         let mut pipe = redis::pipe();
         pipe.add_command(set)
             .ignore()
-            .cmd("SADD")
+            .cmd("ZADD")
             .arg(&index)
+            .arg(now_ms.saturating_add(ttl_ms))
             .arg(&redis_key)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now_ms)
             .ignore()
             .cmd("PEXPIRE")
             .arg(&index)
@@ -342,4 +352,14 @@ impl CacheTier for RedisTier {
     fn stats(&self) -> TierStats {
         self.inner.lookups.stats()
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it): the scores of an
+/// object's index on a cluster.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -56,7 +56,9 @@ impl RedisTier {
     /// Deletes every entry the object's index lists (one slot, one node).
     async fn remove_object(&self, bucket: &str, object: &str) -> Result<u64, TierError> {
         let index = slotted::object_index(&self.inner.prefix, bucket, object);
-        let listed: Vec<String> = self.run(redis::cmd("SMEMBERS").arg(&index)).await?;
+        let listed: Vec<String> = self
+            .run(redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1))
+            .await?;
         if listed.is_empty() {
             return Ok(0);
         }
@@ -64,7 +66,7 @@ impl RedisTier {
         let mut pipe = redis::pipe();
         pipe.cmd("UNLINK")
             .arg(&listed)
-            .cmd("SREM")
+            .cmd("ZREM")
             .arg(&index)
             .arg(&listed)
             .ignore();
@@ -80,7 +82,7 @@ impl RedisTier {
         let mut pipe = redis::pipe();
         pipe.cmd("UNLINK")
             .arg(&entry)
-            .cmd("SREM")
+            .cmd("ZREM")
             .arg(&index)
             .arg(&entry)
             .ignore();
