@@ -329,7 +329,7 @@ def poll(c, path, data, go, out, i):
 
 rows, worst = [], 0.0
 for r in range(rounds):
-    # A new object each round: the last round's is cached everywhere.
+    # A new object for every purge: the previous one is cached everywhere.
     name, old, new = f"purge-{r}.bin", os.urandom(1500), os.urandom(1500)
     path = f"/fleet/{name}"
     put(name, old)

@@ -179,11 +179,7 @@ fn rename_in(parent: &mut Mapping, key: &str, new: &str, at: &str, errors: &mut 
         return;
     };
     if parent.contains_key(new) {
-        let path = if at.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{at}.{key}")
-        };
+        let path = joined(at, key);
         errors.push(ConfigError::new(
             path,
             format!("the original Yatagarasu's name of {new}, which is set too: keep one"),
@@ -272,18 +268,11 @@ fn each_parent(
         found(map, first, path);
         return;
     }
-    let (key, each) = match first.strip_suffix("[]") {
-        Some(key) => (key, true),
-        None => (*first, false),
-    };
+    let (key, each) = list_segment(first);
     let Some(child) = map.get_mut(key) else {
         return;
     };
-    let here = if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    };
+    let here = joined(&path, key);
     if !each {
         each_parent(child, rest, here, found);
         return;
@@ -293,6 +282,24 @@ fn each_parent(
     };
     for (i, element) in items.iter_mut().enumerate() {
         each_parent(element, rest, format!("{here}[{i}]"), found);
+    }
+}
+
+/// A pattern's segment: its key, and whether it stands for every element
+/// of a list (`name[]`).
+fn list_segment(segment: &str) -> (&str, bool) {
+    match segment.strip_suffix("[]") {
+        Some(key) => (key, true),
+        None => (segment, false),
+    }
+}
+
+/// The concrete path of `key` under `path` (the top when empty).
+fn joined(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
     }
 }
 
@@ -318,18 +325,11 @@ fn find(value: &Value, segments: &[&str], path: String, found: &mut dyn FnMut(St
         found(path);
         return;
     };
-    let (key, each) = match first.strip_suffix("[]") {
-        Some(key) => (key, true),
-        None => (*first, false),
-    };
+    let (key, each) = list_segment(first);
     let Some(child) = value.as_mapping().and_then(|m| m.get(key)) else {
         return;
     };
-    let here = if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    };
+    let here = joined(&path, key);
     if !each {
         find(child, rest, here, found);
         return;
