@@ -68,15 +68,29 @@ where
 
 /// What an answer needs once the inner service has given it.
 #[derive(Debug)]
-struct Decoration {
-    policy: Arc<CorsPolicy>,
+pub(super) struct Decoration {
+    pub(super) policy: Arc<CorsPolicy>,
     /// The `Access-Control-Allow-Origin` value; `None`: not a (allowed) CORS request.
-    origin: Option<HeaderValue>,
+    pub(super) origin: Option<HeaderValue>,
     /// To render an inner error with the request's id, in the format the
     /// client reads (a bucket with a fixed `errors` format renders its
     /// errors below, so none reach here).
-    id: Option<RequestId>,
-    format: ErrorFormat,
+    pub(super) id: Option<RequestId>,
+    pub(super) format: ErrorFormat,
+}
+
+impl Decoration {
+    /// `result` as an answer (an error rendered, so the page can read it)
+    /// carrying the CORS fields.
+    pub(super) fn apply(
+        self,
+        result: Result<Response<ProxyBody>, ProxyError>,
+    ) -> Response<ProxyBody> {
+        let mut response =
+            result.unwrap_or_else(|error| render(error, self.id.as_ref(), &self.format));
+        self.policy.decorate(response.headers_mut(), self.origin);
+        response
+    }
 }
 
 pin_project! {
@@ -136,20 +150,10 @@ where
             KindProj::Passthrough { future } => future.poll(cx),
             KindProj::Decorated { future, decoration } => {
                 let result = ready!(future.poll(cx));
-                let Some(Decoration {
-                    policy,
-                    origin,
-                    id,
-                    format,
-                }) = decoration.take()
-                else {
-                    return Poll::Ready(result);
-                };
-                // An error answer carries the fields too, so the page can read it.
-                let mut response =
-                    result.unwrap_or_else(|error| render(error, id.as_ref(), &format));
-                policy.decorate(response.headers_mut(), origin);
-                Poll::Ready(Ok(response))
+                match decoration.take() {
+                    Some(decoration) => Poll::Ready(Ok(decoration.apply(result))),
+                    None => Poll::Ready(result),
+                }
             }
         }
     }

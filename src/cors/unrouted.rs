@@ -15,16 +15,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderValue, Method, Request, Response};
+use http::{Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::policy::CorsPolicy;
+use super::service::Decoration;
 use crate::body::ProxyBody;
 use crate::config::Config;
 use crate::error::{ErrorFormat, ProxyError};
 use crate::request_id::RequestId;
-use crate::rescue::render;
 
 /// Adds the top-level `cors` fields to the answers refused before routing.
 #[derive(Debug, Clone)]
@@ -87,16 +87,6 @@ where
     }
 }
 
-/// What an answer refused before routing needs.
-#[derive(Debug)]
-struct Decoration {
-    policy: Arc<CorsPolicy>,
-    /// The `Access-Control-Allow-Origin` value; `None`: no allowed origin.
-    origin: Option<HeaderValue>,
-    id: Option<RequestId>,
-    format: ErrorFormat,
-}
-
 pin_project! {
     /// The response future of [`UnroutedCors`].
     #[derive(Debug)]
@@ -123,9 +113,7 @@ where
         let Some(decoration) = this.decoration.take() else {
             return Poll::Ready(Err(error));
         };
-        let mut response = render(error, decoration.id.as_ref(), &decoration.format);
-        (decoration.policy).decorate(response.headers_mut(), decoration.origin);
-        Poll::Ready(Ok(response))
+        Poll::Ready(Ok(decoration.apply(Err(error))))
     }
 }
 
