@@ -79,6 +79,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod reload;
 pub mod request_id;
+pub mod request_log;
 pub mod rescue;
 pub mod retry;
 pub mod route;

@@ -4,8 +4,8 @@
 //! and load shedding wrap the reload seam (see [`crate::Proxy`]) so even a
 //! rejected request is logged and audited with its id. Below the seam, per
 //! configuration generation: (client address, with trusted proxies) →
-//! rescue → health → security limits → route. Route picks the bucket and
-//! calls its stack.
+//! (request log, with `observability.request_logging`) → rescue → health →
+//! security limits → route. Route picks the bucket and calls its stack.
 //!
 //! **Per bucket**, built once per generation with exactly the layers the
 //! bucket configures: CORS (buckets with CORS rules) → `Accept-Ranges` →
@@ -49,6 +49,7 @@ use crate::health::HealthLayer;
 use crate::ip_filter::IpFilterLayer;
 use crate::limits::SecurityLimitsLayer;
 use crate::rate_limit::RateLimits;
+use crate::request_log::RequestLogLayer;
 use crate::rescue::RescueLayer;
 use crate::retry::{RetryLayer, RetryPolicy, bucket_budget};
 use crate::route::{BucketRoute, BucketService, Mounted, ReplicaRoute, Route, RouteTable};
@@ -133,6 +134,10 @@ fn outer<S: BucketService>(
         // below the reload seam, so `server.trusted_proxies` reloads; absent
         // when nobody is trusted (the listener's peer address stands).
         .option_layer(ClientAddrLayer::new(&config.server.trusted_proxies))
+        // Request and response lines (`observability.request_logging`):
+        // above the rescue, so they show every answer as the client gets
+        // it, and below the client address, which they name.
+        .option_layer(RequestLogLayer::new(config))
         // Errors and panics of every layer below become typed JSON answers here.
         .layer(RescueLayer)
         // Probes answer before anything that could reject them.

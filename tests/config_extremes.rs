@@ -111,6 +111,7 @@ const FIELDS: &[(&str, u64)] = &[
     ("audit_log.file.max_backup_files", 5),
     ("audit_log.file.buffer_size", 10_000),
     ("observability.slow_query.threshold_ms", 1000),
+    ("observability.request_logging.max_body_size", 1024),
 ];
 
 /// The fixed extremes every key is tried with.
@@ -216,6 +217,13 @@ observability:
     enabled: true
     threshold_ms: «observability.slow_query.threshold_ms»
     include_breakdown: true
+  request_logging:
+    log_requests: true
+    log_responses: true
+    exclude_paths: ["/health"]
+    status_codes: [200, 404]
+    log_response_body: true
+    max_body_size: «observability.request_logging.max_body_size»
 cors:
   allowed_origins: ["https://app.example.com", "https://*.example.org"]
   allowed_methods: [GET, HEAD]

@@ -146,10 +146,6 @@ const REFUSED: &[(&str, &str)] = &[
         "compression",
         "remove it: response compression is not supported",
     ),
-    (
-        "observability.request_logging",
-        "use audit_log for a record of every request",
-    ),
 ];
 
 /// Renames the original's keys of `document` to this proxy's names (see

@@ -1,11 +1,13 @@
 //! `observability:` (the original Yatagarasu's keys): `tracing` (OpenTelemetry
-//! export) and `slow_query` (the slow-request log), as written and validated.
+//! export), `slow_query` (the slow-request log) and `request_logging` (see
+//! [`crate::request_log`]), as written and validated.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::config::{Bool, Errors, Str, U64};
+use crate::request_log::config::{RawRequestLogging, RequestLogConfig, request_logging};
 
 /// Where spans go when `otlp_endpoint` is not set: a local collector's OTLP/HTTP port.
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://127.0.0.1:4318";
@@ -22,6 +24,7 @@ const DEFAULT_THRESHOLD_MS: u64 = 1000;
 pub(crate) struct RawObservability {
     tracing: Option<RawTracing>,
     slow_query: Option<RawSlowQuery>,
+    request_logging: Option<RawRequestLogging>,
 }
 
 /// `observability.tracing:` as written.
@@ -92,13 +95,16 @@ impl<'de> Deserialize<'de> for Ratio {
     }
 }
 
-/// The validated `observability:` section; both parts are fixed at start.
+/// The validated `observability:` section: tracing and the slow log are
+/// fixed at start, request logging follows reloads.
 #[derive(Debug, Clone, Default)]
 pub struct ObservabilityConfig {
     /// OpenTelemetry trace export, when enabled.
     pub tracing: Option<TracingConfig>,
     /// The slow-request log, when enabled.
     pub slow_query: Option<SlowQueryConfig>,
+    /// Request and response lines, when either is on.
+    pub request_logging: Option<RequestLogConfig>,
 }
 
 /// `observability.tracing`, when enabled: OTLP over HTTP/protobuf.
@@ -134,6 +140,7 @@ pub(crate) fn observability(
     ObservabilityConfig {
         tracing: raw.tracing.and_then(|t| tracing(t, errs)),
         slow_query: raw.slow_query.and_then(|s| slow_query(s, errs)),
+        request_logging: raw.request_logging.and_then(|r| request_logging(r, errs)),
     }
 }
 

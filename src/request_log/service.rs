@@ -1,0 +1,170 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::body::CapturedBody;
+use super::headers::render;
+use super::{RequestLogConfig, TARGET};
+use crate::body::ProxyBody;
+use crate::request_id::RequestId;
+
+/// The service made by [`super::RequestLogLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestLog<S> {
+    pub(super) inner: S,
+    pub(super) config: Arc<RequestLogConfig>,
+}
+
+impl<S, B> Service<Request<B>> for RequestLog<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let config = &self.config;
+        let path = request.uri().path();
+        if !config.paths.admits(path) {
+            return ResponseFuture {
+                inner: self.inner.call(request),
+                pending: None,
+            };
+        }
+        let exchange = Exchange {
+            request_id: request.extensions().get::<RequestId>().cloned(),
+            method: request.method().clone(),
+            path: path.into(),
+            start: Instant::now(),
+            config: config.clone(),
+            span: tracing::Span::current(),
+        };
+        if config.log_requests {
+            exchange.log_request(&request);
+        }
+        let pending = config.log_responses.then_some(exchange);
+        ResponseFuture {
+            inner: self.inner.call(request),
+            pending,
+        }
+    }
+}
+
+/// What a response line needs of its request.
+pub(super) struct Exchange {
+    request_id: Option<RequestId>,
+    method: http::Method,
+    path: Box<str>,
+    start: Instant,
+    config: Arc<RequestLogConfig>,
+    /// The request span, for the response line (written outside it).
+    span: tracing::Span,
+}
+
+impl Exchange {
+    fn request_id(&self) -> &str {
+        self.request_id.as_ref().map_or("-", RequestId::as_str)
+    }
+
+    fn log_request<B>(&self, request: &Request<B>) {
+        let client = crate::client_addr::client_ip(request.extensions());
+        let headers = render(request.headers(), &self.config);
+        tracing::info!(
+            target: TARGET,
+            request_id = self.request_id(),
+            method = self.method.as_str(),
+            path = &*self.path,
+            client = client.map(tracing::field::display),
+            headers = ?headers,
+            "request received"
+        );
+    }
+
+    /// The response line; `body` is `(text, truncated)` when bodies are logged.
+    pub(super) fn log_response(
+        &self,
+        status: http::StatusCode,
+        latency: std::time::Duration,
+        headers: &[String],
+        body: Option<(&str, bool)>,
+    ) {
+        let _entered = self.span.enter();
+        tracing::info!(
+            target: TARGET,
+            request_id = self.request_id(),
+            method = self.method.as_str(),
+            path = &*self.path,
+            status = status.as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            headers = ?headers,
+            body = body.map(|(text, _)| text),
+            body_truncated = body.map(|(_, truncated)| truncated),
+            "response sent"
+        );
+    }
+}
+
+pin_project! {
+    /// Logs the response head (or hands the line to the body, which adds
+    /// the first bytes).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        pending: Option<Exchange>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, E>>,
+{
+    type Output = Result<Response<ProxyBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let Some(exchange) = this.pending.take() else {
+            return Poll::Ready(result);
+        };
+        Poll::Ready(result.map(|response| respond(exchange, response)))
+    }
+}
+
+/// Logs `response` now, or wraps its body to log it with its first bytes.
+fn respond(exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    let status = response.status();
+    if !exchange.config.admits_status(status) {
+        return response;
+    }
+    let latency = exchange.start.elapsed();
+    let headers = render(response.headers(), &exchange.config);
+    if !exchange.config.log_response_body {
+        exchange.log_response(status, latency, &headers, None);
+        return response;
+    }
+    response.map(|body| CapturedBody::wrap(body, exchange, status, latency, headers))
+}
+
+impl Exchange {
+    /// How many body bytes the response line carries at most.
+    pub(super) fn max_body_size(&self) -> usize {
+        self.config.max_body_size
+    }
+}
