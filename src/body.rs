@@ -3,6 +3,10 @@
 //! Every layer answers with [`ProxyBody`], so layers compose without generic
 //! body gymnastics and the stack is boxed exactly once at the snapshot seam.
 
+mod watch;
+
+pub use watch::{BodyEnd, BodyWatcher, WatchedBody};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 

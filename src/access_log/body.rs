@@ -1,15 +1,12 @@
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::StatusCode;
-use http_body::{Body, Frame, SizeHint};
 use metrics::SharedString;
 use tokio::time::Instant;
 
 use super::SharedLogContext;
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BodyEnd, BodyWatcher};
 use crate::telemetry::metrics::{
     HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL, HTTP_RESPONSE_BYTES_TOTAL,
 };
@@ -196,88 +193,35 @@ fn truncate(path: &str, max: usize) -> std::borrow::Cow<'_, str> {
     format!("{}…", &path[..end]).into()
 }
 
-/// A response body that writes the access-log event when it ends or is dropped.
-pub struct LoggedBody {
-    inner: ProxyBody,
+/// Watches a response body and writes the access-log event when it ends or
+/// is dropped.
+pub(super) struct Logged {
     status: StatusCode,
     bytes: u64,
-    finish: Option<Finish>,
+    finish: Finish,
 }
 
-impl std::fmt::Debug for LoggedBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoggedBody")
-            .field("status", &self.status)
-            .field("bytes", &self.bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LoggedBody {
-    pub(super) fn wrap(inner: ProxyBody, finish: Finish, status: StatusCode) -> ProxyBody {
-        let mut body = Self {
-            inner,
+impl Logged {
+    pub(super) fn new(finish: Finish, status: StatusCode) -> Self {
+        Self {
             status,
             bytes: 0,
-            finish: Some(finish),
-        };
-        if body.inner.is_end_stream() {
-            body.done(true);
-        }
-        crate::body::boxed(body)
-    }
-
-    fn done(&mut self, completed: bool) {
-        if let Some(finish) = self.finish.take() {
-            let completed = completed || finish.is_head;
-            finish.record(self.status, self.bytes, completed);
+            finish,
         }
     }
 }
 
-impl Body for LoggedBody {
-    type Data = Bytes;
-    type Error = BoxError;
+impl BodyWatcher for Logged {
+    fn on_data(&mut self, data: &Bytes) {
+        self.bytes += data.len() as u64;
+    }
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let polled = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        match &polled {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    this.bytes += data.len() as u64;
-                }
-                if this.inner.is_end_stream() {
-                    this.done(true);
-                }
-            }
-            Some(Err(error)) => {
-                if let Some(finish) = &this.finish {
-                    finish
-                        .span
-                        .in_scope(|| tracing::warn!(%error, "response body failed mid-stream"));
-                }
-                this.done(false);
-            }
-            None => this.done(true),
+    fn on_end(self, end: BodyEnd<'_>) {
+        if let BodyEnd::Failed(error) = &end {
+            (self.finish.span)
+                .in_scope(|| tracing::warn!(%error, "response body failed mid-stream"));
         }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for LoggedBody {
-    fn drop(&mut self) {
-        self.done(false);
+        let completed = matches!(end, BodyEnd::Complete) || self.finish.is_head;
+        self.finish.record(self.status, self.bytes, completed);
     }
 }

@@ -9,7 +9,6 @@ mod body;
 mod layer;
 mod service;
 
-pub use body::LoggedBody;
 pub(crate) use body::status_label;
 pub use layer::AccessLogLayer;
 pub use service::{AccessLogService, ResponseFuture};

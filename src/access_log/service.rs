@@ -10,9 +10,9 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::body::SlowTiming;
-use super::body::{Finish, LoggedBody};
+use super::body::{Finish, Logged};
 use super::{ClientAddr, LogContext, SharedLogContext};
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, WatchedBody};
 use crate::request_id::RequestId;
 use crate::telemetry::metrics::method_label;
 use crate::telemetry::otel::slow;
@@ -103,7 +103,7 @@ where
         }
         Poll::Ready(result.map(|response| {
             let status = response.status();
-            response.map(|body| LoggedBody::wrap(body, finish, status))
+            response.map(|body| WatchedBody::wrap(body, Logged::new(finish, status)))
         }))
     }
 }

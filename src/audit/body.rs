@@ -1,17 +1,13 @@
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body::{Body, Frame, SizeHint};
 
 use super::record::{Record, level_of};
 use super::sink::AuditSink;
 use crate::access_log::SharedLogContext;
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BodyEnd, BodyWatcher};
 use crate::error::ErrorAnswer;
 use crate::request_id::RequestId;
 
@@ -77,73 +73,16 @@ impl Pending {
     }
 }
 
-/// A response body that writes the audit record when it ends or is dropped.
+/// Writes the audit record when the response body ends or is dropped.
 ///
 /// It measures nothing: the access log's body, inside it, records status,
-/// bytes and duration into the shared context, and this body drops that
-/// inner body first so the figures are final when the record is built.
-pub(super) struct AuditBody {
-    inner: Option<ProxyBody>,
-    pending: Option<Pending>,
-}
+/// bytes and duration into the shared context when it ends, and the watched
+/// body drops it before [`BodyWatcher::on_end`], so the figures are final
+/// when the record is built.
+pub(super) struct Audited(pub(super) Pending);
 
-impl AuditBody {
-    pub(super) fn wrap(inner: ProxyBody, pending: Pending) -> ProxyBody {
-        let mut body = Self {
-            inner: Some(inner),
-            pending: Some(pending),
-        };
-        if body.inner.as_ref().is_some_and(Body::is_end_stream) {
-            body.done();
-        }
-        crate::body::boxed(body)
-    }
-
-    fn done(&mut self) {
-        // The inner body's end (or drop) is what completes the access log's figures.
-        self.inner = None;
-        if let Some(pending) = self.pending.take() {
-            pending.send();
-        }
-    }
-}
-
-impl Body for AuditBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let polled = std::task::ready!(Pin::new(inner).poll_frame(cx));
-        let ended = match &polled {
-            Some(Ok(_)) => this.inner.as_ref().is_some_and(Body::is_end_stream),
-            Some(Err(_)) | None => true,
-        };
-        if ended {
-            this.done();
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
-}
-
-impl Drop for AuditBody {
-    fn drop(&mut self) {
-        self.done();
+impl BodyWatcher for Audited {
+    fn on_end(self, _: BodyEnd<'_>) {
+        self.0.send();
     }
 }

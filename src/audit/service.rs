@@ -8,11 +8,11 @@ use http::{Request, Response, header};
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use super::body::{AuditBody, Pending};
+use super::body::{Audited, Pending};
 use super::record;
 use super::sink::AuditSink;
 use crate::access_log::{ClientAddr, LogContext, SharedLogContext};
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, WatchedBody};
 use crate::cache::X_CACHE;
 use crate::error::ErrorAnswer;
 use crate::request_id::RequestId;
@@ -112,7 +112,7 @@ where
                 .and_then(|v| v.to_str().ok())
                 .map(|v| record::cut(v, 64));
             pending.error = response.extensions().get::<ErrorAnswer>().copied();
-            response.map(|body| AuditBody::wrap(body, pending))
+            response.map(|body| WatchedBody::wrap(body, Audited(pending)))
         }))
     }
 }

@@ -15,7 +15,7 @@
 //!   it, a failed one opens it again.
 //!
 //! A request's outcome is known when its response *body* ends (the permit
-//! rides in [`ResponseBody`]): a body that breaks mid-stream is a failure, a
+//! rides in the response body): a body that breaks mid-stream is a failure, a
 //! body the client drops early teaches nothing. State outlives reloads for a
 //! target whose endpoint, bucket, region, credentials and breaker settings
 //! are unchanged ([`BreakerRegistry`], committed through
@@ -34,7 +34,6 @@ mod registry;
 mod service;
 mod state;
 
-pub use body::ResponseBody;
 pub use config::BreakerConfig;
 pub use layer::CircuitBreakerLayer;
 pub use outcome::Failure;

@@ -9,10 +9,10 @@ use http_body::Body as _;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use super::body::ResponseBody;
+use super::body::Reported;
 use super::outcome::Outcome;
 use super::state::{Breaker, Permit};
-use crate::body::{ProxyBody, boxed};
+use crate::body::{ProxyBody, WatchedBody};
 use crate::error::ProxyError;
 
 /// The service made by [`super::CircuitBreakerLayer`].
@@ -109,7 +109,7 @@ fn watch(body: ProxyBody, permit: Permit) -> ProxyBody {
         permit.finish(Outcome::Success);
         return body;
     }
-    boxed(ResponseBody::new(body, permit))
+    WatchedBody::wrap(body, Reported(permit))
 }
 
 #[cfg(test)]
@@ -122,7 +122,7 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::body::{BoxError, full};
+    use crate::body::{BoxError, boxed, full};
     use crate::breaker::{BreakerConfig, CircuitBreakerLayer, State};
 
     fn breaker() -> Arc<Breaker> {

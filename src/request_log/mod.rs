@@ -20,7 +20,7 @@
 //! - `config`: the settings and their validation.
 //! - `headers`: rendering headers with redaction.
 //! - `layer`, `service`: the layer and its service.
-//! - `body`: the response body that captures the logged bytes.
+//! - `body`: the watcher that captures a response's first bytes.
 
 mod body;
 pub mod config;
@@ -28,7 +28,6 @@ mod headers;
 mod layer;
 mod service;
 
-pub use body::CapturedBody;
 pub use config::{PathFilter, RequestLogConfig};
 pub use layer::RequestLogLayer;
 pub use service::{RequestLog, ResponseFuture};

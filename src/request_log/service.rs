@@ -8,10 +8,10 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 
-use super::body::CapturedBody;
+use super::body::Captured;
 use super::headers::render;
 use super::{RequestLogConfig, TARGET};
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, WatchedBody};
 use crate::request_id::RequestId;
 
 /// The service made by [`super::RequestLogLayer`].
@@ -159,7 +159,8 @@ fn respond(exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyB
         exchange.log_response(status, latency, &headers, None);
         return response;
     }
-    response.map(|body| CapturedBody::wrap(body, exchange, status, latency, headers))
+    let captured = Captured::new(exchange, status, latency, headers);
+    response.map(|body| WatchedBody::wrap(body, captured))
 }
 
 impl Exchange {
