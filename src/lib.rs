@@ -75,6 +75,7 @@ pub mod health;
 pub mod ip_filter;
 pub mod limits;
 pub mod load_shed;
+pub mod on_response;
 pub mod query;
 pub mod rate_limit;
 pub mod reload;

@@ -12,8 +12,9 @@ use crate::telemetry::metrics::{
 };
 use crate::telemetry::otel;
 
-/// What the access log needs once the body is done; dropping it ends the in-flight count.
-pub(super) struct Finish {
+/// What the access log keeps of a request until its response body is done;
+/// dropping it ends the in-flight count.
+pub struct Finish {
     pub(super) start: Instant,
     pub(super) method: &'static str,
     pub(super) is_head: bool,
@@ -25,6 +26,15 @@ pub(super) struct Finish {
     pub(super) in_flight: metrics::Gauge,
     /// While the slow-request log is on: what its line needs besides the above.
     pub(super) slow: Option<SlowTiming>,
+}
+
+impl std::fmt::Debug for Finish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finish")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the slow-request log needs that the access log does not keep.

@@ -1,11 +1,8 @@
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use metrics::Gauge;
-use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -13,6 +10,7 @@ use super::body::SlowTiming;
 use super::body::{Finish, Logged};
 use super::{ClientAddr, LogContext, SharedLogContext};
 use crate::body::{ProxyBody, WatchedBody};
+use crate::on_response::{OnResponse, OnResponseFuture};
 use crate::request_id::RequestId;
 use crate::telemetry::metrics::method_label;
 use crate::telemetry::otel::slow;
@@ -64,47 +62,21 @@ where
                 head_after: None,
             }),
         };
-        ResponseFuture {
-            inner: self.inner.call(request),
-            finish: Some(finish),
+        OnResponseFuture::new(self.inner.call(request), Some(finish))
+    }
+}
+
+/// The response future of [`AccessLogService`]: the response's body is
+/// watched so the request is logged when it ends.
+pub type ResponseFuture<F> = OnResponseFuture<F, Finish>;
+
+impl OnResponse for Finish {
+    fn on_response(mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        if let Some(slow) = &mut self.slow {
+            slow.head_after = Some(self.start.elapsed());
         }
-    }
-}
-
-pin_project! {
-    /// Wraps the response body so the request is logged when it finishes.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        finish: Option<Finish>,
-    }
-}
-
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ProxyBody>, E>>,
-{
-    type Output = Result<Response<ProxyBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let Some(mut finish) = this.finish.take() else {
-            return Poll::Ready(result);
-        };
-        if let Some(slow) = &mut finish.slow {
-            slow.head_after = Some(finish.start.elapsed());
-        }
-        Poll::Ready(result.map(|response| {
-            let status = response.status();
-            response.map(|body| WatchedBody::wrap(body, Logged::new(finish, status)))
-        }))
+        let status = response.status();
+        response.map(|body| WatchedBody::wrap(body, Logged::new(self, status)))
     }
 }
 

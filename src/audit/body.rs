@@ -11,8 +11,8 @@ use crate::body::{BodyEnd, BodyWatcher};
 use crate::error::ErrorAnswer;
 use crate::request_id::RequestId;
 
-/// What is known of a request before its body ends.
-pub(super) struct Pending {
+/// What the audit log keeps of a request until its response body ends.
+pub struct Pending {
     pub(super) sink: Arc<AuditSink>,
     pub(super) context: SharedLogContext,
     pub(super) timestamp: SystemTime,
@@ -27,6 +27,15 @@ pub(super) struct Pending {
     pub(super) error: Option<ErrorAnswer>,
     /// The response head's status (the access log's wins when it ran).
     pub(super) status: StatusCode,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pending {

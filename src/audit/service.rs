@@ -1,11 +1,8 @@
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use http::{Request, Response, header};
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::body::{Audited, Pending};
@@ -15,6 +12,7 @@ use crate::access_log::{ClientAddr, LogContext, SharedLogContext};
 use crate::body::{ProxyBody, WatchedBody};
 use crate::cache::X_CACHE;
 use crate::error::ErrorAnswer;
+use crate::on_response::{OnResponse, OnResponseFuture};
 use crate::request_id::RequestId;
 use crate::telemetry::metrics::method_label;
 
@@ -42,10 +40,7 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let Some(sink) = &self.sink else {
-            return ResponseFuture {
-                inner: self.inner.call(request),
-                pending: None,
-            };
+            return OnResponseFuture::new(self.inner.call(request), None);
         };
         // The access log (inside) fills this context; the audit reads it.
         let context: SharedLogContext = Arc::new(LogContext::default());
@@ -70,49 +65,23 @@ where
             error: None,
             status: http::StatusCode::OK,
         };
-        ResponseFuture {
-            inner: self.inner.call(request),
-            pending: Some(pending),
-        }
+        OnResponseFuture::new(self.inner.call(request), Some(pending))
     }
 }
 
-pin_project! {
-    /// Wraps the response body so the record is written when it ends.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        pending: Option<Pending>,
-    }
-}
+/// The response future of [`AuditService`]: the response's body is
+/// watched so the record is written when it ends.
+pub type ResponseFuture<F> = OnResponseFuture<F, Pending>;
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ProxyBody>, E>>,
-{
-    type Output = Result<Response<ProxyBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let Some(mut pending) = this.pending.take() else {
-            return Poll::Ready(result);
-        };
-        Poll::Ready(result.map(|response| {
-            pending.status = response.status();
-            pending.cache_status = response
-                .headers()
-                .get(&X_CACHE)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| record::cut(v, 64));
-            pending.error = response.extensions().get::<ErrorAnswer>().copied();
-            response.map(|body| WatchedBody::wrap(body, Audited(pending)))
-        }))
+impl OnResponse for Pending {
+    fn on_response(mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        self.status = response.status();
+        self.cache_status = response
+            .headers()
+            .get(&X_CACHE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| record::cut(v, 64));
+        self.error = response.extensions().get::<ErrorAnswer>().copied();
+        response.map(|body| WatchedBody::wrap(body, Audited(self)))
     }
 }

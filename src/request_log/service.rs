@@ -1,10 +1,7 @@
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -12,6 +9,7 @@ use super::body::Captured;
 use super::headers::render;
 use super::{RequestLogConfig, TARGET};
 use crate::body::{ProxyBody, WatchedBody};
+use crate::on_response::{OnResponse, OnResponseFuture};
 use crate::request_id::RequestId;
 
 /// The service made by [`super::RequestLogLayer`].
@@ -37,10 +35,7 @@ where
         let config = &self.config;
         let path = request.uri().path();
         if !config.paths.admits(path) {
-            return ResponseFuture {
-                inner: self.inner.call(request),
-                pending: None,
-            };
+            return OnResponseFuture::new(self.inner.call(request), None);
         }
         let exchange = Exchange {
             request_id: request.extensions().get::<RequestId>().cloned(),
@@ -54,15 +49,12 @@ where
             exchange.log_request(&request);
         }
         let pending = config.log_responses.then_some(exchange);
-        ResponseFuture {
-            inner: self.inner.call(request),
-            pending,
-        }
+        OnResponseFuture::new(self.inner.call(request), pending)
     }
 }
 
-/// What a response line needs of its request.
-pub(super) struct Exchange {
+/// What the request log keeps of a request for its response line.
+pub struct Exchange {
     request_id: Option<RequestId>,
     method: http::Method,
     path: Box<str>,
@@ -70,6 +62,15 @@ pub(super) struct Exchange {
     config: Arc<RequestLogConfig>,
     /// The request span, for the response line (written outside it).
     span: tracing::Span,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Exchange {
@@ -115,52 +116,25 @@ impl Exchange {
     }
 }
 
-pin_project! {
-    /// Logs the response head (or hands the line to the body, which adds
-    /// the first bytes).
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        pending: Option<Exchange>,
-    }
-}
+/// The response future of [`RequestLog`]: the response line is written
+/// from the head, or from the body once its first bytes have been sent.
+pub type ResponseFuture<F> = OnResponseFuture<F, Exchange>;
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+impl OnResponse for Exchange {
+    fn on_response(self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        let status = response.status();
+        if !self.config.admits_status(status) {
+            return response;
+        }
+        let latency = self.start.elapsed();
+        let headers = render(response.headers(), &self.config);
+        if !self.config.log_response_body {
+            self.log_response(status, latency, &headers, None);
+            return response;
+        }
+        let captured = Captured::new(self, status, latency, headers);
+        response.map(|body| WatchedBody::wrap(body, captured))
     }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ProxyBody>, E>>,
-{
-    type Output = Result<Response<ProxyBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let Some(exchange) = this.pending.take() else {
-            return Poll::Ready(result);
-        };
-        Poll::Ready(result.map(|response| respond(exchange, response)))
-    }
-}
-
-/// Logs `response` now, or wraps its body to log it with its first bytes.
-fn respond(exchange: Exchange, response: Response<ProxyBody>) -> Response<ProxyBody> {
-    let status = response.status();
-    if !exchange.config.admits_status(status) {
-        return response;
-    }
-    let latency = exchange.start.elapsed();
-    let headers = render(response.headers(), &exchange.config);
-    if !exchange.config.log_response_body {
-        exchange.log_response(status, latency, &headers, None);
-        return response;
-    }
-    let captured = Captured::new(exchange, status, latency, headers);
-    response.map(|body| WatchedBody::wrap(body, captured))
 }
 
 impl Exchange {
