@@ -143,6 +143,12 @@ fn provider(raw: RawCredentialSource, at: &str, top: bool, errs: &mut Errors) ->
     };
     let session_name = text(raw.session_name, "session_name", errs);
     let role_arn = text(raw.role_arn, "role_arn", errs);
+    // STS refuses these at every refresh (the bucket would answer 503):
+    // refused here instead, by STS's own rules (where the source takes them).
+    if allowed.contains(&"role_arn") {
+        sts_value(&role_arn, role_arn_rule, "role_arn", at, errs);
+        sts_value(&session_name, session_name_rule, "session_name", at, errs);
+    }
     Some(match source.as_str() {
         "default_chain" => Provider::DefaultChain,
         "imds" => Provider::Imds,
@@ -163,14 +169,65 @@ fn provider(raw: RawCredentialSource, at: &str, top: bool, errs: &mut Errors) ->
                 Some(base) => provider(*base, &format!("{at}.base"), false, errs)?,
                 None => Provider::DefaultChain,
             };
+            let external_id = text(raw.external_id, "external_id", errs);
+            sts_value(&external_id, external_id_rule, "external_id", at, errs);
             Provider::AssumeRole {
                 role_arn,
-                external_id: text(raw.external_id, "external_id", errs),
+                external_id,
                 session_name,
                 base: Box::new(base),
             }
         }
     })
+}
+
+/// Reports `value` at `{at}.{key}` when `rule` refuses it (the message
+/// never repeats the value: it may come from the environment).
+fn sts_value(
+    value: &Option<String>,
+    rule: fn(&str) -> Result<(), &'static str>,
+    key: &str,
+    at: &str,
+    errs: &mut Errors,
+) {
+    if let Some(Err(message)) = value.as_deref().map(rule) {
+        errs.push(format!("{at}.{key}"), message);
+    }
+}
+
+/// An IAM role ARN as STS takes it: `arn:PARTITION:iam::ACCOUNT:role/NAME`
+/// (any partition and account, so S3-compatible stores' ARNs such as
+/// `arn:minio:iam:::role/x` pass), 20 to 2048 characters.
+fn role_arn_rule(arn: &str) -> Result<(), &'static str> {
+    const SHAPE: &str =
+        "must be a role ARN: arn:aws:iam::ACCOUNT:role/NAME (20 to 2048 characters)";
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let shaped = matches!(parts.as_slice(), ["arn", partition, "iam", _, _, resource]
+        if !partition.is_empty() && resource.len() > "role/".len() && resource.starts_with("role/"));
+    let printable = arn.chars().all(|c| !c.is_control());
+    if shaped && printable && (20..=2048).contains(&arn.len()) {
+        Ok(())
+    } else {
+        Err(SHAPE)
+    }
+}
+
+/// STS's `RoleSessionName`: 2 to 64 of `A-Z a-z 0-9 _ + = , . @ -`.
+fn session_name_rule(name: &str) -> Result<(), &'static str> {
+    sts_text(name, 64, "_+=,.@-")
+        .ok_or("must be 2 to 64 of the characters A-Z a-z 0-9 _ + = , . @ - (STS's rule)")
+}
+
+/// STS's `ExternalId`: 2 to 1224 of `A-Z a-z 0-9 _ + = , . @ : / -`.
+fn external_id_rule(id: &str) -> Result<(), &'static str> {
+    sts_text(id, 1224, "_+=,.@:/-")
+        .ok_or("must be 2 to 1224 of the characters A-Z a-z 0-9 _ + = , . @ : / - (STS's rule)")
+}
+
+/// `Some` when `text` is 2 to `max` ASCII letters, digits or `symbols`.
+fn sts_text(text: &str, max: usize, symbols: &str) -> Option<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || symbols.contains(c);
+    ((2..=max).contains(&text.len()) && text.chars().all(allowed)).then_some(())
 }
 
 /// `web_identity`: `role_arn` and `token_file` together, or neither (IRSA's
@@ -310,20 +367,22 @@ mod tests {
             "missing",
         );
         assert_error(
-            &with_s3("      credentials: { source: web_identity, role_arn: r }\n"),
+            &with_s3(
+                "      credentials: { source: web_identity, role_arn: \"arn:aws:iam::123456789012:role/r\" }\n",
+            ),
             "buckets[0].s3.credentials",
             "set both role_arn and token_file",
         );
         assert_error(
             &with_s3(
-                "      credentials: { source: assume_role, role_arn: r, base: { source: ecs, region: x } }\n",
+                "      credentials: { source: assume_role, role_arn: \"arn:aws:iam::123456789012:role/r\", base: { source: ecs, region: x } }\n",
             ),
             "buckets[0].s3.credentials.base.region",
             "not allowed in base",
         );
         assert_error(
             &with_s3(
-                "      credentials: { source: assume_role, role_arn: r, base: { source: nope } }\n",
+                "      credentials: { source: assume_role, role_arn: \"arn:aws:iam::123456789012:role/r\", base: { source: nope } }\n",
             ),
             "buckets[0].s3.credentials.base.source",
             "unknown source",
@@ -333,6 +392,61 @@ mod tests {
             "buckets[0].s3.credentials.colour",
             "unknown field",
         );
+    }
+
+    #[test]
+    fn values_sts_would_refuse_are_refused_here() {
+        let assume = |extra: &str| {
+            with_s3(&format!(
+                "      credentials: {{ source: assume_role, {extra} }}\n"
+            ))
+        };
+        let arn = "role_arn: \"arn:aws:iam::123456789012:role/reader\"";
+        for bad in [
+            "reader",
+            "arn:aws:s3:::bucket/key",
+            "arn:aws:iam::1:user/u",
+            "arn:aws:iam::1:role/",
+        ] {
+            assert_error(
+                &assume(&format!("role_arn: \"{bad}\"")),
+                "buckets[0].s3.credentials.role_arn",
+                "must be a role ARN",
+            );
+        }
+        for bad in ["x", "has space", "slash/not/allowed", &"n".repeat(65)] {
+            assert_error(
+                &assume(&format!("{arn}, session_name: \"{bad}\"")),
+                "buckets[0].s3.credentials.session_name",
+                "2 to 64",
+            );
+        }
+        assert_error(
+            &assume(&format!("{arn}, external_id: \"a\"")),
+            "buckets[0].s3.credentials.external_id",
+            "2 to 1224",
+        );
+        assert_error(
+            &with_s3(
+                "      credentials: { source: web_identity, role_arn: \"arn:aws:iam::1:role/w\", \
+                 token_file: /t, session_name: \"bad name\" }\n",
+            ),
+            "buckets[0].s3.credentials.session_name",
+            "2 to 64",
+        );
+        // Any partition and account: an S3-compatible store's ARN loads.
+        for good in [
+            "arn:minio:iam:::role/dummy-internal",
+            "arn:aws-cn:iam::123456789012:role/path/r",
+        ] {
+            load(
+                &assume(&format!(
+                    "role_arn: \"{good}\", session_name: \"proxy@host-1\", external_id: \"ext:id/1\""
+                )),
+                &[],
+            )
+            .unwrap();
+        }
     }
 
     #[test]
