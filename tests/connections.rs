@@ -131,7 +131,8 @@ async fn admin_and_metrics_listeners_have_a_cap_and_the_deadline() {
     for (listener, addr) in [("metrics", proxy.metrics), ("admin", proxy.admin)] {
         let from = proxy.log_len();
         let mut silent = Vec::new();
-        for _ in 0..INTERNAL_MAX_CONNECTIONS {
+        // The cap, and one more that waits for a slot.
+        for _ in 0..=INTERNAL_MAX_CONNECTIONS {
             silent.push(connect_sending(addr, b"").await);
         }
         proxy

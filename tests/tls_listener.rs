@@ -531,3 +531,55 @@ async fn a_silent_client_neither_blocks_the_accept_loop_nor_keeps_its_connection
         "closed by the server: {read:?}"
     );
 }
+
+/// A kept-alive TLS connection to `addr`, served once (so it holds a slot).
+async fn served_connection(addr: SocketAddr, client: &tokio_rustls::TlsConnector) -> Sender {
+    let served = async {
+        let mut sender = Sender::over(connect(addr, client).await.unwrap()).await;
+        let response = sender.get("/files/p.txt").await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+        sender
+    };
+    tokio::time::timeout(DEADLINE, served)
+        .await
+        .expect("a connection within the cap is served")
+}
+
+#[tokio::test]
+async fn the_tls_and_plain_listeners_share_max_connections() {
+    let pki = Pki::new();
+    pki.install(&pki.server_leaf("proxy A", 2035));
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "p.txt", b"plain bytes");
+    let mut config = Config::new(vec![BucketCfg::new("files", &s3, BKT)]);
+    config.server_extra_yaml = format!(
+        "  max_connections: 2\n{}",
+        pki.https_yaml("    plain_address: \"127.0.0.1:0\"\n")
+    );
+    let proxy = Proxy::start(&config).await;
+    let plain = plain_address(&proxy);
+
+    // Both slots serve the TLS listener while the plain one is idle (an
+    // idle listener holds no slot).
+    let client = pki.client(&[b"http/1.1"], None);
+    let first = served_connection(proxy.main, &client).await;
+    let _second = served_connection(proxy.main, &client).await;
+
+    // The cap is shared: a plain connection now waits for a slot.
+    let from = proxy.log_len();
+    let waiting = tokio::spawn(async move { get(plain, "/files/p.txt").await });
+    proxy
+        .wait_for_log(from, "the plain listener at the cap", DEADLINE, |event| {
+            log_message(event)
+                == Some("connection limit reached; new connections wait in the accept queue")
+                && log_field(event, "listener").and_then(Value::as_str) == Some("plain")
+                && log_field(event, "limit").and_then(Value::as_u64) == Some(2)
+        })
+        .await;
+    assert!(!waiting.is_finished(), "served past the shared cap");
+    // Closing a TLS connection frees a slot for it.
+    drop(first);
+    let r = waiting.await.unwrap();
+    assert_eq!((r.status, &r.body[..]), (200, &b"plain bytes"[..]));
+}

@@ -1,8 +1,11 @@
 //! The accept loop every listener (main, admin, metrics) runs.
 //!
-//! - A connection cap: a slot is taken before `accept`, so over the cap new
-//!   clients wait in the kernel's accept queue (which costs the process no
-//!   descriptor) until a connection ends. Reaching the cap is logged.
+//! - A connection cap: each accepted connection takes a slot before it is
+//!   served. Over the cap the loop holds the one it accepted until a
+//!   connection ends and accepts no more, so further clients wait in the
+//!   kernel's accept queue (which costs the process no descriptor). A slot
+//!   is never held by an idle loop, so listeners sharing a cap (main and
+//!   plain) serve exactly the cap between them. Reaching it is logged.
 //! - The descriptor reserve ([`super::descriptors`]): a connection whose
 //!   descriptor is too close to the open-file limit is closed at once.
 //! - `accept` errors: a failed handshake (`ECONNABORTED` …) is skipped;
@@ -95,9 +98,6 @@ pub(super) async fn accept_loop<F>(
         backoff: FIRST_BACKOFF,
     };
     loop {
-        let Some(permit) = acceptor.slot(&mut shutdown).await else {
-            break;
-        };
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => accepted,
@@ -105,9 +105,13 @@ pub(super) async fn accept_loop<F>(
         match accepted {
             Ok((stream, peer)) => {
                 acceptor.backoff = FIRST_BACKOFF;
-                if acceptor.admit(&stream) {
-                    serve(stream, peer, Slot::new(permit, &open));
+                if !acceptor.admit(&stream) {
+                    continue;
                 }
+                let Some(permit) = acceptor.slot(&mut shutdown).await else {
+                    break;
+                };
+                serve(stream, peer, Slot::new(permit, &open));
             }
             Err(error) => {
                 if !acceptor.recover(&error, &mut shutdown).await {
@@ -127,7 +131,8 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    /// A connection slot, waiting for one when all are taken; `None` on shutdown.
+    /// A slot for the connection just accepted, waiting for one when all are
+    /// taken; `None` on shutdown.
     async fn slot(&mut self, shutdown: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Some(permit);
