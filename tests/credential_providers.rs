@@ -181,6 +181,27 @@ async fn start_proxy(yaml: &str, env: Vec<(String, String)>) -> Proxy {
     Proxy::start_yaml_env(yaml, &[], &env).await
 }
 
+/// s3s-fs knowing only `key`, with `name` holding `body` in bucket `data`.
+async fn s3_knowing(key: &Key, name: &str, body: &[u8]) -> S3Server {
+    let s3 = S3Server::start_with_keyring(&key.access, &key.secret, &["data"]).await;
+    s3.write_object("data", name, body);
+    s3
+}
+
+/// A ready proxy whose bucket takes its credentials from the ECS endpoint
+/// `path` of `ecs`; keep the directory (of the missing config files) alive.
+async fn ecs_proxy(s3: &S3Server, ecs: &Fake, path: &str) -> (Proxy, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = base_env(dir.path());
+    env.push((
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+        format!("{}{path}", ecs.url()),
+    ));
+    let proxy = start_proxy(&yaml(s3, "{ source: ecs }"), env).await;
+    proxy.wait_ready().await;
+    (proxy, dir)
+}
+
 /// Polls `GET path` until `done` holds for the answer (the condition is the signal).
 async fn get_until(proxy: &Proxy, path: &str, done: impl Fn(&Resp) -> bool) -> Resp {
     let start = Instant::now();
@@ -212,19 +233,11 @@ fn last_token(s3: &S3Server) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecs_credentials_rotate_and_the_new_key_signs() {
     let (a, b) = (key("AAAA"), key("BBBB"));
-    let s3 = S3Server::start_with_keyring(&a.access, &a.secret, &["data"]).await;
-    s3.write_object("data", "hello.txt", b"hello");
+    let s3 = s3_knowing(&a, "hello.txt", b"hello").await;
     // Key A lives 4 s, so the proxy refreshes it about every 2 s.
     let served = a.clone();
     let ecs = Fake::start(move |_| credentials_json(&served, Duration::from_secs(4))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = base_env(dir.path());
-    env.push((
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
-        format!("{}/v2/credentials/abc", ecs.url()),
-    ));
-    let proxy = start_proxy(&yaml(&s3, "{ source: ecs }"), env).await;
-    proxy.wait_ready().await;
+    let (proxy, _dir) = ecs_proxy(&s3, &ecs, "/v2/credentials/abc").await;
     let r = get(proxy.main, "/d/hello.txt").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(&r.body[..], b"hello");
@@ -251,8 +264,7 @@ async fn ecs_credentials_rotate_and_the_new_key_signs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_serves_until_expiry_then_503_and_not_ready() {
     let a = key("CCCC");
-    let s3 = S3Server::start_with_keyring(&a.access, &a.secret, &["data"]).await;
-    s3.write_object("data", "k.txt", b"kept");
+    let s3 = s3_knowing(&a, "k.txt", b"kept").await;
     // The first answer is valid for 8 s; every later one fails.
     let served = a.clone();
     let answered = Arc::new(Mutex::new(0_u32));
@@ -267,14 +279,7 @@ async fn a_failed_refresh_serves_until_expiry_then_503_and_not_ready() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = base_env(dir.path());
-    env.push((
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
-        format!("{}/creds", ecs.url()),
-    ));
-    let proxy = start_proxy(&yaml(&s3, "{ source: ecs }"), env).await;
-    proxy.wait_ready().await;
+    let (proxy, _dir) = ecs_proxy(&s3, &ecs, "/creds").await;
     assert_eq!(get(proxy.main, "/d/k.txt").await.status, 200);
 
     // The refresh has failed (the fake answered 500): A still signs.
@@ -324,8 +329,7 @@ async fn a_failed_refresh_serves_until_expiry_then_503_and_not_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imds_v2_token_then_role_credentials() {
     let k = key("DDDD");
-    let s3 = S3Server::start_with_keyring(&k.access, &k.secret, &["data"]).await;
-    s3.write_object("data", "i.txt", b"from imds");
+    let s3 = s3_knowing(&k, "i.txt", b"from imds").await;
     let served = k.clone();
     let imds = Fake::start(move |seen| {
         let token = seen.headers.get("x-aws-ec2-metadata-token");
@@ -484,19 +488,11 @@ async fn web_identity_and_assume_role_through_sts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_credentials_of_an_unchanged_source() {
     let k = key("GGGG");
-    let s3 = S3Server::start_with_keyring(&k.access, &k.secret, &["data"]).await;
-    s3.write_object("data", "r.txt", b"reloaded");
+    let s3 = s3_knowing(&k, "r.txt", b"reloaded").await;
     let served = k.clone();
     let ecs = Fake::start(move |_| credentials_json(&served, Duration::from_secs(3600))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = base_env(dir.path());
-    env.push((
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
-        format!("{}/creds", ecs.url()),
-    ));
+    let (proxy, _dir) = ecs_proxy(&s3, &ecs, "/creds").await;
     let config = yaml(&s3, "{ source: ecs }");
-    let proxy = start_proxy(&config, env).await;
-    proxy.wait_ready().await;
     assert_eq!(ecs.seen().len(), 1);
 
     // Same source: the reloaded stack signs at once with the fetched credentials.
