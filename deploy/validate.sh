@@ -93,8 +93,8 @@ assert refs <= env.keys(), f"config references variables the pod does not set: {
 assert all(r["name"] == sec["metadata"]["name"] and r["key"] in sec["stringData"] for r in env.values())
 grace = pod["spec"]["terminationGracePeriodSeconds"]
 pre = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-drain = cfg["server"]["graceful_shutdown_timeout_seconds"]
-assert grace > pre + drain, f"terminationGracePeriodSeconds {grace} <= preStop {pre} + drain {drain}"
+drain = cfg["server"]["graceful_shutdown_timeout_seconds"] + cfg["server"].get("shutdown_delay_seconds", 0)
+assert grace > pre + drain, f"terminationGracePeriodSeconds {grace} <= preStop {pre} + delay and drain {drain}"
 assert cfg["server"]["address"].endswith(":8080") and cfg["metrics"]["address"].endswith(":9090")
 # The probes and the container's hardening.
 assert c["startupProbe"]["httpGet"]["path"] == "/health", "startup probe"

@@ -35,6 +35,7 @@ const FIELDS: &[(&str, u64)] = &[
     ("server.port", 0),
     ("server.request_timeout_seconds", 30),
     ("server.graceful_shutdown_timeout_seconds", 30),
+    ("server.shutdown_delay_seconds", 0),
     ("server.header_read_timeout_seconds", 10),
     ("server.readiness_probe_interval_seconds", 10),
     ("server.max_connections", 10_000),
@@ -141,6 +142,7 @@ server:
   port: «server.port»
   request_timeout_seconds: «server.request_timeout_seconds»
   graceful_shutdown_timeout_seconds: «server.graceful_shutdown_timeout_seconds»
+  shutdown_delay_seconds: «server.shutdown_delay_seconds»
   header_read_timeout_seconds: «server.header_read_timeout_seconds»
   readiness_probe_interval_seconds: «server.readiness_probe_interval_seconds»
   max_connections: «server.max_connections»

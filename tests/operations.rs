@@ -736,6 +736,56 @@ async fn second_sigterm_during_drain_exits_without_waiting_for_the_grace_period(
     drop(dl);
 }
 
+const DELAY_MESSAGE: &str =
+    "shutdown requested; /ready answers 503, serving on until the shutdown delay ends";
+const DRAIN_MESSAGE: &str = "shutdown requested; draining in-flight requests";
+
+/// A proxy serving `f.txt` with `server.shutdown_delay_seconds: seconds`.
+async fn proxy_with_shutdown_delay(s3: &S3Server, seconds: u64) -> Proxy {
+    s3.write_object(BKT, "f.txt", b"still served");
+    let mut cfg = Config::new(vec![BucketCfg::new("products", s3, BKT)]);
+    cfg.server_extra_yaml = format!("  shutdown_delay_seconds: {seconds}\n");
+    let proxy = Proxy::start(&cfg).await;
+    proxy.wait_ready().await;
+    proxy
+}
+
+/// With `server.shutdown_delay_seconds`, SIGTERM turns `/ready` to 503 while
+/// new connections are still served; a second signal ends the delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_delay_serves_new_connections_while_ready_answers_503() {
+    let s3 = S3Server::start(&[BKT]).await;
+    // Far longer than the test: only the second signal can end it in time.
+    let mut proxy = proxy_with_shutdown_delay(&s3, 600).await;
+    let from = proxy.log_len();
+    proxy.signal("TERM");
+    proxy.wait_for_message(from, DELAY_MESSAGE).await;
+    let ready = get(proxy.main, "/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.describe());
+    let r = get(proxy.main, "/products/f.txt").await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"still served"[..]));
+    proxy.signal("TERM");
+    proxy.wait_for_message(from, DRAIN_MESSAGE).await;
+    assert_clean_exit(&mut proxy).await;
+}
+
+/// A delay that runs out starts the drain by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_delay_that_runs_out_starts_the_drain() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let mut proxy = proxy_with_shutdown_delay(&s3, 1).await;
+    let from = proxy.log_len();
+    proxy.signal("TERM");
+    let (delayed, _) = proxy.wait_for_message(from, DELAY_MESSAGE).await;
+    proxy.wait_for_message(delayed, DRAIN_MESSAGE).await;
+    assert_clean_exit(&mut proxy).await;
+    let cut_short = proxy
+        .json_logs()
+        .iter()
+        .any(|v| log_message(v) == Some("second stop signal; the shutdown delay is cut short"));
+    assert!(!cut_short, "{}", proxy.log_dump());
+}
+
 /// Health and readiness probes are logged at DEBUG, not in the INFO access log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_stay_out_of_the_info_access_log() {

@@ -434,6 +434,7 @@ buckets:
             "port:",
             "request_timeout_seconds:",
             "graceful_shutdown_timeout_seconds:",
+            "shutdown_delay_seconds:",
             "header_read_timeout_seconds:",
             "readiness_probe_interval_seconds:",
             "max_connections:",

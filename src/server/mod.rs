@@ -136,8 +136,9 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
         .collect();
 
     signals.wait_for_shutdown(&control).await;
-    tracing::info!("shutdown requested; draining in-flight requests");
     proxy.readiness().begin_shutdown();
+    shutdown_delay(proxy.config().server.shutdown_delay, &mut signals).await;
+    tracing::info!("shutdown requested; draining in-flight requests");
     let _ = shutdown_tx.send(true);
     drain(
         servers,
@@ -153,6 +154,25 @@ pub async fn run(config: Config, options: ServeOptions) -> Result<(), ServerErro
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// `server.shutdown_delay_seconds`: `/ready` answers 503 already while the
+/// listeners keep accepting and serving, so load balancers that poll it stop
+/// sending before any connection is refused. A second signal ends it.
+async fn shutdown_delay(delay: Duration, signals: &mut Signals) {
+    if delay.is_zero() {
+        return;
+    }
+    tracing::info!(
+        delay_seconds = delay.as_secs(),
+        "shutdown requested; /ready answers 503, serving on until the shutdown delay ends"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = signals.second_stop() => {
+            tracing::info!("second stop signal; the shutdown delay is cut short");
+        }
+    }
 }
 
 /// Binds the main listener (TLS when `tls` is set) and, with TLS, the

@@ -41,6 +41,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
         address: address.unwrap_or(DEFAULT_SERVER),
         request_timeout: timeouts.request,
         graceful_shutdown_timeout: timeouts.graceful_shutdown,
+        shutdown_delay: timeouts.shutdown_delay,
         header_read_timeout: timeouts.header_read,
         idle_timeout: connections.idle_timeout,
         readiness_probe_interval: timeouts.readiness_probe_interval,
@@ -60,6 +61,7 @@ pub(crate) fn server(mut raw: RawServer, errs: &mut Errors) -> Option<ServerConf
 struct Timeouts {
     request: Duration,
     graceful_shutdown: Duration,
+    shutdown_delay: Duration,
     header_read: Duration,
     readiness_probe_interval: Duration,
 }
@@ -80,6 +82,12 @@ fn timeouts(raw: &RawServer, errs: &mut Errors) -> Timeouts {
             30,
             false,
             "graceful_shutdown_timeout_seconds",
+        ),
+        shutdown_delay: secs(
+            raw.shutdown_delay_seconds,
+            0,
+            false,
+            "shutdown_delay_seconds",
         ),
         header_read: secs(
             raw.header_read_timeout_seconds,

@@ -35,6 +35,7 @@ pub(crate) struct RawServer {
     pub(crate) port: Option<U64>,
     pub(crate) request_timeout_seconds: Option<U64>,
     pub(crate) graceful_shutdown_timeout_seconds: Option<U64>,
+    pub(crate) shutdown_delay_seconds: Option<U64>,
     pub(crate) header_read_timeout_seconds: Option<U64>,
     pub(crate) readiness_probe_interval_seconds: Option<U64>,
     pub(crate) max_connections: Option<U64>,

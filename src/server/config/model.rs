@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub graceful_shutdown_timeout: Duration,
+    /// After SIGTERM, how long the listeners keep serving while `/ready`
+    /// answers 503, so load balancers stop sending before connections are
+    /// refused (0: the drain starts at once).
+    pub shutdown_delay: Duration,
     /// A client that has not sent its complete request headers within this time is dropped
     /// (slow-loris); on every listener it also bounds the time from accepting a connection to
     /// its first request, for HTTP/1.1 and HTTP/2 alike.
