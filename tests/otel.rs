@@ -295,6 +295,95 @@ async fn sampling_ratio_zero_exports_nothing() {
     assert_eq!(none.posts(), 0, "{:#?}", none.spans());
 }
 
+/// Parent-based sampling: a client's sampled `traceparent` is continued
+/// even at `sampling_ratio: 0`, with its trace id, children included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_client_parent_is_exported_at_ratio_zero() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"the client samples");
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "0", "parent");
+    let mut proxy = Proxy::start(&cfg).await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let headers = [
+        ("traceparent", traceparent.as_str()),
+        ("x-request-id", "parent-1"),
+    ];
+    let r = send(proxy.main, "GET", "/b/a.txt", &headers).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"the client samples");
+    let access = proxy.wait_access_log("parent-1").await;
+    assert_eq!(access["trace_id"], CLIENT_TRACE, "{access}");
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.trace_id == CLIENT_TRACE && s.parent == CLIENT_SPAN)
+        .unwrap_or_else(|| panic!("no request span continuing the client's trace: {spans:#?}"));
+    assert_eq!(request.name, "GET /b", "{request:#?}");
+    let upstream = spans
+        .iter()
+        .find(|s| s.name == "upstream")
+        .unwrap_or_else(|| panic!("no upstream span: {spans:#?}"));
+    assert_eq!(upstream.parent, request.span_id, "{upstream:#?}");
+    assert_eq!(upstream.trace_id, CLIENT_TRACE, "{upstream:#?}");
+}
+
+/// Parent-based sampling the other way: a client's unsampled `traceparent`
+/// (flags `00`) is not exported at `sampling_ratio: 1`, neither its request
+/// nor any child as a trace of its own; a request without one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsampled_client_parent_exports_nothing_at_ratio_one() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"the client does not sample");
+    let collector = Collector::start().await;
+    let mut bucket = BucketCfg::new("b", &s3, BKT);
+    bucket.extra_yaml = format!(
+        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
+        q(SECRET)
+    );
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "1", "ratio");
+    let mut proxy = Proxy::start(&cfg).await;
+    let bearer = format!(
+        "Bearer {}",
+        sign(Algorithm::HS256, "", None, &claims(json!({})))
+    );
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00");
+    for (id, traceparent) in [("unsampled-1", Some(&traceparent)), ("ratio-1", None)] {
+        let mut headers = vec![("authorization", bearer.as_str()), ("x-request-id", id)];
+        headers.extend(traceparent.map(|t| ("traceparent", t.as_str())));
+        let r = send(proxy.main, "GET", "/b/a.txt", &headers).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.body.as_ref(), b"the client does not sample");
+    }
+    let access = proxy.wait_access_log("unsampled-1").await;
+    assert!(access.get("trace_id").is_none(), "{access}");
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    // The control request was exported, with its children (auth, upstream).
+    let control = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("ratio-1"))
+        .unwrap_or_else(|| panic!("control request not exported: {spans:#?}"));
+    for name in ["auth", "upstream"] {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.name == name && s.parent == control.span_id),
+            "no `{name}` child of the control request: {spans:#?}"
+        );
+    }
+    // Every exported span is of the control's trace: nothing of the other request.
+    assert!(
+        spans.iter().all(|s| s.trace_id == control.trace_id),
+        "{spans:#?}"
+    );
+}
+
 fn control_has_request(spans: &[Exported]) -> bool {
     spans.iter().any(|s| {
         s.name == "GET /b" && s.attributes.get("request_id").map(String::as_str) == Some("ratio-1")
