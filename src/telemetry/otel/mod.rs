@@ -47,6 +47,9 @@ pub const SPAN_TARGET: &str = "yatagarasu::otel";
 /// nor the reverse (`tracing` targets filter by prefix).
 pub const REQUEST_TARGET: &str = "yatagarasu::traced";
 
+/// The W3C header that carries a client's trace context.
+static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// Whether spans are exported (set once, at start, by [`install`]).
 static TRACING: AtomicBool = AtomicBool::new(false);
 
@@ -134,12 +137,14 @@ pub fn request_span<B>(request: &http::Request<B>, id: &crate::request_id::Reque
     if !enabled() {
         return plain_span(id);
     }
-    let parent = if PROPAGATE.load(Ordering::Relaxed) {
-        TraceContextPropagator::new()
-            .extract_with_context(&Context::new(), &HeaderExtractor(request.headers()))
-    } else {
-        Context::new()
-    };
+    // Most requests carry no trace context: one lookup, no parse.
+    let parent =
+        if PROPAGATE.load(Ordering::Relaxed) && request.headers().contains_key(&TRACEPARENT) {
+            TraceContextPropagator::new()
+                .extract_with_context(&Context::new(), &HeaderExtractor(request.headers()))
+        } else {
+            Context::new()
+        };
     match sampling::decide(parent) {
         None => plain_span(id),
         Some(sampled) => traced_span(request, id, sampled),
