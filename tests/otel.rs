@@ -182,8 +182,23 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     .await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.as_ref(), &body[..]);
+    assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
     let access = proxy.wait_access_log("otel-1").await;
     assert_eq!(access["trace_id"], CLIENT_TRACE, "{access}");
+    // The same object again: a memory hit, a trace of its own, no fill.
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("x-request-id", "otel-2"),
+    ];
+    let hit = send(proxy.main, "GET", "/traced/a.bin", &headers).await;
+    assert_eq!(hit.status, 200, "{}", hit.describe());
+    assert_eq!(hit.body.as_ref(), &body[..]);
+    assert_eq!(
+        hit.header("x-cache"),
+        Some("HIT memory"),
+        "{}",
+        hit.describe()
+    );
     stop(&mut proxy).await;
 
     let spans = collector.spans();
@@ -218,6 +233,28 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     assert_eq!(attr(upstream, "replica"), "primary");
     assert_eq!(attr(upstream, "retry"), "0");
     assert_eq!(attr(upstream, "http.response.status_code"), "200");
+    // The miss was stored while it streamed: a `cache.fill` child.
+    let fill = child("cache.fill");
+    assert_eq!(attr(fill, "bucket"), "traced");
+    assert_eq!(attr(fill, "tier"), "memory");
+    assert_eq!(attr(fill, "bytes"), "3000");
+    assert_eq!(attr(fill, "outcome"), "stored");
+
+    let hit = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("otel-2"))
+        .unwrap_or_else(|| panic!("no span of the hit: {spans:#?}"));
+    let hit_children: Vec<&str> = (spans.iter())
+        .filter(|s| s.parent == hit.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(hit_children.contains(&"cache.lookup"), "{hit_children:?}");
+    assert!(!hit_children.contains(&"cache.fill"), "{hit_children:?}");
+    assert_eq!(
+        (spans.iter()).filter(|s| s.name == "cache.fill").count(),
+        1,
+        "{spans:#?}"
+    );
 }
 
 /// `propagate_context: false` (the original's key): a client's

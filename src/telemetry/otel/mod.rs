@@ -4,7 +4,7 @@
 //! `tracing-opentelemetry` and exported in batches over OTLP/HTTP
 //! (`export.rs`, `client.rs`). The request span continues a client's W3C
 //! `traceparent`; auth, authz, cache lookups and each upstream attempt are its
-//! children ([`phase`]). The process-wide switches below are read with one
+//! children ([`phase`]), and so is a cache fill (`crate::cache`). The process-wide switches below are read with one
 //! relaxed load, so with tracing and the slow log off, the layers create no
 //! span and read no clock. With tracing on, whether a request is sampled is
 //! decided before its span is made (`sampling`): an unsampled request gets
