@@ -257,6 +257,54 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     );
 }
 
+/// A range miss fetches the whole object in a task of its own: its fill is
+/// still a `cache.fill` child of the request that started it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_miss_exports_the_fill_of_the_whole_object() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(3000);
+    s3.write_object(BKT, "clip.bin", &body);
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
+         default_ttl_seconds: 3600\n{}",
+        tracing_yaml(&collector.endpoint(), "1", "ranges")
+    );
+    let mut proxy = Proxy::start(&cfg).await;
+    let headers = [("range", "bytes=0-9"), ("x-request-id", "range-1")];
+    let first = send(proxy.main, "GET", "/b/clip.bin", &headers).await;
+    assert_eq!(first.status, 206, "{}", first.describe());
+    assert_eq!(first.body.as_ref(), &body[..10]);
+    assert_eq!(
+        first.header("x-cache"),
+        Some("MISS"),
+        "{}",
+        first.describe()
+    );
+    // The object's last byte is answered once the object is stored.
+    let last = send(proxy.main, "GET", "/b/clip.bin", &[("range", "bytes=-1")]).await;
+    assert_eq!(last.status, 206, "{}", last.describe());
+    assert_eq!(last.body.as_ref(), &body[2999..]);
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("range-1"))
+        .unwrap_or_else(|| panic!("no span of the range miss: {spans:#?}"));
+    let fill = spans
+        .iter()
+        .find(|s| s.name == "cache.fill")
+        .unwrap_or_else(|| panic!("no cache.fill span: {spans:#?}"));
+    assert_eq!(fill.parent, request.span_id, "{fill:#?}");
+    assert_eq!(fill.trace_id, request.trace_id, "{fill:#?}");
+    let attr = |key: &str| fill.attributes.get(key).cloned().unwrap_or_default();
+    assert_eq!(attr("tier"), "memory");
+    assert_eq!(attr("bytes"), "3000");
+    assert_eq!(attr("outcome"), "stored");
+}
+
 /// `propagate_context: false` (the original's key): a client's
 /// `traceparent` is not continued; the request starts a trace of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
