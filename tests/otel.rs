@@ -182,8 +182,23 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     .await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.as_ref(), &body[..]);
+    assert_eq!(r.header("x-cache"), Some("MISS"), "{}", r.describe());
     let access = proxy.wait_access_log("otel-1").await;
     assert_eq!(access["trace_id"], CLIENT_TRACE, "{access}");
+    // The same object again: a memory hit, a trace of its own, no fill.
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("x-request-id", "otel-2"),
+    ];
+    let hit = send(proxy.main, "GET", "/traced/a.bin", &headers).await;
+    assert_eq!(hit.status, 200, "{}", hit.describe());
+    assert_eq!(hit.body.as_ref(), &body[..]);
+    assert_eq!(
+        hit.header("x-cache"),
+        Some("HIT memory"),
+        "{}",
+        hit.describe()
+    );
     stop(&mut proxy).await;
 
     let spans = collector.spans();
@@ -218,6 +233,76 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     assert_eq!(attr(upstream, "replica"), "primary");
     assert_eq!(attr(upstream, "retry"), "0");
     assert_eq!(attr(upstream, "http.response.status_code"), "200");
+    // The miss was stored while it streamed: a `cache.fill` child.
+    let fill = child("cache.fill");
+    assert_eq!(attr(fill, "bucket"), "traced");
+    assert_eq!(attr(fill, "tier"), "memory");
+    assert_eq!(attr(fill, "bytes"), "3000");
+    assert_eq!(attr(fill, "outcome"), "stored");
+
+    let hit = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("otel-2"))
+        .unwrap_or_else(|| panic!("no span of the hit: {spans:#?}"));
+    let hit_children: Vec<&str> = (spans.iter())
+        .filter(|s| s.parent == hit.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(hit_children.contains(&"cache.lookup"), "{hit_children:?}");
+    assert!(!hit_children.contains(&"cache.fill"), "{hit_children:?}");
+    assert_eq!(
+        (spans.iter()).filter(|s| s.name == "cache.fill").count(),
+        1,
+        "{spans:#?}"
+    );
+}
+
+/// A range miss fetches the whole object in a task of its own: its fill is
+/// still a `cache.fill` child of the request that started it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_miss_exports_the_fill_of_the_whole_object() {
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(3000);
+    s3.write_object(BKT, "clip.bin", &body);
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
+         default_ttl_seconds: 3600\n{}",
+        tracing_yaml(&collector.endpoint(), "1", "ranges")
+    );
+    let mut proxy = Proxy::start(&cfg).await;
+    let headers = [("range", "bytes=0-9"), ("x-request-id", "range-1")];
+    let first = send(proxy.main, "GET", "/b/clip.bin", &headers).await;
+    assert_eq!(first.status, 206, "{}", first.describe());
+    assert_eq!(first.body.as_ref(), &body[..10]);
+    assert_eq!(
+        first.header("x-cache"),
+        Some("MISS"),
+        "{}",
+        first.describe()
+    );
+    // The object's last byte is answered once the object is stored.
+    let last = send(proxy.main, "GET", "/b/clip.bin", &[("range", "bytes=-1")]).await;
+    assert_eq!(last.status, 206, "{}", last.describe());
+    assert_eq!(last.body.as_ref(), &body[2999..]);
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("range-1"))
+        .unwrap_or_else(|| panic!("no span of the range miss: {spans:#?}"));
+    let fill = spans
+        .iter()
+        .find(|s| s.name == "cache.fill")
+        .unwrap_or_else(|| panic!("no cache.fill span: {spans:#?}"));
+    assert_eq!(fill.parent, request.span_id, "{fill:#?}");
+    assert_eq!(fill.trace_id, request.trace_id, "{fill:#?}");
+    let attr = |key: &str| fill.attributes.get(key).cloned().unwrap_or_default();
+    assert_eq!(attr("tier"), "memory");
+    assert_eq!(attr("bytes"), "3000");
+    assert_eq!(attr("outcome"), "stored");
 }
 
 /// `propagate_context: false` (the original's key): a client's
@@ -293,6 +378,95 @@ async fn sampling_ratio_zero_exports_nothing() {
         all.spans()
     );
     assert_eq!(none.posts(), 0, "{:#?}", none.spans());
+}
+
+/// Parent-based sampling: a client's sampled `traceparent` is continued
+/// even at `sampling_ratio: 0`, with its trace id, children included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_client_parent_is_exported_at_ratio_zero() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"the client samples");
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "0", "parent");
+    let mut proxy = Proxy::start(&cfg).await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let headers = [
+        ("traceparent", traceparent.as_str()),
+        ("x-request-id", "parent-1"),
+    ];
+    let r = send(proxy.main, "GET", "/b/a.txt", &headers).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), b"the client samples");
+    let access = proxy.wait_access_log("parent-1").await;
+    assert_eq!(access["trace_id"], CLIENT_TRACE, "{access}");
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.trace_id == CLIENT_TRACE && s.parent == CLIENT_SPAN)
+        .unwrap_or_else(|| panic!("no request span continuing the client's trace: {spans:#?}"));
+    assert_eq!(request.name, "GET /b", "{request:#?}");
+    let upstream = spans
+        .iter()
+        .find(|s| s.name == "upstream")
+        .unwrap_or_else(|| panic!("no upstream span: {spans:#?}"));
+    assert_eq!(upstream.parent, request.span_id, "{upstream:#?}");
+    assert_eq!(upstream.trace_id, CLIENT_TRACE, "{upstream:#?}");
+}
+
+/// Parent-based sampling the other way: a client's unsampled `traceparent`
+/// (flags `00`) is not exported at `sampling_ratio: 1`, neither its request
+/// nor any child as a trace of its own; a request without one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsampled_client_parent_exports_nothing_at_ratio_one() {
+    let s3 = S3Server::start(&[BKT]).await;
+    s3.write_object(BKT, "a.txt", b"the client does not sample");
+    let collector = Collector::start().await;
+    let mut bucket = BucketCfg::new("b", &s3, BKT);
+    bucket.extra_yaml = format!(
+        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
+        q(SECRET)
+    );
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "1", "ratio");
+    let mut proxy = Proxy::start(&cfg).await;
+    let bearer = format!(
+        "Bearer {}",
+        sign(Algorithm::HS256, "", None, &claims(json!({})))
+    );
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00");
+    for (id, traceparent) in [("unsampled-1", Some(&traceparent)), ("ratio-1", None)] {
+        let mut headers = vec![("authorization", bearer.as_str()), ("x-request-id", id)];
+        headers.extend(traceparent.map(|t| ("traceparent", t.as_str())));
+        let r = send(proxy.main, "GET", "/b/a.txt", &headers).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.body.as_ref(), b"the client does not sample");
+    }
+    let access = proxy.wait_access_log("unsampled-1").await;
+    assert!(access.get("trace_id").is_none(), "{access}");
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    // The control request was exported, with its children (auth, upstream).
+    let control = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("ratio-1"))
+        .unwrap_or_else(|| panic!("control request not exported: {spans:#?}"));
+    for name in ["auth", "upstream"] {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.name == name && s.parent == control.span_id),
+            "no `{name}` child of the control request: {spans:#?}"
+        );
+    }
+    // Every exported span is of the control's trace: nothing of the other request.
+    assert!(
+        spans.iter().all(|s| s.trace_id == control.trace_id),
+        "{spans:#?}"
+    );
 }
 
 fn control_has_request(spans: &[Exported]) -> bool {

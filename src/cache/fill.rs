@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
 use super::coalesce::Leader;
+use super::fill_span::FillSpan;
 use super::store::Store;
 use super::{CacheKey, CachedObject, ObjectMeta};
 use crate::body::{BoxError, ProxyBody};
@@ -27,6 +28,8 @@ pub(crate) struct Fill {
     pub(crate) epoch: u64,
     /// Waiters to release (absent when this fill is a revalidation's).
     pub(crate) leader: Option<Leader>,
+    /// The `cache.fill` span (sampled requests only), ended with the fill.
+    pub(crate) span: FillSpan,
 }
 
 #[derive(Debug)]
@@ -84,11 +87,13 @@ impl FillBody {
         if buffer.len() as u64 != fill.meta.content_length {
             return;
         }
+        let bytes = buffer.len();
         let object = CachedObject {
             meta: Arc::new(fill.meta),
             body: buffer.freeze(),
         };
         let stored = fill.store.insert(&fill.key, &object, fill.epoch);
+        fill.span.stored(bytes, stored);
         if let Some(leader) = fill.leader {
             leader.finish(stored.then_some(object));
         }
@@ -165,6 +170,7 @@ mod tests {
             },
             epoch: store.epoch_for(&key()),
             leader,
+            span: FillSpan::none(),
         }
     }
 

@@ -22,6 +22,7 @@ use http_body_util::BodyExt;
 use tokio::sync::watch;
 
 use super::coalesce::Leader;
+use super::fill_span::FillSpan;
 use super::serve::streamed::Source;
 use super::store::Store;
 use super::{CacheKey, CachedObject, ObjectMeta};
@@ -225,6 +226,8 @@ pub(crate) struct Destination {
     pub(crate) epoch: u64,
     /// Waiters to tell about the stored object.
     pub(crate) leader: Leader,
+    /// The `cache.fill` span (sampled requests only), ended with the transfer.
+    pub(crate) span: FillSpan,
 }
 
 /// Reads the upstream `body` into `growing` to its end, whoever reads it,
@@ -251,11 +254,13 @@ pub(crate) async fn pump(mut body: ProxyBody, growing: Arc<Growing>, destination
         key,
         epoch,
         leader,
+        span,
     } = destination;
     let Some(object) = growing.complete() else {
         return;
     };
     let stored = store.insert(&key, &object, epoch);
+    span.stored(object.body.len(), stored);
     growing.reveal();
     leader.finish(stored.then_some(object));
 }

@@ -10,6 +10,7 @@ use http::{Method, Request, Response};
 use super::CacheKey;
 use super::coalesce::{Leader, Role, Shared, Waiter};
 use super::fill::{Fill, FillBody};
+use super::fill_span::FillSpan;
 use super::policy as storage;
 use super::range_miss::{range_miss, single_range_only};
 use super::serve::streamed;
@@ -141,7 +142,9 @@ pub(super) fn start_fill(
     let now = SystemTime::now();
     match storage::storable(response.status(), response.headers(), now, &policy.storage) {
         Ok(meta) => {
+            let span = FillSpan::start(target.store, &target.key);
             let fill = Fill {
+                span,
                 store: target.store.clone(),
                 key: target.key,
                 meta,

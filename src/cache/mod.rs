@@ -12,7 +12,8 @@
 //!   queue, purges and forgets; `epoch.rs`: how a purge wins over writes
 //!   already under way.
 //! - `memory.rs`: the `quick_cache` tier, sharded so the largest item fits.
-//! - `fill.rs`: the streaming fill (tee into a capped buffer, store on completion).
+//! - `fill.rs`: the streaming fill (tee into a capped buffer, store on
+//!   completion); `fill_span.rs`: its `cache.fill` span when traced.
 //! - `range_miss.rs`: a range miss fetches the whole object once;
 //!   `growing.rs`: that object readable while it arrives; `slice/`:
 //!   objects over the item limit, cached in slices.
@@ -34,6 +35,7 @@ pub mod disk;
 pub mod entry;
 mod epoch;
 mod fill;
+mod fill_span;
 mod growing;
 pub mod key;
 mod layer;

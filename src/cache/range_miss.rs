@@ -28,6 +28,7 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode, header};
 
 use super::coalesce::{Leader, Role, Shared};
+use super::fill_span::FillSpan;
 use super::growing::{Destination, Growing, pump};
 use super::miss::wait;
 use super::policy::{self as storage, NotStorable, StoragePolicy};
@@ -180,6 +181,8 @@ impl RangeRequest<'_> {
         let growing = Growing::new(meta);
         fetched.leader.filling(growing.clone());
         let destination = Destination {
+            // Made here, in the request's span: the pump runs in a task of its own.
+            span: FillSpan::start(&self.context.store, self.key),
             store: self.context.store.clone(),
             key: self.key.clone(),
             epoch: fetched.epoch,

@@ -290,6 +290,13 @@ impl Store {
         }
     }
 
+    /// The tiers a fill stores into, in lookup order (`memory,disk`), for
+    /// the `cache.fill` span (made for sampled requests only).
+    pub(crate) fn tier_names(&self) -> String {
+        let names: Vec<&str> = self.config.layers.iter().map(|k| k.as_str()).collect();
+        names.join(",")
+    }
+
     /// Stores `object` in every tier unless a purge happened since `epoch`:
     /// memory now, the slower tiers in the background (each checks the
     /// epoch again right before it stores). Returns whether it was stored.

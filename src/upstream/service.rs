@@ -104,7 +104,7 @@ impl Upstream {
         let lease = Lease::new(permit, self.metrics.upstream_active.clone());
         let response = self.exchange(request).await?;
         let status = response.status();
-        if otel::enabled() {
+        if otel::in_trace() {
             tracing::Span::current().record("http.response.status_code", status.as_u16());
         }
         self.metrics.count_upstream(status);

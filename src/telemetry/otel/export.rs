@@ -61,8 +61,13 @@ pub fn install(
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
         .build();
+    // Requests are decided by the same sampler before their span is made
+    // (`sampling`); the provider decides again when a span is built and
+    // agrees, as a root span gets the trace id it was decided on.
+    super::sampling::set_sampler(sampler.clone());
     let provider = SdkTracerProvider::builder()
         .with_sampler(sampler)
+        .with_id_generator(super::sampling::DecidedIds::default())
         .with_resource(resource)
         .with_batch_exporter(exporter)
         .build();
@@ -72,13 +77,17 @@ pub fn install(
     Ok((TracingGuard { provider }, tracer))
 }
 
-/// The `tracing` layer that hands this crate's spans to `tracer`; other
-/// crates' spans and all events stay out of the traces.
+/// The `tracing` layer that hands sampled requests' spans to `tracer`: the
+/// request span made at [`super::REQUEST_TARGET`] and its children at
+/// [`super::SPAN_TARGET`]. An unsampled request's span, other spans and all
+/// events stay out of the traces.
 pub fn layer<S>(tracer: SdkTracer) -> impl Layer<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    let ours = Targets::new().with_target("yatagarasu", LevelFilter::INFO);
+    let ours = Targets::new()
+        .with_target(super::REQUEST_TARGET, LevelFilter::INFO)
+        .with_target(super::SPAN_TARGET, LevelFilter::INFO);
     tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_location(false)

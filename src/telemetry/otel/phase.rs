@@ -1,7 +1,8 @@
 //! The phases of a request (auth, authz, cache lookup, waiting for S3's
-//! headers): a child span of the request span while tracing is on, and the
-//! time spent, added to the request's [`PhaseTimes`] while the slow log is on.
-//! With both off, a [`PhaseTimer`] is two relaxed loads and no clock read.
+//! headers): a child span of the request span when the request is sampled
+//! (see [`super::child`]), and the time spent, added to the request's
+//! [`PhaseTimes`] while the slow log is on. With tracing and the slow log
+//! off, a [`PhaseTimer`] is two relaxed loads and no clock read.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,7 +59,8 @@ pub struct PhaseTimer {
 }
 
 impl PhaseTimer {
-    /// Starts `phase` of `request`; `make_span` runs only while tracing is on.
+    /// Starts `phase` of `request`; `make_span` runs only when the request
+    /// is sampled (the current span is exported).
     #[inline]
     pub fn start<B>(phase: Phase, request: &Request<B>, make_span: impl FnOnce() -> Span) -> Self {
         let clock = if super::slow::enabled() {
