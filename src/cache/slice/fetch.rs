@@ -43,7 +43,7 @@ pub(super) async fn slice(slicer: &Arc<Slicer>, index: u64) -> Result<Bytes, Sli
     let mut retried = false;
     loop {
         let waiter = match slicer.store.coalescer.join(&key) {
-            Role::Leader(leader) => return spawn_fetch(slicer, index, key, Some(leader)).await,
+            Role::Leader(leader) => return lead(slicer, index, key, leader).await,
             Role::Waiter(waiter) => waiter,
         };
         let outcome = tokio::time::timeout(slicer.coalesce_wait, waiter.outcome()).await;
@@ -55,6 +55,24 @@ pub(super) async fn slice(slicer: &Arc<Slicer>, index: u64) -> Result<Bytes, Sli
             _ => return spawn_fetch(slicer, index, key, None).await,
         }
     }
+}
+
+/// Fetches slice `index` for everyone waiting on `leader`, unless it was
+/// stored between the lookup and taking the lead (the previous leader
+/// finished in between): then no second request goes to S3.
+pub(super) async fn lead(
+    slicer: &Arc<Slicer>,
+    index: u64,
+    key: CacheKey,
+    leader: Leader,
+) -> Result<Bytes, SliceError> {
+    let expected = slicer.slice_len(index);
+    let stored = (slicer.store.memory_get(&key)).filter(|o| o.body.len() as u64 == expected);
+    if let Some(object) = stored {
+        leader.finish(Some(object.clone()));
+        return Ok(object.body);
+    }
+    spawn_fetch(slicer, index, key, Some(leader)).await
 }
 
 /// Fetches in a task of its own: a client that goes away mid-slice does

@@ -163,3 +163,22 @@ async fn another_version_breaks_the_answer_off_and_drops_the_description() {
         assert!(store.memory_get(&stale).is_none(), "stale slices dropped");
     }
 }
+
+/// A slice stored after a reader's lookup missed but before it took the
+/// lead (its previous leader just finished) is not fetched again.
+#[tokio::test]
+async fn a_slice_stored_before_the_lead_is_taken_is_not_fetched_again() {
+    let fixture = fixture();
+    let seen = Seen::default();
+    let slicer = slicer(&fixture, stub("\"v1\"", true, seen.clone()));
+    assert_eq!(read(&slicer, 0..10).await.0, &OBJECT[..10]);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let key = keys::slice(&fixture.key, SIZE, "\"v1\"", 0);
+    let crate::cache::coalesce::Role::Leader(leader) = fixture.context.store.coalescer.join(&key)
+    else {
+        panic!("nobody else leads slice 0");
+    };
+    let bytes = fetch::lead(&slicer, 0, key, leader).await.unwrap();
+    assert_eq!(&bytes[..], &OBJECT[..10]);
+    assert_eq!(seen.lock().unwrap().len(), 1, "fetched again");
+}
