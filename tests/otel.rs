@@ -305,6 +305,50 @@ async fn a_range_miss_exports_the_fill_of_the_whole_object() {
     assert_eq!(attr("outcome"), "stored");
 }
 
+/// An object over the item limit is cached in slices, fetched while the
+/// body streams: each slice fetched has its `cache.fill` child of the
+/// request that read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_slice_fetched_exports_its_fill() {
+    const SLICE: usize = 256 * 1024;
+    let s3 = S3Server::start(&[BKT]).await;
+    let body = pattern_bytes(2 * 1024 * 1024 + 100);
+    s3.write_object(BKT, "film.mp4", &body);
+    let collector = Collector::start().await;
+    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = format!(
+        "cache:\n  enabled: true\n  slice_size_mb: 256KB\n  memory:\n    max_item_size_mb: 1\n    \
+         max_cache_size_mb: 16\n    default_ttl_seconds: 3600\n{}",
+        tracing_yaml(&collector.endpoint(), "1", "slices")
+    );
+    let mut proxy = Proxy::start(&cfg).await;
+    // Bytes of slices 0 and 1.
+    let spec = format!("bytes=100-{}", SLICE + 99);
+    let headers = [("range", spec.as_str()), ("x-request-id", "slices-1")];
+    let r = send(proxy.main, "GET", "/b/film.mp4", &headers).await;
+    assert_eq!(r.status, 206, "{}", r.describe());
+    assert_eq!(r.body.as_ref(), &body[100..SLICE + 100]);
+    stop(&mut proxy).await;
+    let spans = collector.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.attributes.get("request_id").map(String::as_str) == Some("slices-1"))
+        .unwrap_or_else(|| panic!("no span of the sliced read: {spans:#?}"));
+    let mut fills: Vec<_> = (spans.iter())
+        .filter(|s| s.name == "cache.fill" && s.parent == request.span_id)
+        .map(|s| {
+            let attr = |key: &str| s.attributes.get(key).cloned().unwrap_or_default();
+            (attr("slice"), attr("bytes"), attr("outcome"))
+        })
+        .collect();
+    fills.sort();
+    let whole = SLICE.to_string();
+    let expected = [("0", &whole, "stored"), ("1", &whole, "stored")]
+        .map(|(i, b, o)| (i.to_owned(), b.clone(), o.to_owned()));
+    assert_eq!(fills, expected, "{spans:#?}");
+}
+
 /// `propagate_context: false` (the original's key): a client's
 /// `traceparent` is not continued; the request starts a trace of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! The `cache.fill` span: storing a missed object into the cache tiers,
-//! from the start of the tee to the store (or its abandonment). A child of
+//! The `cache.fill` span: storing a missed object (or one slice of a large
+//! one) into the cache tiers, from the start of the tee to the store (or its
+//! abandonment). A child of
 //! the request span only when the request is sampled; otherwise nothing is
 //! made (see [`crate::telemetry::otel::child`]).
 
@@ -24,11 +25,23 @@ impl FillSpan {
                 "cache.fill",
                 bucket = &*key.bucket,
                 tier = %store.tier_names(),
+                slice = Empty,
                 bytes = Empty,
                 outcome = Empty,
             )
         });
         Self((!span.is_disabled()).then_some(span))
+    }
+
+    /// Starts the fill of slice `index` of a sliced object, stored under
+    /// `key`, as a child of `request` (the span of the request reading it:
+    /// slices are fetched while the body streams, outside that span).
+    pub(crate) fn slice(request: &Span, store: &Store, key: &CacheKey, index: u64) -> Self {
+        let span = request.in_scope(|| Self::start(store, key));
+        if let Some(span) = &span.0 {
+            span.record("slice", index);
+        }
+        span
     }
 
     /// A fill that is not traced (tests, and fills outside any request).

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use super::{Slicer, keys};
 use crate::body::{ProxyBody, empty};
 use crate::cache::coalesce::{Leader, Role, Shared};
+use crate::cache::fill_span::FillSpan;
 use crate::cache::service::forward;
 use crate::cache::{CacheKey, CachedObject, ObjectMeta};
 use crate::error::ProxyError;
@@ -72,7 +73,8 @@ pub(super) async fn lead(
         leader.finish(Some(object.clone()));
         return Ok(object.body);
     }
-    spawn_fetch(slicer, index, key, Some(leader)).await
+    let span = FillSpan::slice(&slicer.trace, &slicer.store, &key, index);
+    spawn_fetch(slicer, index, key, Some((leader, span))).await
 }
 
 /// Fetches in a task of its own: a client that goes away mid-slice does
@@ -81,18 +83,20 @@ async fn spawn_fetch(
     slicer: &Arc<Slicer>,
     index: u64,
     key: CacheKey,
-    leader: Option<Leader>,
+    leader: Option<(Leader, FillSpan)>,
 ) -> Result<Bytes, SliceError> {
     let task = tokio::spawn(fetch(slicer.clone(), index, key, leader));
     task.await
         .unwrap_or_else(|error| Err(SliceError::Upstream(error.to_string())))
 }
 
+/// Fetches slice `index`; a leader hands it to its waiters and ends its
+/// fill span.
 async fn fetch(
     slicer: Arc<Slicer>,
     index: u64,
     key: CacheKey,
-    leader: Option<Leader>,
+    leader: Option<(Leader, FillSpan)>,
 ) -> Result<Bytes, SliceError> {
     let store = &slicer.store;
     let epoch = store.epoch_for(&key);
@@ -109,7 +113,8 @@ async fn fetch(
         Err(error) => return Err(SliceError::Upstream(error.to_string())),
     };
     let (object, stored) = accept(&slicer, index, &key, epoch, response).await?;
-    if let Some(leader) = leader {
+    if let Some((leader, span)) = leader {
+        span.stored(object.body.len(), stored);
         leader.finish(stored.then(|| object.clone()));
     }
     Ok(object.body)

@@ -58,6 +58,9 @@ pub(crate) struct Slicer {
     size: u64,
     counters: Arc<BucketCounters>,
     coalesce_wait: Duration,
+    /// The span of the request the slicer answers, when it is traced: the
+    /// parent of its slices' fill spans.
+    trace: tracing::Span,
 }
 
 /// What [`Slicer::new`] needs besides the request.
@@ -88,6 +91,11 @@ impl Slicer {
             size: setup.size,
             counters: setup.counters.clone(),
             coalesce_wait: setup.context.coalesce_wait,
+            trace: if crate::telemetry::otel::in_trace() {
+                tracing::Span::current()
+            } else {
+                tracing::Span::none()
+            },
         }))
     }
 

@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 
 use super::{Slicer, fetch, keys};
 use crate::body::{ProxyBody, empty};
+use crate::cache::fill_span::FillSpan;
 use crate::cache::policy::{self as storage, StoragePolicy};
 use crate::cache::{CacheKey, ObjectMeta};
 use crate::headers::CONDITIONAL;
@@ -123,7 +124,9 @@ pub(crate) async fn adopt(
 ) -> Result<(), fetch::SliceError> {
     let key: CacheKey = keys::slice(&slicer.key, slicer.size, &slicer.etag, index);
     slicer.counters.record_slice(false);
-    fetch::accept(slicer, index, &key, epoch, response).await?;
+    let span = FillSpan::slice(&slicer.trace, &slicer.store, &key, index);
+    let (object, stored) = fetch::accept(slicer, index, &key, epoch, response).await?;
+    span.stored(object.body.len(), stored);
     Ok(())
 }
 
