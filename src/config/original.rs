@@ -146,6 +146,12 @@ const REFUSED: &[(&str, &str)] = &[
         "compression",
         "remove it: response compression is not supported",
     ),
+    (
+        "logging.request_logging",
+        "use observability.request_logging (request and response lines with \
+         headers; the access log already has one line per request with its \
+         time, and a query string is never logged: it may carry a token)",
+    ),
 ];
 
 /// Renames the original's keys of `document` to this proxy's names (see
