@@ -12,6 +12,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -265,26 +266,28 @@ async fn ecs_credentials_rotate_and_the_new_key_signs() {
 async fn a_failed_refresh_serves_until_expiry_then_503_and_not_ready() {
     let a = key("CCCC");
     let s3 = s3_knowing(&a, "k.txt", b"kept").await;
-    // The first answer is valid for 8 s; every later one fails.
+    // Valid answers (for 10 s) until the switch flips, then only failures:
+    // whether the first fetch took one attempt or several under load.
     let served = a.clone();
-    let answered = Arc::new(Mutex::new(0_u32));
-    let count = answered.clone();
+    let failing = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU32::new(0));
+    let (fail, count) = (failing.clone(), failures.clone());
     let ecs = Fake::start(move |_| {
-        let mut n = count.lock().unwrap();
-        *n += 1;
-        if *n == 1 {
-            credentials_json(&served, Duration::from_secs(8))
-        } else {
+        if fail.load(Ordering::SeqCst) {
+            count.fetch_add(1, Ordering::SeqCst);
             failure()
+        } else {
+            credentials_json(&served, Duration::from_secs(10))
         }
     })
     .await;
     let (proxy, _dir) = ecs_proxy(&s3, &ecs, "/creds").await;
     assert_eq!(get(proxy.main, "/d/k.txt").await.status, 200);
+    failing.store(true, Ordering::SeqCst);
 
     // The refresh has failed (the fake answered 500): A still signs.
     let start = Instant::now();
-    while *answered.lock().unwrap() < 2 {
+    while failures.load(Ordering::SeqCst) == 0 {
         assert!(start.elapsed() < DEADLINE, "no refresh was attempted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
