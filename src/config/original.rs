@@ -147,6 +147,11 @@ const REFUSED: &[(&str, &str)] = &[
         "remove it: response compression is not supported",
     ),
     (
+        "observability.tracing.endpoint",
+        "use observability.tracing.otlp_endpoint (an OTLP/HTTP collector, \
+         usually port 4318; 4317 is OTLP/gRPC, not supported)",
+    ),
+    (
         "logging.request_logging",
         "use observability.request_logging (request and response lines with \
          headers; the access log already has one line per request with its \
