@@ -140,6 +140,33 @@ fn tracing_yaml(endpoint: &str, ratio: &str, service: &str) -> String {
     )
 }
 
+/// The memory cache (items up to 1 MiB); `extra` adds keys inside `cache:`.
+fn cache_yaml(extra: &str) -> String {
+    format!(
+        "cache:\n  enabled: true\n{extra}  memory:\n    max_item_size_mb: 1\n    \
+         max_cache_size_mb: 16\n    default_ttl_seconds: 3600\n"
+    )
+}
+
+/// Bucket `name` over `s3`, private: HS256 tokens signed with `SECRET`.
+fn private_bucket(name: &str, s3: &S3Server) -> BucketCfg {
+    let mut bucket = BucketCfg::new(name, s3, BKT);
+    bucket.extra_yaml = format!(
+        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
+        q(SECRET)
+    );
+    bucket
+}
+
+/// A proxy of `bucket` with `extra` at the top level; readiness probes
+/// (which would make spans of their own) as rare as possible.
+fn config(bucket: BucketCfg, extra: String) -> Config {
+    let mut cfg = Config::new(vec![bucket]);
+    cfg.readiness_probe_interval_seconds = 3600;
+    cfg.extra_yaml = extra;
+    cfg
+}
+
 /// Stops the proxy with SIGTERM: it exports what is queued, then exits.
 async fn stop(proxy: &mut Proxy) {
     proxy.signal("TERM");
@@ -153,18 +180,8 @@ async fn spans_nest_under_the_request_and_continue_the_clients_trace() {
     let body = pattern_bytes(3000);
     s3.write_object(BKT, "a.bin", &body);
     let collector = Collector::start().await;
-    let mut bucket = BucketCfg::new("traced", &s3, BKT);
-    bucket.extra_yaml = format!(
-        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
-        q(SECRET)
-    );
-    let mut cfg = Config::new(vec![bucket]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = format!(
-        "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
-         default_ttl_seconds: 3600\n{}",
-        tracing_yaml(&collector.endpoint(), "1.0", "otel-test")
-    );
+    let tracing = tracing_yaml(&collector.endpoint(), "1.0", "otel-test");
+    let cfg = config(private_bucket("traced", &s3), cache_yaml("") + &tracing);
     let mut proxy = Proxy::start(&cfg).await;
     let token = sign(Algorithm::HS256, "", None, &claims(json!({})));
     let bearer = format!("Bearer {token}");
@@ -265,13 +282,8 @@ async fn a_range_miss_exports_the_fill_of_the_whole_object() {
     let body = pattern_bytes(3000);
     s3.write_object(BKT, "clip.bin", &body);
     let collector = Collector::start().await;
-    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = format!(
-        "cache:\n  enabled: true\n  memory:\n    max_item_size_mb: 1\n    max_cache_size_mb: 16\n    \
-         default_ttl_seconds: 3600\n{}",
-        tracing_yaml(&collector.endpoint(), "1", "ranges")
-    );
+    let tracing = tracing_yaml(&collector.endpoint(), "1", "ranges");
+    let cfg = config(BucketCfg::new("b", &s3, BKT), cache_yaml("") + &tracing);
     let mut proxy = Proxy::start(&cfg).await;
     let headers = [("range", "bytes=0-9"), ("x-request-id", "range-1")];
     let first = send(proxy.main, "GET", "/b/clip.bin", &headers).await;
@@ -315,13 +327,9 @@ async fn each_slice_fetched_exports_its_fill() {
     let body = pattern_bytes(2 * 1024 * 1024 + 100);
     s3.write_object(BKT, "film.mp4", &body);
     let collector = Collector::start().await;
-    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = format!(
-        "cache:\n  enabled: true\n  slice_size_mb: 256KB\n  memory:\n    max_item_size_mb: 1\n    \
-         max_cache_size_mb: 16\n    default_ttl_seconds: 3600\n{}",
-        tracing_yaml(&collector.endpoint(), "1", "slices")
-    );
+    let tracing = tracing_yaml(&collector.endpoint(), "1", "slices");
+    let cache = cache_yaml("  slice_size_mb: 256KB\n");
+    let cfg = config(BucketCfg::new("b", &s3, BKT), cache + &tracing);
     let mut proxy = Proxy::start(&cfg).await;
     // Bytes of slices 0 and 1.
     let spec = format!("bytes=100-{}", SLICE + 99);
@@ -356,11 +364,10 @@ async fn without_propagation_a_request_starts_its_own_trace() {
     let s3 = S3Server::start(&[BKT]).await;
     s3.write_object(BKT, "a.txt", b"own trace");
     let collector = Collector::start().await;
-    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = format!(
-        "{}    propagate_context: false\n",
-        tracing_yaml(&collector.endpoint(), "1", "ratio")
+    let tracing = tracing_yaml(&collector.endpoint(), "1", "ratio");
+    let cfg = config(
+        BucketCfg::new("b", &s3, BKT),
+        tracing + "    propagate_context: false\n",
     );
     let mut proxy = Proxy::start(&cfg).await;
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
@@ -392,10 +399,8 @@ async fn sampling_ratio_zero_exports_nothing() {
     s3.write_object(BKT, "a.txt", b"sampled or not");
     let (none, all) = (Collector::start().await, Collector::start().await);
     let start = |collector: &Collector, ratio: &str| {
-        let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-        cfg.readiness_probe_interval_seconds = 3600;
-        cfg.extra_yaml = tracing_yaml(&collector.endpoint(), ratio, "ratio");
-        cfg
+        let tracing = tracing_yaml(&collector.endpoint(), ratio, "ratio");
+        config(BucketCfg::new("b", &s3, BKT), tracing)
     };
     let mut unsampled = Proxy::start(&start(&none, "0")).await;
     let mut control = Proxy::start(&start(&all, "1")).await;
@@ -431,9 +436,8 @@ async fn a_sampled_client_parent_is_exported_at_ratio_zero() {
     let s3 = S3Server::start(&[BKT]).await;
     s3.write_object(BKT, "a.txt", b"the client samples");
     let collector = Collector::start().await;
-    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "0", "parent");
+    let tracing = tracing_yaml(&collector.endpoint(), "0", "parent");
+    let cfg = config(BucketCfg::new("b", &s3, BKT), tracing);
     let mut proxy = Proxy::start(&cfg).await;
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
     let headers = [
@@ -468,14 +472,8 @@ async fn an_unsampled_client_parent_exports_nothing_at_ratio_one() {
     let s3 = S3Server::start(&[BKT]).await;
     s3.write_object(BKT, "a.txt", b"the client does not sample");
     let collector = Collector::start().await;
-    let mut bucket = BucketCfg::new("b", &s3, BKT);
-    bucket.extra_yaml = format!(
-        "    auth:\n      enabled: true\n      jwt:\n        algorithm: HS256\n        secret: {}\n",
-        q(SECRET)
-    );
-    let mut cfg = Config::new(vec![bucket]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = tracing_yaml(&collector.endpoint(), "1", "ratio");
+    let tracing = tracing_yaml(&collector.endpoint(), "1", "ratio");
+    let cfg = config(private_bucket("b", &s3), tracing);
     let mut proxy = Proxy::start(&cfg).await;
     let bearer = format!(
         "Bearer {}",
@@ -528,9 +526,10 @@ async fn an_unreachable_collector_changes_nothing_for_clients() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let mut cfg = Config::new(vec![BucketCfg::new("b", &s3, BKT)]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = tracing_yaml(&dead, "1.0", "down");
+    let cfg = config(
+        BucketCfg::new("b", &s3, BKT),
+        tracing_yaml(&dead, "1.0", "down"),
+    );
     let mut proxy = Proxy::start(&cfg).await;
     for i in 0..20 {
         let r = send(
@@ -569,11 +568,9 @@ async fn a_slow_request_is_logged_with_its_breakdown() {
         "AKIDSLOW",
         "slow-secret",
     );
-    let mut cfg = Config::new(vec![bucket]);
-    cfg.readiness_probe_interval_seconds = 3600;
-    cfg.extra_yaml = "observability:\n  slow_query:\n    enabled: true\n    threshold_ms: 1\n    \
-                      include_breakdown: true\n"
-        .to_owned();
+    let slow = "observability:\n  slow_query:\n    enabled: true\n    threshold_ms: 1\n    \
+                include_breakdown: true\n";
+    let cfg = config(bucket, slow.to_owned());
     let proxy = Proxy::start(&cfg).await;
     let r = send(
         proxy.main,
