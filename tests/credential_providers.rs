@@ -203,6 +203,13 @@ async fn ecs_proxy(s3: &S3Server, ecs: &Fake, path: &str) -> (Proxy, tempfile::T
     (proxy, dir)
 }
 
+/// Reloads the configuration file through the admin API; it must succeed.
+async fn reload(proxy: &Proxy) {
+    let admin = [("x-yatagarasu-admin", "1")];
+    let r = common::send(proxy.admin, "POST", "/admin/reload", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// Polls `GET path` until `done` holds for the answer (the condition is the signal).
 async fn get_until(proxy: &Proxy, path: &str, done: impl Fn(&Resp) -> bool) -> Resp {
     let start = Instant::now();
@@ -503,14 +510,7 @@ async fn a_reload_keeps_the_credentials_of_an_unchanged_source() {
         "readiness_probe_interval_seconds: 1",
         "readiness_probe_interval_seconds: 2",
     ));
-    let r = common::send(
-        proxy.admin,
-        "POST",
-        "/admin/reload",
-        &[("x-yatagarasu-admin", "1")],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    reload(&proxy).await;
     let r = get(proxy.main, "/d/r.txt").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -521,14 +521,7 @@ async fn a_reload_keeps_the_credentials_of_an_unchanged_source() {
 
     // A changed source (another region) is a new fetch.
     proxy.write_config(&yaml(&s3, "{ source: ecs, region: eu-west-1 }"));
-    let r = common::send(
-        proxy.admin,
-        "POST",
-        "/admin/reload",
-        &[("x-yatagarasu-admin", "1")],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    reload(&proxy).await;
     get_until(&proxy, "/d/r.txt", |r| r.status == 200).await;
     assert_eq!(ecs.seen().len(), 2);
 }
