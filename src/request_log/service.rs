@@ -74,6 +74,11 @@ impl std::fmt::Debug for Exchange {
 }
 
 impl Exchange {
+    /// How many body bytes the response line carries at most.
+    pub(super) fn max_body_size(&self) -> usize {
+        self.config.max_body_size
+    }
+
     fn request_id(&self) -> &str {
         self.request_id.as_ref().map_or("-", RequestId::as_str)
     }
@@ -134,12 +139,5 @@ impl OnResponse for Exchange {
         }
         let captured = Captured::new(self, status, latency, headers);
         response.map(|body| WatchedBody::wrap(body, captured))
-    }
-}
-
-impl Exchange {
-    /// How many body bytes the response line carries at most.
-    pub(super) fn max_body_size(&self) -> usize {
-        self.config.max_body_size
     }
 }
